@@ -1,0 +1,75 @@
+/** Headers travel with a message on every bus (request id, trace context). */
+export type BusHeaders = Record<string, string>;
+
+export interface BusMessage {
+  subject: string;
+  data: Uint8Array;
+  headers: BusHeaders;
+  /** Where a reply goes, for a request. */
+  reply?: string;
+}
+
+export type BusHandler = (msg: BusMessage) => void;
+
+export interface BusSubscription {
+  unsubscribe(): void;
+}
+
+export type BusState = 'connected' | 'reconnecting' | 'closed';
+
+export interface PublishOptions {
+  headers?: BusHeaders;
+  reply?: string;
+}
+
+export interface RequestOptions {
+  timeoutMs: number;
+  headers?: BusHeaders;
+}
+
+/**
+ * The message bus as the services see it. Implemented over NATS and in-process; both move bytes,
+ * so the same encode/decode runs everywhere.
+ *
+ * Delivery is at most once, as on core NATS: a publish while disconnected is lost without an error.
+ * Callers make loss visible with acks, sequence numbers and timers.
+ */
+export interface Bus {
+  readonly kind: 'nats' | 'in-process';
+  publish(subject: string, data: Uint8Array, opts?: PublishOptions): void;
+  /** `queue`: members of one queue group share the messages, each going to one of them. */
+  subscribe(subject: string, handler: BusHandler, opts?: { queue?: string }): BusSubscription;
+  /**
+   * Publish and wait for one reply. Rejects with `BusNoRespondersError` at once when no one listens,
+   * with `BusTimeoutError` after `timeoutMs`.
+   */
+  request(subject: string, data: Uint8Array, opts: RequestOptions): Promise<BusMessage>;
+  /** Resolves when the server has seen everything published before it. */
+  flush(): Promise<void>;
+  state(): BusState;
+  /** Called on every change of state; returns a function that stops the calls. */
+  onStateChange(listener: (state: BusState) => void): () => void;
+  /** Lets handlers finish what they have, then closes. */
+  close(): Promise<void>;
+}
+
+export class BusNoRespondersError extends Error {
+  constructor(readonly subject: string) {
+    super(`no responders on ${subject}`);
+    this.name = 'BusNoRespondersError';
+  }
+}
+
+export class BusTimeoutError extends Error {
+  constructor(readonly subject: string, readonly timeoutMs: number) {
+    super(`no reply on ${subject} within ${timeoutMs} ms`);
+    this.name = 'BusTimeoutError';
+  }
+}
+
+export class BusClosedError extends Error {
+  constructor() {
+    super('the bus is closed');
+    this.name = 'BusClosedError';
+  }
+}

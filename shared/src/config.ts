@@ -1,0 +1,51 @@
+import { z } from 'zod';
+
+/** Thrown at start when the environment does not parse; lists every bad variable at once. */
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+/** Parse the environment once against `schema`; every problem is reported together. */
+export function loadConfig<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv = process.env): z.output<S> {
+  // Empty strings mean "unset", as in most .env files.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = schema.safeParse(cleaned);
+  if (parsed.success) return parsed.data;
+  throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`));
+}
+
+/** Building blocks for the services' env schemas. */
+export const env = {
+  port: (def: number) => z.coerce.number().int().min(0).max(65_535).default(def),
+  ms: (def: number) => z.coerce.number().int().positive().default(def),
+  int: (def: number) => z.coerce.number().int().nonnegative().default(def),
+  number: (def: number) => z.coerce.number().nonnegative().default(def),
+  bool: (def: boolean) =>
+    z
+      .enum(['true', 'false', '1', '0', 'yes', 'no'])
+      .default(def ? 'true' : 'false')
+      .transform((v) => v === 'true' || v === '1' || v === 'yes'),
+  url: (protocols: string[]) =>
+    z
+      .string()
+      .url()
+      .refine((u) => protocols.includes(new URL(u).protocol.replace(/:$/, '')), {
+        message: `must be a ${protocols.join(' or ')} URL`,
+      }),
+  logLevel: () => z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+};
+
+/** Variables every service reads. */
+export const CommonEnvSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  LOG_LEVEL: env.logLevel(),
+  /** Pretty logs; defaults to on for a terminal outside production. */
+  LOG_PRETTY: env.bool(false).optional(),
+  NATS_URL: env.url(['nats', 'tls', 'ws', 'wss']).optional(),
+  REDIS_URL: env.url(['redis', 'rediss']).optional(),
+});

@@ -1,0 +1,88 @@
+import { z } from 'zod';
+
+/** Personas of the assistant. */
+export const MODES = ['strategist', 'ally', 'oracle'] as const;
+export type Mode = (typeof MODES)[number];
+
+/** Task types; each has a TTL, a model route and a prompt template in the orchestrator's registry. */
+export const TASK_TYPES = [
+  'strategy_audit',
+  'realtime_tutoring',
+  'collaboration',
+  'framework_alignment',
+  'ethical_assessment',
+] as const;
+export type TaskType = (typeof TASK_TYPES)[number];
+
+/** Input limits, documented in the README. */
+export const LIMITS = {
+  /** Characters in one message. */
+  messageMaxChars: 16_000,
+  userIdMaxChars: 128,
+  sessionIdMaxChars: 128,
+  /** Turns of history sent with a request. */
+  historyMaxTurns: 50,
+  /** Bytes of the serialised `context` object. */
+  contextMaxBytes: 16_384,
+  /** Bytes of a whole HTTP body or WebSocket frame. */
+  bodyMaxBytes: 65_536,
+} as const;
+
+const idString = (max: number) =>
+  z
+    .string()
+    .min(1)
+    .max(max)
+    .regex(/^[A-Za-z0-9_.:@-]+$/, 'may only hold letters, digits and _ . : @ -');
+
+export const HistoryTurnSchema = z.object({
+  role: z.enum(['user', 'assistant']),
+  content: z.string().max(LIMITS.messageMaxChars),
+});
+export type HistoryTurn = z.infer<typeof HistoryTurnSchema>;
+
+const ContextSchema = z
+  .record(z.string(), z.unknown())
+  .refine((c) => Buffer.byteLength(JSON.stringify(c)) <= LIMITS.contextMaxBytes, {
+    message: `context is larger than ${LIMITS.contextMaxBytes} bytes`,
+  });
+
+/** A chat turn as a client sends it (REST body, WebSocket message). */
+export const ChatRequestSchema = z.object({
+  user_id: idString(LIMITS.userIdMaxChars),
+  message: z
+    .string()
+    .max(LIMITS.messageMaxChars, `message is longer than ${LIMITS.messageMaxChars} characters`)
+    .refine((m) => m.trim().length > 0, 'message is empty'),
+  mode: z.enum(MODES).default('strategist'),
+  task_type: z.enum(TASK_TYPES).default('realtime_tutoring'),
+  session_id: idString(LIMITS.sessionIdMaxChars).optional(),
+  context: ContextSchema.default({}),
+  history: z.array(HistoryTurnSchema).max(LIMITS.historyMaxTurns).default([]),
+  use_cache: z.boolean().default(true),
+});
+/** What a client may send (defaults not yet applied). */
+export type ChatRequestInput = z.input<typeof ChatRequestSchema>;
+/** A validated chat request with every default applied. */
+export type ChatRequest = z.output<typeof ChatRequestSchema>;
+
+export const UsageSchema = z.object({
+  prompt_tokens: z.number().int().nonnegative(),
+  completion_tokens: z.number().int().nonnegative(),
+  total_tokens: z.number().int().nonnegative(),
+});
+export type Usage = z.infer<typeof UsageSchema>;
+
+/** The JSON answer of `POST /api/assistant/chat`. */
+export interface ChatResponse {
+  response: string;
+  suggestions: string[];
+  model: string;
+  mode: Mode;
+  task_type: TaskType;
+  cached: boolean;
+  request_id: string;
+  usage: Usage;
+  cost_usd: number;
+  latency_ms: number;
+}

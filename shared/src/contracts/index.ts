@@ -1,0 +1,5 @@
+export * from './chat.js';
+export * from './frames.js';
+export * from './job.js';
+export * from './codec.js';
+export * from './cache.js';

@@ -1,0 +1,20 @@
+import { z } from 'zod';
+import { ChatRequestSchema } from './chat.js';
+
+/** What the gateway publishes on `chat.v1.request`; the worker answers the NATS request with an `ack`. */
+export const ChatJobSchema = z.object({
+  request_id: z.string().min(1).max(64),
+  attempt: z.number().int().nonnegative(),
+  /** Subject the worker publishes the frames of this request on. */
+  reply_to: z.string().min(1),
+  /** Epoch milliseconds after which the worker stops and aborts its upstream call. */
+  deadline_at: z.number().int().positive(),
+  /** Idle time after which a worker sends a heartbeat. */
+  heartbeat_ms: z.number().int().positive(),
+  request: ChatRequestSchema,
+});
+export type ChatJob = z.infer<typeof ChatJobSchema>;
+export type ChatJobInput = z.input<typeof ChatJobSchema>;
+
+export const CancelMessageSchema = z.object({ request_id: z.string().min(1), reason: z.string().optional() });
+export type CancelMessage = z.infer<typeof CancelMessageSchema>;

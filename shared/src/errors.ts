@@ -1,0 +1,78 @@
+/**
+ * Every error a client can see, with its HTTP status and whether trying again may succeed.
+ * Codes are a contract: add new ones, never rename.
+ */
+export const ERROR_CATALOG = {
+  invalid_json: { status: 400, retryable: false, message: 'The body is not valid JSON.' },
+  validation_failed: { status: 400, retryable: false, message: 'The request is not valid.' },
+  unknown_mode: { status: 400, retryable: false, message: 'Unknown mode.' },
+  unknown_task_type: { status: 400, retryable: false, message: 'Unknown task type.' },
+  message_empty: { status: 400, retryable: false, message: 'The message is empty.' },
+  message_too_long: { status: 400, retryable: false, message: 'The message is too long.' },
+  payload_too_large: { status: 413, retryable: false, message: 'The body is too large.' },
+  unsupported_media_type: { status: 415, retryable: false, message: 'Send application/json.' },
+  binary_frame: { status: 400, retryable: false, message: 'Binary frames are not accepted; send JSON text.' },
+  unknown_message_type: { status: 400, retryable: false, message: 'Unknown message type.' },
+  invalid_pattern: { status: 400, retryable: false, message: 'The pattern is not allowed.' },
+  invalid_message: { status: 400, retryable: false, message: 'The message is malformed.' },
+  not_found: { status: 404, retryable: false, message: 'Not found.' },
+  method_not_allowed: { status: 405, retryable: false, message: 'Method not allowed.' },
+  busy: { status: 409, retryable: true, message: 'A turn is already streaming on this session.' },
+  rate_limited: { status: 429, retryable: true, message: 'Too many requests.' },
+  cancelled: { status: 499, retryable: false, message: 'The request was cancelled.' },
+  internal: { status: 500, retryable: true, message: 'Internal error.' },
+  upstream_error: { status: 502, retryable: true, message: 'The model provider failed.' },
+  upstream_rate_limited: { status: 503, retryable: true, message: 'The model provider is rate limiting.' },
+  upstream_bad_response: { status: 502, retryable: true, message: 'The model answered with something unusable.' },
+  no_workers: { status: 503, retryable: true, message: 'No orchestrator is available.' },
+  worker_lost: { status: 503, retryable: true, message: 'The orchestrator handling the request was lost.' },
+  bus_unavailable: { status: 503, retryable: true, message: 'The message bus is unavailable.' },
+  cache_unavailable: { status: 503, retryable: true, message: 'The cache is unavailable.' },
+  shutting_down: { status: 503, retryable: true, message: 'The service is shutting down.' },
+  upstream_timeout: { status: 504, retryable: true, message: 'The model provider timed out.' },
+  deadline_exceeded: { status: 504, retryable: true, message: 'The request ran past its deadline.' },
+} as const satisfies Record<string, { status: number; retryable: boolean; message: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CATALOG;
+
+export const isErrorCode = (code: string): code is ErrorCode => Object.hasOwn(ERROR_CATALOG, code);
+
+/** An error with a stable code; each transport maps it to JSON or an `error` frame. */
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly retryable: boolean;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message?: string, opts?: { cause?: unknown; details?: Record<string, unknown> }) {
+    super(message ?? ERROR_CATALOG[code].message, opts?.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'AppError';
+    this.code = code;
+    this.status = ERROR_CATALOG[code].status;
+    this.retryable = ERROR_CATALOG[code].retryable;
+    this.details = opts?.details;
+  }
+
+  /** The JSON body a client sees: never a stack or a host name. */
+  toJSON(requestId?: string): ErrorBody {
+    return {
+      error: {
+        code: this.code,
+        message: this.message,
+        retryable: this.retryable,
+        ...(this.details ? { details: this.details } : {}),
+        ...(requestId ? { request_id: requestId } : {}),
+      },
+    };
+  }
+}
+
+export interface ErrorBody {
+  error: { code: string; message: string; retryable: boolean; details?: Record<string, unknown>; request_id?: string };
+}
+
+/** Any thrown value as an AppError; unknown failures become `internal` and keep their cause for the logs. */
+export function toAppError(err: unknown): AppError {
+  if (err instanceof AppError) return err;
+  return new AppError('internal', undefined, { cause: err });
+}

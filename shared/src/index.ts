@@ -1,0 +1,10 @@
+export * from './contracts/index.js';
+export * from './errors.js';
+export * from './config.js';
+export * from './context.js';
+export * from './logger.js';
+export * from './subjects.js';
+export * from './bus/index.js';
+export * from './metrics/index.js';
+export { createBus, type BusConfig } from './bus/create-bus.js';
+export * from './redis.js';

@@ -1,0 +1,166 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { FAST_BUCKETS, LATENCY_BUCKETS } from './registry.js';
+
+/**
+ * The metrics of the platform. The seed's names are a contract (dashboards and alerts read them);
+ * labels stay low-cardinality: never a user id, a session id or prompt text.
+ */
+
+export function createAiMetrics(registry: Registry) {
+  const registers = [registry];
+  return {
+    requests: new Counter({
+      name: 'ai_requests_total',
+      help: 'AI requests by model, task type and outcome (success, cached, error)',
+      labelNames: ['model', 'task_type', 'status'] as const,
+      registers,
+    }),
+    latency: new Histogram({
+      name: 'ai_request_latency_seconds',
+      help: 'Time from a request reaching a worker to its terminal frame',
+      labelNames: ['model', 'task_type', 'cached'] as const,
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    tokens: new Counter({
+      name: 'ai_tokens_used_total',
+      help: 'Tokens used, by model, task type and kind (prompt, completion)',
+      labelNames: ['model', 'task_type', 'kind'] as const,
+      registers,
+    }),
+    cost: new Counter({
+      name: 'ai_cost_usd_total',
+      help: 'Cost of model calls in US dollars',
+      labelNames: ['model', 'task_type'] as const,
+      registers,
+    }),
+    quality: new Gauge({
+      name: 'ai_response_quality_score',
+      help: 'Quality score (0-1) of the latest answer, by model and task type',
+      labelNames: ['model', 'task_type'] as const,
+      registers,
+    }),
+    timeToFirstToken: new Histogram({
+      name: 'ai_time_to_first_token_seconds',
+      help: 'Time from a request reaching a worker to its first chunk',
+      labelNames: ['model', 'task_type', 'cached'] as const,
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    upstreamErrors: new Counter({
+      name: 'ai_upstream_errors_total',
+      help: 'Failed model calls by kind (rate_limited, timeout, server_error, connection, bad_response)',
+      labelNames: ['model', 'kind'] as const,
+      registers,
+    }),
+    inFlight: new Gauge({
+      name: 'ai_requests_in_flight',
+      help: 'Requests this worker is handling now',
+      registers,
+    }),
+  };
+}
+export type AiMetrics = ReturnType<typeof createAiMetrics>;
+
+export function createWebSocketMetrics(registry: Registry) {
+  const registers = [registry];
+  return {
+    active: new Gauge({ name: 'websocket_active_connections', help: 'Open WebSocket connections', registers }),
+    messages: new Counter({
+      name: 'websocket_messages_total',
+      help: 'WebSocket messages by direction (inbound, outbound)',
+      labelNames: ['direction'] as const,
+      registers,
+    }),
+    errors: new Counter({
+      name: 'websocket_errors_total',
+      help: 'WebSocket errors by type',
+      labelNames: ['type'] as const,
+      registers,
+    }),
+  };
+}
+export type WebSocketMetrics = ReturnType<typeof createWebSocketMetrics>;
+
+export function createCacheMetrics(registry: Registry) {
+  const registers = [registry];
+  return {
+    operations: new Counter({
+      name: 'cache_operations_total',
+      help: 'Cache operations (get, set, delete, invalidate) by result (hit, miss, success, error, skipped)',
+      labelNames: ['operation', 'result'] as const,
+      registers,
+    }),
+    keys: new Gauge({
+      name: 'cache_keys_total',
+      help: 'Cached answers by task type',
+      labelNames: ['type'] as const,
+      registers,
+    }),
+    sizeBytes: new Gauge({ name: 'cache_size_bytes', help: 'Memory used by the cache', registers }),
+    lookupLatency: new Histogram({
+      name: 'cache_lookup_latency_seconds',
+      help: 'Time of a cache lookup, by result',
+      labelNames: ['result'] as const,
+      buckets: FAST_BUCKETS,
+      registers,
+    }),
+  };
+}
+export type CacheMetrics = ReturnType<typeof createCacheMetrics>;
+
+export function createDbMetrics(registry: Registry) {
+  const registers = [registry];
+  return {
+    operations: new Counter({
+      name: 'db_operations_total',
+      help: 'Store operations by operation, collection and status',
+      labelNames: ['operation', 'collection', 'status'] as const,
+      registers,
+    }),
+    latency: new Histogram({
+      name: 'db_operation_latency_seconds',
+      help: 'Store operation latency',
+      labelNames: ['operation', 'collection'] as const,
+      buckets: FAST_BUCKETS,
+      registers,
+    }),
+  };
+}
+export type DbMetrics = ReturnType<typeof createDbMetrics>;
+
+export function createServiceHealthMetric(registry: Registry) {
+  return new Gauge({
+    name: 'service_health',
+    help: 'Health of the service and each dependency (1 healthy, 0 unhealthy)',
+    labelNames: ['component'] as const,
+    registers: [registry],
+  });
+}
+export type ServiceHealthMetric = ReturnType<typeof createServiceHealthMetric>;
+
+export function createBusMetrics(registry: Registry) {
+  const registers = [registry];
+  return {
+    roundTrip: new Histogram({
+      name: 'bus_request_roundtrip_seconds',
+      help: 'Bus request to reply (gateway: job to ack)',
+      labelNames: ['subject'] as const,
+      buckets: FAST_BUCKETS,
+      registers,
+    }),
+    frames: new Counter({
+      name: 'bus_frames_total',
+      help: 'Frames sent or received on the bus, by type and direction',
+      labelNames: ['type', 'direction'] as const,
+      registers,
+    }),
+    retries: new Counter({
+      name: 'bus_request_retries_total',
+      help: 'Requests sent again to another worker, by reason (no_ack, worker_lost, retryable_error)',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+  };
+}
+export type BusMetrics = ReturnType<typeof createBusMetrics>;
