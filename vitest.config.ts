@@ -12,6 +12,7 @@ export default defineConfig({
       '@actionedx/mock-llm': src('./services/mock-llm/src/index.ts'),
       '@actionedx/orchestrator': src('./services/orchestrator/src/index.ts'),
       '@actionedx/gateway': src('./services/gateway/src/index.ts'),
+      '@actionedx/testkit': src('./testkit/src/index.ts'),
     },
   },
   test: {

@@ -1,0 +1,42 @@
+import { z } from 'zod';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, env, loadConfig } from './config.js';
+import { acceptRequestId, childTraceparent } from './context.js';
+
+describe('loadConfig', () => {
+  const Schema = z.object({ PORT: env.port(8001), NATS_URL: env.url(['nats']).optional(), FLAG: env.bool(false) });
+
+  it('applies defaults and coerces', () => {
+    expect(loadConfig(Schema, { PORT: '9000', FLAG: 'yes' })).toEqual({ PORT: 9000, FLAG: true });
+    expect(loadConfig(Schema, { PORT: '' })).toEqual({ PORT: 8001, FLAG: false });
+  });
+
+  it('reports every bad variable at once', () => {
+    try {
+      loadConfig(Schema, { PORT: 'abc', NATS_URL: 'http://x', FLAG: 'maybe' });
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      const problems = (err as ConfigError).problems.join('\n');
+      expect(problems).toMatch(/PORT/);
+      expect(problems).toMatch(/NATS_URL/);
+      expect(problems).toMatch(/FLAG/);
+    }
+  });
+});
+
+describe('request context', () => {
+  it('keeps a safe client request id and replaces an unsafe one', () => {
+    expect(acceptRequestId('abc-123')).toBe('abc-123');
+    expect(acceptRequestId('a.b>c')).not.toBe('a.b>c');
+    expect(acceptRequestId(undefined)).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('continues a W3C trace with a new span', () => {
+    const parent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    const child = childTraceparent(parent);
+    expect(child).toMatch(/^00-0af7651916cd43dd8448eb211c80319c-[0-9a-f]{16}-01$/);
+    expect(child).not.toBe(parent);
+    expect(childTraceparent('garbage')).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+  });
+});

@@ -1,0 +1,88 @@
+import { startNats, startService, type ServiceProcess } from './processes.js';
+
+export interface Stack {
+  gateway: ServiceProcess;
+  orchestrators: ServiceProcess[];
+  mockLlm: ServiceProcess;
+  nats: { url: string; port: number; stop(): Promise<void> };
+  redisUrl: string;
+  /** Base URL of the gateway, e.g. http://127.0.0.1:PORT */
+  url: string;
+  wsUrl: string;
+  /** Another orchestrator on the same bus. */
+  addOrchestrator(env?: Record<string, string>): Promise<ServiceProcess>;
+  stop(): Promise<void>;
+}
+
+export interface StackOptions {
+  orchestrators?: number;
+  gatewayEnv?: Record<string, string>;
+  orchestratorEnv?: Record<string, string>;
+  mockLlmEnv?: Record<string, string>;
+  /** Redis database of this stack; defaults to one per vitest worker so parallel files never share cache entries. */
+  redisDb?: number;
+}
+
+export function redisDbForWorker(): number {
+  const pool = Number(process.env.VITEST_POOL_ID ?? '1');
+  return 1 + (pool % 15);
+}
+
+/** The distributed platform as separate processes: its own nats-server, the machine's Redis, mock-llm, gateway, N orchestrators. */
+export async function startStack(opts: StackOptions = {}): Promise<Stack> {
+  const nats = await startNats();
+  const redisUrl = `${process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'}/${opts.redisDb ?? redisDbForWorker()}`;
+  const started: ServiceProcess[] = [];
+  try {
+    const mockLlm = await startService('mock-llm', { ...opts.mockLlmEnv });
+    started.push(mockLlm);
+    let n = 0;
+    const addOrchestrator = async (env: Record<string, string> = {}) => {
+      const o = await startService(
+        'orchestrator',
+        {
+          NATS_URL: nats.url,
+          REDIS_URL: redisUrl,
+          OPENAI_BASE_URL: `${mockLlm.url}/v1`,
+          OPENAI_API_KEY: 'test-key',
+          OPENAI_MAX_RETRIES: '0',
+          WORKER_ID: `orch-${++n}`,
+          ...opts.orchestratorEnv,
+          ...env,
+        },
+        { label: `orchestrator-${n}` },
+      );
+      started.push(o);
+      return o;
+    };
+    const orchestrators: ServiceProcess[] = [];
+    for (let i = 0; i < (opts.orchestrators ?? 2); i++) orchestrators.push(await addOrchestrator());
+    const gateway = await startService('gateway', {
+      NATS_URL: nats.url,
+      REDIS_URL: redisUrl,
+      HOST: '127.0.0.1',
+      HEARTBEAT_MS: '200',
+      ACK_TIMEOUT_MS: '1000',
+      ...opts.gatewayEnv,
+    });
+    started.push(gateway);
+    return {
+      gateway,
+      orchestrators,
+      mockLlm,
+      nats,
+      redisUrl,
+      url: gateway.url,
+      wsUrl: gateway.url.replace('http', 'ws'),
+      addOrchestrator,
+      async stop() {
+        await Promise.all(started.map((s) => s.stop(2000)));
+        await nats.stop();
+      },
+    };
+  } catch (err) {
+    await Promise.all(started.map((s) => s.stop(500)));
+    await nats.stop();
+    throw err;
+  }
+}
