@@ -40,3 +40,11 @@ describe('request context', () => {
     expect(childTraceparent('garbage')).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
   });
 });
+
+describe('CommonEnvSchema', () => {
+  it('leaves LOG_PRETTY undefined when unset, so the logger can choose', async () => {
+    const { CommonEnvSchema } = await import('./config.js');
+    expect(loadConfig(CommonEnvSchema, {}).LOG_PRETTY).toBeUndefined();
+    expect(loadConfig(CommonEnvSchema, { LOG_PRETTY: 'yes' }).LOG_PRETTY).toBe(true);
+  });
+});

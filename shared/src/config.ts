@@ -19,6 +19,9 @@ export function loadConfig<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEn
   throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`));
 }
 
+const BOOL_WORDS = ['true', 'false', '1', '0', 'yes', 'no'] as const;
+const TRUE_WORDS = new Set<string>(['true', '1', 'yes']);
+
 /** Building blocks for the services' env schemas. */
 export const env = {
   port: (def: number) => z.coerce.number().int().min(0).max(65_535).default(def),
@@ -27,9 +30,15 @@ export const env = {
   number: (def: number) => z.coerce.number().nonnegative().default(def),
   bool: (def: boolean) =>
     z
-      .enum(['true', 'false', '1', '0', 'yes', 'no'])
+      .enum(BOOL_WORDS)
       .default(def ? 'true' : 'false')
-      .transform((v) => v === 'true' || v === '1' || v === 'yes'),
+      .transform((v) => TRUE_WORDS.has(v)),
+  /** A boolean that stays undefined when unset, so the code can pick a default from context. */
+  optionalBool: () =>
+    z
+      .enum(BOOL_WORDS)
+      .optional()
+      .transform((v) => (v === undefined ? undefined : TRUE_WORDS.has(v))),
   url: (protocols: string[]) =>
     z
       .string()
@@ -45,7 +54,7 @@ export const CommonEnvSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   LOG_LEVEL: env.logLevel(),
   /** Pretty logs; defaults to on for a terminal outside production. */
-  LOG_PRETTY: env.bool(false).optional(),
+  LOG_PRETTY: env.optionalBool(),
   NATS_URL: env.url(['nats', 'tls', 'ws', 'wss']).optional(),
   REDIS_URL: env.url(['redis', 'rediss']).optional(),
 });

@@ -1,0 +1,29 @@
+import { ConfigError, createLogger, createMetricsRegistry } from '@actionedx/shared';
+import { loadMockLlmConfig, type MockLlmConfig } from './config.js';
+import { createMockLlm } from './server.js';
+
+let config: MockLlmConfig;
+try {
+  config = loadMockLlmConfig();
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err;
+  // The logger's level is itself configuration, so config errors go straight to stderr.
+  console.error(err.message);
+  process.exit(1);
+}
+
+const logger = createLogger({ service: 'mock-llm', level: config.logLevel, pretty: config.logPretty });
+const mock = createMockLlm(config, { logger, registry: createMetricsRegistry('mock-llm') });
+const server = await mock.listen(config.port, config.host);
+logger.info({ port: server.port, url: server.url }, 'listening');
+
+let stopping = false;
+async function shutdown(signal: NodeJS.Signals): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  logger.info({ signal }, 'shutting down');
+  await server.close();
+  process.exit(0);
+}
+process.on('SIGTERM', (s) => void shutdown(s));
+process.on('SIGINT', (s) => void shutdown(s));
