@@ -1,0 +1,67 @@
+import { decodeFrame, InProcessBus, type Frame } from '@actionedx/shared';
+import { afterEach, describe, expect, it } from 'vitest';
+import { FrameStream } from './frame-stream.js';
+
+const bus = new InProcessBus();
+afterEach(async () => {
+  await bus.flush();
+});
+
+function capture(subject: string): Frame[] {
+  const frames: Frame[] = [];
+  bus.subscribe(subject, (m) => frames.push(decodeFrame(m.data)));
+  return frames;
+}
+
+const tick = () => new Promise((r) => setImmediate(r));
+
+describe('FrameStream', () => {
+  it('batches the deltas of one event-loop turn into one chunk, with seq from 0', async () => {
+    const frames = capture('f.batch');
+    const out = new FrameStream(bus, 'f.batch', 'r1', 0, {}, 10_000);
+    out.write('a');
+    out.write('b');
+    await tick();
+    out.write('c');
+    await tick();
+    out.done({
+      suggestions: [],
+      model: 'm',
+      mode: 'ally',
+      task_type: 'collaboration',
+      cached: false,
+      usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 },
+      cost_usd: 0,
+      latency_ms: 1,
+    });
+    await bus.flush();
+    expect(frames.map((f) => f.type)).toEqual(['chunk', 'chunk', 'done']);
+    expect(frames[0]).toMatchObject({ seq: 0, delta: 'ab' });
+    expect(frames[1]).toMatchObject({ seq: 1, delta: 'c' });
+    expect(frames[2]).toMatchObject({ chunks: 2, request_id: 'r1', attempt: 0 });
+  });
+
+  it('sends pending text before an error, and nothing after the terminal frame', async () => {
+    const frames = capture('f.err');
+    const out = new FrameStream(bus, 'f.err', 'r2', 1, {}, 10_000);
+    out.write('partial');
+    out.error('upstream_error', 'boom', true);
+    out.write('late');
+    out.error('internal', 'again', true);
+    await tick();
+    await bus.flush();
+    expect(frames.map((f) => f.type)).toEqual(['chunk', 'error']);
+    expect(frames[1]).toMatchObject({ code: 'upstream_error', retryable: true, attempt: 1 });
+  });
+
+  it('sends heartbeats while idle and stops them at the end', async () => {
+    const frames = capture('f.hb');
+    const out = new FrameStream(bus, 'f.hb', 'r3', 0, {}, 20);
+    await new Promise((r) => setTimeout(r, 75));
+    out.error('cancelled', 'bye', false);
+    const count = frames.filter((f) => f.type === 'heartbeat').length;
+    expect(count).toBeGreaterThanOrEqual(2);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(frames.filter((f) => f.type === 'heartbeat').length).toBe(count);
+  });
+});

@@ -1,0 +1,70 @@
+import type { Usage } from '@actionedx/shared';
+
+export interface FlightAnswer {
+  text: string;
+  suggestions: string[];
+  model: string;
+  usage: Usage;
+  costUsd: number;
+  /** True when the answer came from the cache or another replica's model call. */
+  fromCache: boolean;
+}
+
+/**
+ * One answer being produced in this process, shared by every request that asks for it while it runs.
+ * Followers get the chunks already produced, then each new one, then the answer. The upstream call
+ * is aborted only when every follower has gone.
+ */
+export class LocalFlight {
+  private readonly chunks: string[] = [];
+  private readonly listeners = new Set<(delta: string) => void>();
+  private followers = 0;
+  private settled = false;
+  private readonly controller = new AbortController();
+  readonly result: Promise<FlightAnswer>;
+  private settle!: { resolve: (a: FlightAnswer) => void; reject: (e: unknown) => void };
+
+  constructor() {
+    this.result = new Promise<FlightAnswer>((resolve, reject) => (this.settle = { resolve, reject }));
+    // Followers always attach a handler; this one keeps a failure with no follower from going unhandled.
+    this.result.catch(() => {});
+  }
+
+  /** Aborted when no follower is left. */
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  push(delta: string): void {
+    this.chunks.push(delta);
+    for (const l of this.listeners) l(delta);
+  }
+
+  resolve(answer: FlightAnswer): void {
+    this.settled = true;
+    this.settle.resolve(answer);
+  }
+
+  fail(err: unknown): void {
+    this.settled = true;
+    this.settle.reject(err);
+  }
+
+  /** Replays what was produced so far into `onDelta`, then streams the rest; returns a detach function. */
+  follow(onDelta: (delta: string) => void, signal: AbortSignal): () => void {
+    this.followers++;
+    for (const c of this.chunks) onDelta(c);
+    this.listeners.add(onDelta);
+    let detached = false;
+    const detach = () => {
+      if (detached) return;
+      detached = true;
+      this.listeners.delete(onDelta);
+      signal.removeEventListener('abort', detach);
+      if (--this.followers === 0 && !this.settled) this.controller.abort(signal.reason);
+    };
+    if (signal.aborted) detach();
+    else signal.addEventListener('abort', detach, { once: true });
+    return detach;
+  }
+}

@@ -1,0 +1,58 @@
+import { z } from 'zod';
+import { CommonEnvSchema, ConfigError, env, loadConfig, TASK_TYPES, type TaskType } from '@actionedx/shared';
+import { resolveSharing, resolveTtls, type Sharing } from './cache/index.js';
+
+export const OrchestratorEnvSchema = CommonEnvSchema.extend({
+  PORT: env.port(8002),
+  HOST: z.string().default('0.0.0.0'),
+  /** Name of this replica in logs, acks and pings; default: host name and pid. */
+  WORKER_ID: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).optional(),
+  OPENAI_API_KEY: z.string().optional(),
+  OPENAI_BASE_URL: env.url(['http', 'https']).optional(),
+  OPENAI_TIMEOUT_MS: env.ms(60_000),
+  OPENAI_MAX_RETRIES: env.int(2),
+  FLIGHT_LEASE_MS: env.ms(15_000),
+  FLIGHT_WAIT_MS: env.ms(120_000),
+  SHUTDOWN_GRACE_MS: env.ms(10_000),
+  /** Conversations and the usage ledger; unset = kept in memory. */
+  MONGO_URL: env.url(['mongodb', 'mongodb+srv']).optional(),
+  MONGO_DB: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).default('actionedx'),
+  CONVERSATION_TTL_DAYS: z.coerce.number().int().positive().default(90),
+  ...Object.fromEntries(TASK_TYPES.map((t) => [`MODEL_ROUTE_${t.toUpperCase()}`, z.string().min(1).optional()])),
+});
+
+export type OrchestratorEnv = z.output<typeof OrchestratorEnvSchema>;
+
+export interface OrchestratorConfig extends OrchestratorEnv {
+  /** `MODEL_ROUTE_<TASK_TYPE>` */
+  modelRoutes: Partial<Record<TaskType, string>>;
+  /** `CACHE_TTL_<TASK_TYPE>` applied to the defaults. */
+  ttls: Record<TaskType, number>;
+  /** `CACHE_SHARING_<TASK_TYPE>` applied to the defaults. */
+  sharing: Record<TaskType, Sharing>;
+}
+
+/** Reads the environment once; every bad variable, of every part, is reported together. */
+export function loadOrchestratorConfig(source: NodeJS.ProcessEnv = process.env): OrchestratorConfig {
+  const problems: string[] = [];
+  const collect = <T>(read: () => T): T | undefined => {
+    try {
+      return read();
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      problems.push(...err.problems);
+      return undefined;
+    }
+  };
+  const cfg = collect(() => loadConfig(OrchestratorEnvSchema, source));
+  const ttls = collect(() => resolveTtls(source));
+  const sharing = collect(() => resolveSharing(source));
+  if (!cfg || !ttls || !sharing) throw new ConfigError(problems);
+  const modelRoutes = Object.fromEntries(
+    TASK_TYPES.flatMap((t) => {
+      const route = (cfg as Record<string, unknown>)[`MODEL_ROUTE_${t.toUpperCase()}`];
+      return typeof route === 'string' ? [[t, route]] : [];
+    }),
+  ) as Partial<Record<TaskType, string>>;
+  return { ...cfg, modelRoutes, ttls, sharing };
+}

@@ -1,0 +1,2 @@
+export * from './model-client.js';
+export * from './pricing.js';

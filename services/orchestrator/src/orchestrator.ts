@@ -1,0 +1,106 @@
+import {
+  createAiMetrics,
+  createBusMetrics,
+  createServiceHealthMetric,
+  type Bus,
+  type Logger,
+  type TaskType,
+} from '@actionedx/shared';
+import type { Registry } from 'prom-client';
+import { registerCacheAdmin, type ResponseCache, type Sharing } from './cache/index.js';
+import { ChatPipeline, ChatWorker, type ChatPipelineOptions } from './chat/index.js';
+import type { ModelClient } from './llm/index.js';
+import type { ConversationStore } from './store/index.js';
+import type { TaskRegistry } from './tasks/index.js';
+
+export interface OrchestratorDeps {
+  bus: Bus;
+  cache: ResponseCache;
+  store: ConversationStore;
+  model: ModelClient;
+  tasks: TaskRegistry;
+  logger: Logger;
+  registry: Registry;
+  workerId: string;
+  /** Who shares a cached answer, per task type. */
+  sharing?: Partial<Record<TaskType, Sharing>>;
+  pipeline?: ChatPipelineOptions;
+  /** Count bus frames in this registry (off when another service in the process already does). Default true. */
+  busMetrics?: boolean;
+}
+
+export interface Orchestrator {
+  readonly worker: ChatWorker;
+  readonly pipeline: ChatPipeline;
+  start(): void;
+  ready(): boolean;
+  health(): Promise<Record<string, unknown>>;
+  stop(graceMs?: number): Promise<void>;
+}
+
+/** Wires one orchestrator replica: chat worker, cache administration, metrics. Transport-free. */
+export function createOrchestrator(deps: OrchestratorDeps): Orchestrator {
+  const { bus, cache, logger, registry } = deps;
+  const aiMetrics = createAiMetrics(registry);
+  const busMetrics = deps.busMetrics === false ? undefined : createBusMetrics(registry);
+  const serviceHealth = createServiceHealthMetric(registry);
+  const pipeline = new ChatPipeline({
+    registry: deps.tasks,
+    model: deps.model,
+    cache,
+    store: deps.store,
+    metrics: aiMetrics,
+    logger,
+    ...(deps.sharing ? { sharing: deps.sharing } : {}),
+    ...(deps.pipeline ? { options: deps.pipeline } : {}),
+  });
+  const worker = new ChatWorker({
+    bus,
+    pipeline,
+    workerId: deps.workerId,
+    logger,
+    aiMetrics,
+    ...(busMetrics ? { busMetrics } : {}),
+  });
+  let stopAdmin: (() => void) | undefined;
+  let started = false;
+  let stopping = false;
+  const startedAt = Date.now();
+
+  const ready = () => started && !stopping && bus.state() === 'connected';
+
+  return {
+    worker,
+    pipeline,
+    start() {
+      worker.start();
+      stopAdmin = registerCacheAdmin(bus, cache, logger);
+      started = true;
+      serviceHealth.set({ component: 'orchestrator' }, 1);
+      logger.info({ worker_id: deps.workerId, bus: bus.kind }, 'orchestrator taking chat jobs');
+    },
+    ready,
+    async health() {
+      const [cacheHealth, storeHealth] = await Promise.all([cache.health(), deps.store.health()]);
+      const busState = bus.state();
+      serviceHealth.set({ component: 'bus' }, busState === 'connected' ? 1 : 0);
+      serviceHealth.set({ component: 'cache' }, cacheHealth.status === 'healthy' || cacheHealth.status === 'memory' ? 1 : 0);
+      serviceHealth.set({ component: 'store' }, storeHealth.status === 'unhealthy' ? 0 : 1);
+      const status = !ready() ? 'unhealthy' : cacheHealth.status === 'healthy' || cacheHealth.status === 'memory' ? 'healthy' : 'degraded';
+      serviceHealth.set({ component: 'orchestrator' }, status === 'unhealthy' ? 0 : 1);
+      return {
+        status,
+        service: 'orchestrator',
+        worker_id: deps.workerId,
+        uptime_s: Math.round((Date.now() - startedAt) / 1000),
+        in_flight: worker.inFlight,
+        dependencies: { nats: { status: busState, kind: bus.kind }, cache: cacheHealth, store: storeHealth },
+      };
+    },
+    async stop(graceMs) {
+      stopping = true;
+      stopAdmin?.();
+      await worker.stop(graceMs);
+    },
+  };
+}

@@ -1,0 +1,146 @@
+import type { DbMetrics } from '@actionedx/shared';
+import {
+  CONVERSATIONS_COLLECTION,
+  emptyUsage,
+  historyLimit,
+  type ConversationStore,
+  type ConversationTurn,
+  type HistoryQuery,
+  type StoreHealth,
+  type UsageQuery,
+  type UsageSummary,
+} from './conversation-store.js';
+import { StoreInstrumentation } from './store-instrumentation.js';
+
+export interface MemoryConversationStoreDeps {
+  metrics: DbMetrics;
+}
+
+export interface MemoryConversationStoreOptions {
+  /** Most turns held across all users; the oldest appended is dropped first. Default 10 000. */
+  maxTurns?: number;
+}
+
+/**
+ * The conversation store inside one process (embedded mode, tests): bounded, lost on restart. Turns are
+ * copied in and out, so a caller can never change a stored turn by mutating what it passed or got.
+ */
+export class MemoryConversationStore implements ConversationStore {
+  readonly backend = 'memory';
+  readonly maxTurns: number;
+  private readonly instrumentation: StoreInstrumentation;
+  /** Every turn in the order appended; `order[head]` is the oldest still held. */
+  private order: ConversationTurn[] = [];
+  private head = 0;
+  private readonly byUser = new Map<string, ConversationTurn[]>();
+  private readonly requestIds = new Set<string>();
+  private closed = false;
+
+  constructor(deps: MemoryConversationStoreDeps, opts: MemoryConversationStoreOptions = {}) {
+    this.maxTurns = opts.maxTurns ?? 10_000;
+    if (!Number.isSafeInteger(this.maxTurns) || this.maxTurns <= 0) {
+      throw new RangeError(`maxTurns must be a positive integer, got ${this.maxTurns}`);
+    }
+    this.instrumentation = new StoreInstrumentation(deps.metrics, CONVERSATIONS_COLLECTION);
+  }
+
+  /** Turns held now. */
+  get size(): number {
+    return this.order.length - this.head;
+  }
+
+  appendTurn(turn: ConversationTurn): Promise<void> {
+    return this.instrumentation.measure('append', () => {
+      this.assertOpen();
+      if (this.requestIds.has(turn.request_id)) return;
+      const stored = copyTurn(turn);
+      this.order.push(stored);
+      this.requestIds.add(stored.request_id);
+      const turns = this.byUser.get(stored.user_id);
+      if (turns) turns.push(stored);
+      else this.byUser.set(stored.user_id, [stored]);
+      while (this.size > this.maxTurns) this.dropOldest();
+    });
+  }
+
+  async history(q: HistoryQuery): Promise<ConversationTurn[]> {
+    const limit = historyLimit(q.limit);
+    return this.instrumentation.measure('history', () => {
+      this.assertOpen();
+      const turns = (this.byUser.get(q.user_id) ?? []).filter(
+        (t) => q.session_id === undefined || t.session_id === q.session_id,
+      );
+      // Appends may arrive out of order (concurrent requests); the stable sort keeps append order on ties.
+      turns.sort((a, b) => a.created_at.getTime() - b.created_at.getTime());
+      return turns.slice(-limit).map(copyTurn);
+    });
+  }
+
+  usage(q: UsageQuery = {}): Promise<UsageSummary> {
+    return this.instrumentation.measure('usage', () => {
+      this.assertOpen();
+      const turns = q.user_id === undefined ? this.order.slice(this.head) : (this.byUser.get(q.user_id) ?? []);
+      const since = q.since?.getTime();
+      const sum = emptyUsage();
+      for (const t of turns) {
+        if (since !== undefined && t.created_at.getTime() < since) continue;
+        sum.requests++;
+        if (t.cached) {
+          sum.cached++;
+          continue;
+        }
+        sum.prompt_tokens += t.usage.prompt_tokens;
+        sum.completion_tokens += t.usage.completion_tokens;
+        sum.cost_usd += t.cost_usd;
+      }
+      return sum;
+    });
+  }
+
+  health(): Promise<StoreHealth> {
+    return this.instrumentation
+      .measure('health', () => {
+        this.assertOpen();
+        return { status: 'memory', latency_ms: 0 } as const;
+      })
+      .catch(() => ({ status: 'unhealthy', latency_ms: null }) as const);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.order = [];
+    this.head = 0;
+    this.byUser.clear();
+    this.requestIds.clear();
+  }
+
+  private dropOldest(): void {
+    const oldest = this.order[this.head];
+    if (!oldest) return;
+    this.head++;
+    this.requestIds.delete(oldest.request_id);
+    const turns = this.byUser.get(oldest.user_id);
+    // A user's turns are in append order too, so the oldest overall is the first of its user's.
+    turns?.shift();
+    if (turns?.length === 0) this.byUser.delete(oldest.user_id);
+    // Compact now and then rather than shifting a 10 000-element array on every append.
+    if (this.head >= this.maxTurns) {
+      this.order = this.order.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error('the store is closed');
+  }
+}
+
+function copyTurn(t: ConversationTurn): ConversationTurn {
+  const { session_id, ...rest } = t;
+  return {
+    ...rest,
+    ...(session_id === undefined ? {} : { session_id }),
+    usage: { ...t.usage },
+    created_at: new Date(t.created_at.getTime()),
+  };
+}
