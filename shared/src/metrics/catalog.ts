@@ -87,7 +87,7 @@ export function createCacheMetrics(registry: Registry) {
   return {
     operations: new Counter({
       name: 'cache_operations_total',
-      help: 'Cache operations (get, set, delete, invalidate) by result (hit, miss, success, error, skipped)',
+      help: 'Cache operations (get, recheck, set, delete, invalidate) by result (hit, miss, success, error, skipped)',
       labelNames: ['operation', 'result'] as const,
       registers,
     }),
@@ -98,6 +98,11 @@ export function createCacheMetrics(registry: Registry) {
       registers,
     }),
     sizeBytes: new Gauge({ name: 'cache_size_bytes', help: 'Memory used by the cache', registers }),
+    breakerOpen: new Gauge({
+      name: 'cache_breaker_open',
+      help: '1 while the cache circuit breaker is open (Redis skipped, answers go to the model)',
+      registers,
+    }),
     lookupLatency: new Histogram({
       name: 'cache_lookup_latency_seconds',
       help: 'Time of a cache lookup, by result',

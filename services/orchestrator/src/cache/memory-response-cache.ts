@@ -84,7 +84,8 @@ export class MemoryResponseCache implements ResponseCache {
       else this.misses += 1;
     }
     const result = this.closed ? 'skipped' : entry ? 'hit' : 'miss';
-    this.deps.metrics.operations.inc({ operation: 'get', result });
+    // The leader's re-check under its lease is the same request: counted apart, so hit rates stay true.
+    this.deps.metrics.operations.inc({ operation: opts.record === false ? 'recheck' : 'get', result });
     this.deps.metrics.lookupLatency.observe({ result }, (performance.now() - started) / 1000);
     return entry;
   }

@@ -329,6 +329,7 @@ describe('RedisResponseCache when Redis fails', () => {
       expect(await counted(metrics, 'get', 'error')).toBeGreaterThanOrEqual(5);
       expect(await counted(metrics, 'get', 'skipped')).toBeGreaterThanOrEqual(1);
       expect(cache.status()).toBe('disconnected');
+      expect((await metrics.breakerOpen.get()).values[0]?.value).toBe(1);
       expect(await within(FAIL_OPEN_BOUND_MS, cache.store(k, entry(), 60))).toBe(false);
       expect(await within(FAIL_OPEN_BOUND_MS, cache.acquireFlight(k, 10_000))).toBe('unavailable');
       expect(await within(FAIL_OPEN_BOUND_MS, cache.health())).toMatchObject({ status: 'disconnected', breaker: 'open' });

@@ -81,6 +81,7 @@ export class RedisResponseCache implements ResponseCache {
     this.breaker = new CircuitBreaker({
       ...opts.breaker,
       onStateChange: (state) => {
+        deps.metrics.breakerOpen.set(state === 'open' ? 1 : 0);
         if (state === 'open') deps.logger.warn('cache circuit open: Redis is skipped, requests go to the model');
         else if (state === 'closed') deps.logger.info('cache circuit closed: Redis is used again');
       },
@@ -95,7 +96,8 @@ export class RedisResponseCache implements ResponseCache {
     const attempt = await this.attempt((r) => LOOKUP.run(r, [key, this.namespace.statsKey], [record]));
     const entry = attempt.outcome === 'ok' && typeof attempt.value === 'string' ? decodeEntry(attempt.value) : null;
     const result = attempt.outcome === 'ok' ? (entry ? 'hit' : 'miss') : attempt.outcome;
-    this.deps.metrics.operations.inc({ operation: 'get', result });
+    // The leader's re-check under its lease is the same request: counted apart, so hit rates stay true.
+    this.deps.metrics.operations.inc({ operation: opts.record === false ? 'recheck' : 'get', result });
     this.deps.metrics.lookupLatency.observe({ result }, (performance.now() - started) / 1000);
     return entry;
   }
