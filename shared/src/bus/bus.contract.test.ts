@@ -23,11 +23,15 @@ const until = async (cond: () => boolean, ms = 2000) => {
 };
 
 /** The same behaviour is required of every bus: the services cannot tell them apart. */
+/** Handler failures are reported here instead of the console. */
+const handlerErrors: string[] = [];
+const onHandlerError = (err: unknown) => void handlerErrors.push(String(err));
+
 describe.each([
-  ['in-process', async (): Promise<Bus[]> => { const b = new InProcessBus(); return [b, b]; }],
+  ['in-process', async (): Promise<Bus[]> => { const b = new InProcessBus(onHandlerError); return [b, b]; }],
   ['nats', async (): Promise<Bus[]> => [
-    await NatsBus.connect({ url: NATS_URL, name: 'contract-a' }),
-    await NatsBus.connect({ url: NATS_URL, name: 'contract-b' }),
+    await NatsBus.connect({ url: NATS_URL, name: 'contract-a', onHandlerError }),
+    await NatsBus.connect({ url: NATS_URL, name: 'contract-b', onHandlerError }),
   ]],
 ] as const)('bus contract: %s', (_name, make) => {
   let a: Bus;
@@ -108,6 +112,7 @@ describe.each([
     a.publish(`${ns}.throw`, encodeJson(1));
     a.publish(`${ns}.throw`, encodeJson(2));
     await until(() => got.length === 2);
+    expect(handlerErrors.some((e) => e.includes('boom'))).toBe(true);
     sub.unsubscribe();
   });
 

@@ -1,0 +1,112 @@
+import { ConfigError, createDbMetrics, createLogger, createMetricsRegistry, InProcessBus } from '@actionedx/shared';
+import { createGateway, loadGatewayConfig } from '@actionedx/gateway';
+import { createMockLlm, type ListeningMockLlm } from '@actionedx/mock-llm';
+import {
+  createConversationStore,
+  createOrchestrator,
+  createResponseCache,
+  loadOrchestratorConfig,
+  ModelClient,
+  TaskRegistry,
+} from '@actionedx/orchestrator';
+
+/**
+ * The embedded mode: gateway and orchestrator in one process over the in-process bus, an in-memory cache
+ * (Redis when REDIS_URL is set) and, without OPENAI_API_KEY, the mock LLM on a loopback port, called through
+ * the same `openai` SDK code path as a real provider.
+ */
+function configs() {
+  // The embedded mode is the one without a bus server: a NATS_URL here would be a mistake to ignore silently.
+  const env = { ...process.env };
+  try {
+    if (env.NATS_URL) throw new ConfigError(['NATS_URL: the embedded mode runs without NATS; use the start:gateway and start:orchestrator scripts']);
+    return { gateway: loadGatewayConfig(env), orchestrator: loadOrchestratorConfig({ ...env, PORT: undefined }) };
+  } catch (err) {
+    console.error(err instanceof Error ? err.message : err);
+    process.exit(1);
+  }
+}
+
+const cfg = configs();
+const logger = createLogger({ service: 'actionedx', level: cfg.gateway.logLevel, ...(cfg.gateway.logPretty === undefined ? {} : { pretty: cfg.gateway.logPretty }) });
+const bus = new InProcessBus((err, subject) => logger.error({ err, subject }, 'bus handler failed'));
+
+let mock: ListeningMockLlm | undefined;
+let baseURL = cfg.orchestrator.OPENAI_BASE_URL;
+if (!cfg.orchestrator.OPENAI_API_KEY && !baseURL) {
+  mock = await createMockLlm({}, { logger: logger.child({ service: 'mock-llm' }) }).listen(0, '127.0.0.1');
+  baseURL = mock.url;
+}
+
+// One registry per service, both served on /metrics: the series keep their own `service` label.
+const gatewayRegistry = createMetricsRegistry('gateway');
+const orchestratorRegistry = createMetricsRegistry('orchestrator', { defaultMetrics: false });
+const cache = createResponseCache({ redisUrl: cfg.orchestrator.REDIS_URL, registry: orchestratorRegistry, logger, name: 'actionedx-embedded' });
+const store = await createConversationStore({
+  mongoUrl: cfg.orchestrator.MONGO_URL,
+  dbName: cfg.orchestrator.MONGO_DB,
+  ttlDays: cfg.orchestrator.CONVERSATION_TTL_DAYS,
+  metrics: createDbMetrics(orchestratorRegistry),
+  logger,
+});
+const orchestrator = createOrchestrator({
+  bus,
+  cache,
+  store,
+  model: new ModelClient({
+    apiKey: cfg.orchestrator.OPENAI_API_KEY ?? 'not-needed',
+    baseURL,
+    timeoutMs: cfg.orchestrator.OPENAI_TIMEOUT_MS,
+    maxRetries: cfg.orchestrator.OPENAI_MAX_RETRIES,
+  }),
+  tasks: new TaskRegistry({ ttlSeconds: cfg.orchestrator.ttls, model: cfg.orchestrator.modelRoutes }),
+  sharing: cfg.orchestrator.sharing,
+  logger: logger.child({ service: 'orchestrator' }),
+  registry: orchestratorRegistry,
+  workerId: 'embedded',
+  busMetrics: false,
+});
+orchestrator.start();
+
+const gateway = createGateway({
+  bus,
+  config: cfg.gateway,
+  logger: logger.child({ service: 'gateway' }),
+  registry: gatewayRegistry,
+  metricsRegistry: orchestratorRegistry,
+});
+gateway.server.listen(cfg.gateway.port, cfg.gateway.host, () => {
+  const address = gateway.server.address();
+  const port = typeof address === 'object' && address ? address.port : cfg.gateway.port;
+  logger.info(
+    {
+      port,
+      mode: 'embedded',
+      bus: 'in-process',
+      cache: cache.backend,
+      store: store.backend,
+      model: mock ? `mock LLM at ${mock.url} (set OPENAI_API_KEY for a real provider)` : baseURL ?? 'https://api.openai.com/v1',
+    },
+    'listening',
+  );
+  logger.info(
+    `ActionEDx embedded mode: one process, in-process bus, ${cache.backend} cache, ${store.backend} store, ${mock ? 'mock LLM' : 'real LLM'}. ` +
+      `Try: curl -s localhost:${port}/api/assistant/chat -H 'content-type: application/json' -d '{"user_id":"me","message":"Hello"}'`,
+  );
+});
+
+let stopping = false;
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  logger.info({ signal }, 'shutting down');
+  await gateway.close();
+  await orchestrator.stop(cfg.orchestrator.SHUTDOWN_GRACE_MS);
+  await cache.close();
+  await store.close();
+  await bus.close();
+  await mock?.close();
+  process.exit(0);
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));

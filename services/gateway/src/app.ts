@@ -1,0 +1,152 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Express } from 'express';
+import type { Registry } from 'prom-client';
+import type { WebSocketServer } from 'ws';
+import type { Bus, Logger, Redis } from '@actionedx/shared';
+import { OrchestratorAdmin } from './admin/orchestrator-admin.js';
+import { ChatDispatcher } from './chat/chat-dispatcher.js';
+import type { GatewayConfig } from './config.js';
+import { HealthCheck } from './health/health-check.js';
+import { createHttpApp } from './http/create-http-app.js';
+import { RequestTracker } from './http/request-context.js';
+import { createGatewayMetrics, type GatewayMetrics } from './metrics.js';
+import { GATEWAY_VERSION } from './version.js';
+import { AssistantSocketServer } from './ws/assistant-socket-server.js';
+import { MemorySessionStore } from './ws/memory-session-store.js';
+import type { SessionStore } from './ws/session-store.js';
+
+/** After the grace period, how long failed-over responses get to reach their clients. */
+const FLUSH_WAIT_MS = 1_000;
+
+export interface GatewayDeps {
+  bus: Bus;
+  config: GatewayConfig;
+  logger: Logger;
+  /** The service's registry (main: `createMetricsRegistry('gateway')`); gateway metrics are added to it. */
+  registry: Registry;
+  /**
+   * Another registry /metrics and /api/metrics serve after the gateway's own (embedded mode: the
+   * orchestrator's). Families the gateway already has are not repeated; each keeps its registry's labels.
+   */
+  metricsRegistry?: Registry;
+  /** Default: in memory. */
+  sessionStore?: SessionStore;
+  /** Reported by /api/health when given. */
+  redis?: Redis;
+}
+
+export interface Gateway {
+  app: Express;
+  /** HTTP and WebSocket on one server; not listening until `listen`. */
+  server: Server;
+  wss: WebSocketServer;
+  dispatcher: ChatDispatcher;
+  metrics: GatewayMetrics;
+  /** Listen (default: the configured port and host); resolves with the actual address (port 0 → ephemeral). */
+  listen(port?: number, host?: string): Promise<AddressInfo>;
+  /**
+   * Graceful stop: refuse new work, let requests and turns in flight finish up to `graceMs` (default
+   * SHUTDOWN_GRACE_MS), end the rest with `shutting_down`, close sockets and the server. The bus, Redis
+   * and the session store belong to the caller and stay open.
+   */
+  close(opts?: { graceMs?: number }): Promise<void>;
+}
+
+function listen(server: Server, port: number, host: string): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error): void => reject(err);
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}
+
+/** Resolves when `promise` does or after `ms`, whichever comes first. */
+async function within(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  await Promise.race([promise, timeout]);
+  clearTimeout(timer);
+}
+
+/** Build the gateway (HTTP + WebSocket + chat dispatcher) on the given bus, without listening. */
+export function createGateway(deps: GatewayDeps): Gateway {
+  const { bus, config, logger, registry } = deps;
+  const metrics = createGatewayMetrics(registry);
+  const dispatcher = new ChatDispatcher({
+    bus,
+    gatewayId: config.gatewayId,
+    ackTimeoutMs: config.ackTimeoutMs,
+    heartbeatMs: config.heartbeatMs,
+    requestTimeoutMs: config.requestTimeoutMs,
+    maxAttempts: config.maxAttempts,
+    logger,
+    metrics,
+  });
+  dispatcher.start();
+  const admin = new OrchestratorAdmin(bus, metrics, logger);
+  const health = new HealthCheck({
+    bus,
+    redis: deps.redis,
+    admin,
+    metrics,
+    version: GATEWAY_VERSION,
+    gatewayId: config.gatewayId,
+  });
+  const sockets = new AssistantSocketServer({
+    dispatcher,
+    store: deps.sessionStore ?? new MemorySessionStore(config.wsSessionTtlSeconds),
+    logger,
+    metrics,
+    bodyLimitBytes: config.bodyLimitBytes,
+    pingIntervalMs: config.wsPingIntervalMs,
+  });
+  const tracker = new RequestTracker();
+  const app = createHttpApp({
+    dispatcher,
+    admin,
+    health,
+    websocketStats: () => sockets.stats(),
+    registry,
+    alsoServe: deps.metricsRegistry,
+    metrics,
+    logger,
+    tracker,
+    bodyLimitBytes: config.bodyLimitBytes,
+  });
+  const server = createServer(app);
+  sockets.attach(server);
+
+  async function shutdown(graceMs: number): Promise<void> {
+    health.setDraining();
+    dispatcher.stopAccepting();
+    sockets.stopAccepting();
+    const serverClosed = new Promise<void>((resolve) => {
+      if (server.listening) server.close(() => resolve());
+      else resolve();
+    });
+    await within(Promise.all([dispatcher.idle(), tracker.idle()]), graceMs);
+    if (dispatcher.inFlight > 0) logger.warn({ in_flight: dispatcher.inFlight }, 'grace period over; ending requests');
+    dispatcher.close();
+    await within(tracker.idle(), FLUSH_WAIT_MS);
+    await sockets.close();
+    server.closeAllConnections();
+    await within(serverClosed, FLUSH_WAIT_MS);
+  }
+
+  let closing: Promise<void> | undefined;
+  return {
+    app,
+    server,
+    wss: sockets.wss,
+    dispatcher,
+    metrics,
+    listen: (port = config.port, host = config.host) => listen(server, port, host),
+    close: (opts) => (closing ??= shutdown(opts?.graceMs ?? config.shutdownGraceMs)),
+  };
+}

@@ -1,0 +1,312 @@
+import {
+  AppError,
+  BusClosedError,
+  BusNoRespondersError,
+  BusTimeoutError,
+  Headers,
+  Subjects,
+  decodeFrame,
+  encodeJson,
+  isErrorCode,
+  toAppError,
+  type Bus,
+  type BusHeaders,
+  type BusMessage,
+  type ChatJobInput,
+  type ChatRequest,
+  type DoneFrame,
+  type ErrorFrame,
+  type Frame,
+  type Logger,
+} from '@actionedx/shared';
+import type { ChatOutcome, DispatchListener } from './dispatch-types.js';
+import type { FrameTarget } from './frame-router.js';
+
+/** Why a request went to another worker (the `reason` label of bus_request_retries_total). */
+export type RetryReason = 'no_ack' | 'worker_lost' | 'sequence_gap' | 'chunk_mismatch' | 'retryable_error';
+
+/** Why the gateway told workers to stop (the `reason` of the cancel message). */
+export type CancelReason = 'client_gone' | 'deadline' | 'shutdown' | 'gave_up';
+
+/** Worker errors another worker may not repeat; model errors are the worker's to retry, not ours. */
+const RETRY_ON_WORKER_ERROR: ReadonlySet<string> = new Set(['shutting_down', 'worker_lost', 'internal']);
+
+type Counted = { inc(): void };
+type Observed = { observe(value: number): void };
+
+/** What an in-flight request needs from its dispatcher. */
+export interface DispatchCore {
+  readonly bus: Bus;
+  readonly gatewayId: string;
+  readonly ackTimeoutMs: number;
+  readonly heartbeatMs: number;
+  /** Silence after which the worker is presumed lost (3 × heartbeat). */
+  readonly lostAfterMs: number;
+  readonly requestTimeoutMs: number;
+  readonly maxAttempts: number;
+  readonly logger: Logger;
+  readonly ackRoundTrip: Observed;
+  readonly staleFrames: Counted;
+  retried(reason: RetryReason): void;
+  publishCancel(requestId: string, reason: CancelReason, headers: BusHeaders): void;
+  /** Called exactly once, when the request settles. */
+  release(request: InFlightRequest, outcome: string): void;
+}
+
+/**
+ * One chat request on its way through the bus: sends attempts, follows their frames, and decides
+ * when a worker is lost. Hot path (`onFrame`): no allocation beyond the chunk itself, no timers.
+ */
+export class InFlightRequest implements FrameTarget {
+  readonly promise: Promise<ChatOutcome>;
+  private resolve!: (outcome: ChatOutcome) => void;
+  private reject!: (err: AppError) => void;
+
+  private attempt = -1;
+  private acked = false;
+  private noAckStreak = 0;
+  private nextSeq = 0;
+  private parts: string[] = [];
+  /** Chunks of the current answer have reached the listener (a retry must announce a reset). */
+  private delivered = false;
+  private started = false;
+  private settled = false;
+  private lastFrameAt = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt = Number.POSITIVE_INFINITY;
+
+  private readonly startedAt = performance.now();
+  private readonly deadlineMono: number;
+  private readonly deadlineAt: number;
+  private readonly replyTo: string;
+  private readonly headers: BusHeaders;
+  private readonly onAbort = (): void => this.fail(new AppError('cancelled', 'The client went away.'), 'client_gone');
+  private readonly onTimer = (): void => this.checkTimers();
+
+  constructor(
+    private readonly core: DispatchCore,
+    readonly requestId: string,
+    private readonly request: ChatRequest,
+    traceparent: string | undefined,
+    private readonly listener: DispatchListener | undefined,
+    private readonly signal: AbortSignal | undefined,
+  ) {
+    this.promise = new Promise<ChatOutcome>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+    this.deadlineMono = this.startedAt + core.requestTimeoutMs;
+    this.deadlineAt = Date.now() + core.requestTimeoutMs;
+    this.replyTo = Subjects.chatFrames(core.gatewayId, requestId);
+    this.headers = { [Headers.requestId]: requestId };
+    if (traceparent !== undefined) this.headers[Headers.traceparent] = traceparent;
+  }
+
+  begin(): void {
+    if (this.signal?.aborted) {
+      this.fail(new AppError('cancelled', 'The client went away.'), undefined);
+      return;
+    }
+    this.signal?.addEventListener('abort', this.onAbort, { once: true });
+    this.arm();
+    this.sendAttempt();
+  }
+
+  /** Shutdown: stop waiting and tell the worker to stop too. */
+  abandon(err: AppError): void {
+    this.fail(err, 'shutdown');
+  }
+
+  onFrame(frame: Frame): void {
+    if (this.settled) return;
+    if (frame.attempt !== this.attempt) {
+      this.core.staleFrames.inc();
+      return;
+    }
+    if (this.acked) this.lastFrameAt = performance.now();
+    else this.markAcked();
+    switch (frame.type) {
+      case 'chunk':
+        if (frame.seq !== this.nextSeq) return this.retry('sequence_gap');
+        this.nextSeq += 1;
+        this.parts.push(frame.delta);
+        if (this.listener?.onChunk) {
+          this.delivered = true;
+          this.listener.onChunk(frame.delta, frame.seq);
+        }
+        return;
+      case 'done':
+        if (frame.chunks !== this.nextSeq) return this.retry('chunk_mismatch');
+        return this.succeed(frame);
+      case 'error':
+        return this.onWorkerError(frame);
+      default:
+        return; // ack, heartbeat: liveness only
+    }
+  }
+
+  onFrameError(err: unknown): void {
+    this.core.logger.error({ request_id: this.requestId, err }, 'a frame could not be delivered to the client');
+    this.fail(toAppError(err), 'gave_up');
+  }
+
+  private sendAttempt(): void {
+    this.attempt += 1;
+    this.acked = false;
+    this.nextSeq = 0;
+    this.parts = [];
+    const attempt = this.attempt;
+    const job: ChatJobInput = {
+      request_id: this.requestId,
+      attempt,
+      reply_to: this.replyTo,
+      deadline_at: this.deadlineAt,
+      heartbeat_ms: this.core.heartbeatMs,
+      request: this.request,
+    };
+    const sentAt = performance.now();
+    let reply: Promise<BusMessage>;
+    try {
+      reply = this.core.bus.request(Subjects.chatRequest, encodeJson(job), {
+        timeoutMs: this.core.ackTimeoutMs,
+        headers: this.headers,
+      });
+    } catch (err) {
+      this.onAckFailure(attempt, err);
+      return;
+    }
+    reply.then(
+      (msg) => this.onAckReply(attempt, msg, sentAt),
+      (err: unknown) => this.onAckFailure(attempt, err),
+    );
+  }
+
+  private onAckReply(attempt: number, msg: BusMessage, sentAt: number): void {
+    // Measured even when the answer already came: a fast worker's frames can overtake its ack reply.
+    this.core.ackRoundTrip.observe((performance.now() - sentAt) / 1000);
+    if (this.settled || attempt !== this.attempt) return;
+    let frame: Frame;
+    try {
+      frame = decodeFrame(msg.data);
+    } catch (err) {
+      // Someone took the job; if it never follows up, the watchdog sends it elsewhere.
+      this.core.logger.warn({ request_id: this.requestId, err }, 'malformed ack');
+      if (!this.acked) this.markAcked();
+      return;
+    }
+    if (frame.attempt === attempt && frame.request_id === this.requestId) this.onFrame(frame);
+    else if (!this.acked) this.markAcked();
+  }
+
+  private onAckFailure(attempt: number, err: unknown): void {
+    // Frames of this attempt may have arrived before the reply was lost: the worker has it.
+    if (this.settled || attempt !== this.attempt || this.acked) return;
+    if (err instanceof BusNoRespondersError) return this.fail(new AppError('no_workers'), undefined);
+    if (err instanceof BusTimeoutError) {
+      this.noAckStreak += 1;
+      if (this.noAckStreak >= 2) {
+        return this.fail(new AppError('no_workers', 'No orchestrator took the request in time.'), 'gave_up');
+      }
+      return this.retry('no_ack');
+    }
+    if (err instanceof BusClosedError) return this.fail(new AppError('bus_unavailable'), undefined);
+    this.core.logger.error({ request_id: this.requestId, err }, 'sending the chat job failed');
+    this.fail(toAppError(err), 'gave_up');
+  }
+
+  private markAcked(): void {
+    this.acked = true;
+    this.noAckStreak = 0;
+    this.lastFrameAt = performance.now();
+    if (this.lastFrameAt + this.core.lostAfterMs < this.timerAt) this.arm();
+    if (!this.started) {
+      this.started = true;
+      this.listener?.onStart?.();
+    }
+  }
+
+  private onWorkerError(frame: ErrorFrame): void {
+    const err = isErrorCode(frame.code) ? new AppError(frame.code, frame.message) : new AppError('internal');
+    if (frame.retryable && RETRY_ON_WORKER_ERROR.has(frame.code)) return this.retry('retryable_error', err);
+    this.fail(err, undefined);
+  }
+
+  /** A new attempt on whichever worker takes it, or the end when attempts are used up. */
+  private retry(reason: RetryReason, lastError?: AppError): void {
+    if (this.attempt + 1 >= this.core.maxAttempts) {
+      const err = lastError ?? new AppError(reason === 'no_ack' ? 'no_workers' : 'worker_lost');
+      this.fail(err, 'gave_up');
+      return;
+    }
+    this.core.retried(reason);
+    this.core.logger.warn(
+      { request_id: this.requestId, attempt: this.attempt, reason },
+      'sending the chat request to another worker',
+    );
+    if (this.delivered) {
+      this.delivered = false;
+      this.listener?.onReset?.();
+    }
+    this.sendAttempt();
+  }
+
+  /** One timer per request, for the deadline and the watchdog; re-armed only when it fires. */
+  private arm(): void {
+    const at = this.acked ? Math.min(this.deadlineMono, this.lastFrameAt + this.core.lostAfterMs) : this.deadlineMono;
+    if (this.timer !== undefined) {
+      if (at >= this.timerAt) return;
+      clearTimeout(this.timer);
+    }
+    this.timerAt = at;
+    this.timer = setTimeout(this.onTimer, Math.max(0, Math.ceil(at - performance.now())));
+  }
+
+  private checkTimers(): void {
+    this.timer = undefined;
+    this.timerAt = Number.POSITIVE_INFINITY;
+    if (this.settled) return;
+    const now = performance.now();
+    if (now >= this.deadlineMono) return this.fail(new AppError('deadline_exceeded'), 'deadline');
+    if (this.acked && now - this.lastFrameAt >= this.core.lostAfterMs) {
+      this.retry('worker_lost');
+      if (this.settled) return;
+    }
+    this.arm();
+  }
+
+  private succeed(frame: DoneFrame): void {
+    const outcome: ChatOutcome = {
+      response: this.parts.length === 1 ? this.parts[0]! : this.parts.join(''),
+      suggestions: frame.suggestions,
+      model: frame.model,
+      mode: frame.mode,
+      task_type: frame.task_type,
+      cached: frame.cached,
+      usage: frame.usage,
+      cost_usd: frame.cost_usd,
+      latency_ms: Math.round(performance.now() - this.startedAt),
+      worker_latency_ms: frame.latency_ms,
+      ttft_ms: frame.ttft_ms,
+      worker_id: frame.worker_id,
+      attempts: this.attempt + 1,
+    };
+    this.settle('done');
+    this.resolve(outcome);
+  }
+
+  /** `cancel`: why workers must stop, when one may still be working on it. */
+  private fail(err: AppError, cancel: CancelReason | undefined): void {
+    if (this.settled) return;
+    this.settle(err.code);
+    if (cancel !== undefined) this.core.publishCancel(this.requestId, cancel, this.headers);
+    this.reject(err);
+  }
+
+  private settle(outcome: string): void {
+    this.settled = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.signal?.removeEventListener('abort', this.onAbort);
+    this.core.release(this, outcome);
+  }
+}

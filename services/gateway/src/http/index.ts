@@ -1,0 +1,5 @@
+export { createHttpApp, type HttpAppDeps } from './create-http-app.js';
+export { toHttpError } from './error-mapper.js';
+export { RequestTracker } from './request-context.js';
+export { TASK_ENDPOINTS, type TaskEndpoint } from './task-requests.js';
+export { parseInvalidateQuery, CACHE_KEY_PREFIX } from './routes/cache-routes.js';

@@ -1,0 +1,77 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { connect } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+/** main.ts as an operator runs it: the built file, a real process, signals. `npm test` builds first. */
+const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
+
+const natsAnswers = await new Promise<boolean>((resolve) => {
+  const url = new URL(NATS_URL);
+  const socket = connect(Number(url.port || 4222), url.hostname);
+  socket.setTimeout(500);
+  socket.once('connect', () => (socket.destroy(), resolve(true)));
+  socket.once('error', () => resolve(false));
+  socket.once('timeout', () => (socket.destroy(), resolve(false)));
+});
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function start(env: Record<string, string>) {
+  const child = spawn(process.execPath, [MAIN], {
+    env: { PATH: process.env.PATH ?? '', LOG_PRETTY: 'false', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += String(d)));
+  child.stderr.on('data', (d) => (stderr += String(d)));
+  const exited = new Promise<Run>((resolve) => child.once('exit', (code) => resolve({ code, stdout, stderr })));
+  return { child, exited, output: () => stdout };
+}
+
+describe.skipIf(!existsSync(MAIN))('gateway main', () => {
+  it('prints every bad variable and exits 1', async () => {
+    const run = await start({ PORT: 'x', ACK_TIMEOUT_MS: '0', NATS_URL: NATS_URL }).exited;
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('PORT');
+    expect(run.stderr).toContain('ACK_TIMEOUT_MS');
+  });
+
+  it('refuses to start without NATS_URL and says why', async () => {
+    const run = await start({ PORT: '0' }).exited;
+    expect(run.code).toBe(1);
+    expect(run.stdout + run.stderr).toMatch(/NATS_URL is required/);
+  });
+
+  it.skipIf(!natsAnswers)('logs the actual port, serves, and exits 0 on SIGTERM', async () => {
+    const p = start({ PORT: '0', HOST: '127.0.0.1', NATS_URL });
+    const deadline = Date.now() + 10_000;
+    let port: number | undefined;
+    while (port === undefined && Date.now() < deadline) {
+      for (const line of p.output().split('\n')) {
+        if (!line.trim()) continue;
+        const entry = JSON.parse(line) as { msg?: string; port?: number };
+        if (entry.msg === 'listening') port = entry.port;
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(port).toBeGreaterThan(0);
+    const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
+    expect(ready.status).toBe(200);
+    const health = (await (await fetch(`http://127.0.0.1:${port}/api/health`)).json()) as {
+      dependencies: { nats: { status: string; kind: string } };
+    };
+    expect(health.dependencies.nats).toEqual({ status: 'connected', kind: 'nats' });
+    p.child.kill('SIGTERM');
+    const run = await p.exited;
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain('"msg":"stopped"');
+  });
+});

@@ -1,0 +1,91 @@
+import {
+  ConfigError,
+  createBus,
+  createLogger,
+  createMetricsRegistry,
+  createRedisClient,
+  type Logger,
+} from '@actionedx/shared';
+import { createGateway } from './app.js';
+import { loadGatewayConfig, type GatewayConfig } from './config.js';
+import { GATEWAY_VERSION } from './version.js';
+import { MemorySessionStore } from './ws/memory-session-store.js';
+import { RedisSessionStore } from './ws/redis-session-store.js';
+import type { SessionStore } from './ws/session-store.js';
+
+function readConfig(): GatewayConfig {
+  try {
+    return loadGatewayConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(1);
+    }
+    throw err;
+  }
+}
+
+async function main(): Promise<void> {
+  const config = readConfig();
+  const logger: Logger = createLogger({
+    service: 'gateway',
+    version: GATEWAY_VERSION,
+    level: config.logLevel,
+    ...(config.logPretty !== undefined ? { pretty: config.logPretty } : {}),
+  });
+  if (!config.natsUrl) {
+    // Without NATS the bus would be in-process with no orchestrator on it: every chat would fail.
+    logger.fatal(
+      'NATS_URL is required to run the gateway on its own (e.g. NATS_URL=nats://127.0.0.1:4222). ' +
+        'For everything in one process without NATS, run the embedded mode: npm start.',
+    );
+    process.exit(1);
+  }
+
+  const bus = await createBus({
+    natsUrl: config.natsUrl,
+    name: `gateway-${config.gatewayId}`,
+    onHandlerError: (err, subject) => logger.error({ err, subject }, 'bus handler failed'),
+  });
+  bus.onStateChange((state) => logger.warn({ state }, 'bus state changed'));
+  const redis = config.redisUrl ? createRedisClient({ url: config.redisUrl, name: 'gateway' }) : undefined;
+  const sessionStore: SessionStore = redis
+    ? new RedisSessionStore(redis, config.wsSessionTtlSeconds, logger)
+    : new MemorySessionStore(config.wsSessionTtlSeconds);
+  const registry = createMetricsRegistry('gateway');
+  const gateway = createGateway({ bus, config, logger, registry, sessionStore, ...(redis ? { redis } : {}) });
+
+  const address = await gateway.listen();
+  logger.info(
+    { port: address.port, host: address.address, gateway_id: config.gatewayId, sessions: sessionStore.kind },
+    'listening',
+  );
+
+  let stopping = false;
+  const stop = async (signal: NodeJS.Signals): Promise<void> => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal, grace_ms: config.shutdownGraceMs }, 'shutting down');
+    try {
+      await gateway.close();
+      await bus.close();
+      await redis?.quit().catch(() => redis.disconnect());
+      logger.info('stopped');
+      process.exit(0);
+    } catch (err) {
+      logger.error({ err }, 'shutdown failed');
+      process.exit(1);
+    }
+  };
+  process.on('SIGTERM', (s) => void stop(s));
+  process.on('SIGINT', (s) => void stop(s));
+  process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection'));
+}
+
+main().catch((err: unknown) => {
+  console.error('gateway failed to start:', err);
+  process.exit(1);
+});

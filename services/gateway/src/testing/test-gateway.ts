@@ -1,0 +1,109 @@
+import {
+  InProcessBus,
+  createLogger,
+  createMetricsRegistry,
+  type Redis,
+} from '@actionedx/shared';
+import type { Registry } from 'prom-client';
+import { createGateway, type Gateway } from '../app.js';
+import { loadGatewayConfig, type GatewayConfig } from '../config.js';
+import type { SessionStore } from '../ws/session-store.js';
+
+export interface TestGateway {
+  bus: InProcessBus;
+  config: GatewayConfig;
+  gateway: Gateway;
+  registry: Registry;
+  /** `http://127.0.0.1:<port>` */
+  baseUrl: string;
+  /** `ws://127.0.0.1:<port>` */
+  wsUrl: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/** Test timers: short, so a lost worker is noticed in 150 ms. */
+export const TEST_TIMERS = {
+  ackTimeoutMs: 200,
+  heartbeatMs: 50,
+  requestTimeoutMs: 10_000,
+} as const;
+
+/** A gateway on an in-process bus, listening on an ephemeral port of 127.0.0.1. */
+export async function startTestGateway(
+  overrides: Partial<GatewayConfig> = {},
+  deps: { sessionStore?: SessionStore; redis?: Redis; metricsRegistry?: Registry } = {},
+): Promise<TestGateway> {
+  const bus = new InProcessBus();
+  const config: GatewayConfig = {
+    ...loadGatewayConfig({ NODE_ENV: 'test' }),
+    ...TEST_TIMERS,
+    port: 0,
+    host: '127.0.0.1',
+    shutdownGraceMs: 200,
+    ...overrides,
+  };
+  const logger = createLogger({ service: 'gateway', level: process.env.TEST_LOG_LEVEL ?? 'silent', pretty: false });
+  const registry = createMetricsRegistry('gateway', { defaultMetrics: false });
+  const gateway = createGateway({ bus, config, logger, registry, ...deps });
+  const { port } = await gateway.listen();
+  return {
+    bus,
+    config,
+    gateway,
+    registry,
+    port,
+    baseUrl: `http://127.0.0.1:${port}`,
+    wsUrl: `ws://127.0.0.1:${port}`,
+    async close() {
+      await gateway.close({ graceMs: 100 });
+      await bus.close();
+    },
+  };
+}
+
+/** The value of one series of a counter or gauge (0 when absent). */
+export async function metricValue(registry: Registry, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const metric = registry.getSingleMetric(name);
+  if (metric === undefined) throw new Error(`no metric ${name}`);
+  const { values } = await metric.get();
+  const match = values.find((v) =>
+    Object.entries(labels).every(([k, want]) => String((v.labels as Record<string, unknown>)[k]) === want),
+  );
+  return match?.value ?? 0;
+}
+
+export interface SseEvent {
+  event: string;
+  data: unknown;
+}
+
+/** Read a whole SSE response into its events. */
+export async function readSse(res: Response): Promise<SseEvent[]> {
+  const text = await res.text();
+  return parseSse(text);
+}
+
+export function parseSse(text: string): SseEvent[] {
+  const events: SseEvent[] = [];
+  for (const block of text.split('\n\n')) {
+    let event = 'message';
+    const data: string[] = [];
+    for (const line of block.split('\n')) {
+      if (line.startsWith('event: ')) event = line.slice(7);
+      else if (line.startsWith('data: ')) data.push(line.slice(6));
+    }
+    if (data.length > 0) events.push({ event, data: JSON.parse(data.join('\n')) });
+  }
+  return events;
+}
+
+/** The value of one sample in Prometheus text, whatever the order of its labels (undefined when absent). */
+export function sampleValue(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    if (!Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) continue;
+    return Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return undefined;
+}

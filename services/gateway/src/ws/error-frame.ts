@@ -1,0 +1,24 @@
+import { toAppError } from '@actionedx/shared';
+
+/** The `error` message a socket client sees. */
+export interface ErrorFrameMessage {
+  type: 'error';
+  code: string;
+  message: string;
+  retryable: boolean;
+  request_id?: string;
+  details?: Record<string, unknown>;
+}
+
+/** The one error mapper of the WebSocket transport: an AppError's fields, never a stack. */
+export function toErrorFrame(err: unknown, requestId?: string): ErrorFrameMessage {
+  const e = toAppError(err);
+  return {
+    type: 'error',
+    code: e.code,
+    message: e.message,
+    retryable: e.retryable,
+    ...(requestId !== undefined ? { request_id: requestId } : {}),
+    ...(e.details ? { details: e.details } : {}),
+  };
+}

@@ -1,0 +1,306 @@
+import { randomUUID } from 'node:crypto';
+import WebSocket from 'ws';
+import { describe, expect, it } from 'vitest';
+import { getJson, postJson, postSse, WsClient } from '@actionedx/testkit';
+
+export interface ApiTarget {
+  /** http://127.0.0.1:PORT */
+  url: string;
+  /** ws://127.0.0.1:PORT */
+  wsUrl: string;
+}
+
+const unique = (what: string) => `${what} ${randomUUID()}`;
+
+/**
+ * The public API as a client sees it. Runs against the distributed stack (separate processes on real
+ * NATS and Redis) and against the embedded mode: both must behave the same.
+ */
+export function defineApiSuite(target: () => ApiTarget): void {
+  describe('REST chat', () => {
+    it('answers with the seed shape and echoes the request id', async () => {
+      const rid = `test-${randomUUID()}`;
+      const res = await postJson(
+        `${target().url}/api/assistant/chat`,
+        { user_id: 'user-1', message: unique('Help me with a 9-Pillar audit'), mode: 'strategist' },
+        { 'x-request-id': rid },
+      );
+      expect(res.status).toBe(200);
+      expect(res.headers.get('x-request-id')).toBe(rid);
+      expect(res.headers.get('traceparent')).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/);
+      const b = res.body;
+      expect(b).toMatchObject({ mode: 'strategist', task_type: 'realtime_tutoring', cached: false, request_id: rid });
+      expect(typeof b.response).toBe('string');
+      expect(b.response.length).toBeGreaterThan(20);
+      expect(Array.isArray(b.suggestions)).toBe(true);
+      expect(b.suggestions.length).toBeGreaterThan(0);
+      expect(typeof b.model).toBe('string');
+      expect(b.usage.total_tokens).toBe(b.usage.prompt_tokens + b.usage.completion_tokens);
+      expect(b.usage.completion_tokens).toBeGreaterThan(0);
+      expect(typeof b.cost_usd).toBe('number');
+      expect(b.latency_ms).toBeGreaterThanOrEqual(0);
+    });
+
+    it('serves a repeated request from the cache with the same answer, and bypasses it on use_cache:false', async () => {
+      const body = { user_id: 'user-2', message: unique('What is a tri-core loop?') };
+      const first = await postJson(`${target().url}/api/assistant/chat`, body);
+      const second = await postJson(`${target().url}/api/assistant/chat`, body);
+      expect(first.body.cached).toBe(false);
+      expect(second.body.cached).toBe(true);
+      expect(second.body.response).toBe(first.body.response);
+      expect(second.body.suggestions).toEqual(first.body.suggestions);
+      expect(second.body.cost_usd).toBe(0);
+      const bypass = await postJson(`${target().url}/api/assistant/chat`, { ...body, use_cache: false });
+      expect(bypass.body.cached).toBe(false);
+      expect(bypass.body.response).toBe(first.body.response);
+    });
+
+    it('answers each mode and task type', async () => {
+      for (const [mode, task_type] of [
+        ['ally', 'collaboration'],
+        ['oracle', 'ethical_assessment'],
+        ['strategist', 'framework_alignment'],
+      ] as const) {
+        const res = await postJson(`${target().url}/api/assistant/chat`, { user_id: 'u3', message: unique('hi'), mode, task_type });
+        expect(res.status).toBe(200);
+        expect(res.body).toMatchObject({ mode, task_type });
+      }
+    });
+
+    it.each([
+      ['/api/strategy-audit', 'strategy_audit'],
+      ['/api/tri-core-loop', 'framework_alignment'],
+      ['/api/house-of-hearts', 'ethical_assessment'],
+    ])('serves the task endpoint %s as %s, cached on repeat', async (path, taskType) => {
+      const body = { user_id: 'user-4', message: unique('Assess our plan') };
+      const first = await postJson(`${target().url}${path}`, body);
+      expect(first.status).toBe(200);
+      expect(first.body.task_type).toBe(taskType);
+      const again = await postJson(`${target().url}${path}`, body);
+      expect(again.body.cached).toBe(true);
+      expect(again.body.response).toBe(first.body.response);
+    });
+  });
+
+  describe('Server-Sent Events', () => {
+    it('streams start, chunks in seq order, and done with the whole answer', async () => {
+      const { status, events } = await postSse(`${target().url}/api/assistant/chat`, {
+        user_id: 'user-5',
+        message: unique('Explain spaced repetition'),
+      });
+      expect(status).toBe(200);
+      expect(events[0]!.event).toBe('start');
+      expect(events.at(-1)!.event).toBe('done');
+      const chunks = events.filter((e) => e.event === 'chunk');
+      expect(chunks.length).toBeGreaterThan(0);
+      expect(chunks.map((c) => c.data.seq)).toEqual(chunks.map((_, i) => i));
+      const done = events.at(-1)!.data;
+      expect(chunks.map((c) => c.data.content).join('')).toBe(done.response);
+      expect(done.cached).toBe(false);
+    });
+
+    it('streams a cached answer byte-equal to the original', async () => {
+      const body = { user_id: 'user-6', message: unique('Summarise the 9 pillars') };
+      const live = await postSse(`${target().url}/api/assistant/chat`, body);
+      const hit = await postSse(`${target().url}/api/assistant/chat`, body);
+      const text = (ev: typeof live.events) => ev.filter((e) => e.event === 'chunk').map((e) => e.data.content).join('');
+      expect(hit.events.at(-1)!.data.cached).toBe(true);
+      expect(Buffer.from(text(hit.events))).toEqual(Buffer.from(text(live.events)));
+      expect(hit.events.map((e) => e.event)).toEqual(['start', ...hit.events.slice(1, -1).map(() => 'chunk'), 'done']);
+    });
+  });
+
+  describe('WebSocket', () => {
+    it("runs the seed's example client unchanged", async () => {
+      // The seed's client, verbatim but for the host and console; `ws` stands in for the browser's WebSocket.
+      const seen: Array<[string, unknown]> = [];
+      const console = { log: (...a: unknown[]) => seen.push(['log', a]), error: (...a: unknown[]) => seen.push(['error', a]) };
+      const host = target().wsUrl.replace(/^ws:\/\//, '');
+      const message = unique('Help me with 9-Pillar audit');
+      const finished = new Promise<void>((resolve, reject) => {
+        setTimeout(() => reject(new Error(`no response; saw ${JSON.stringify(seen)}`)), 15_000);
+        const ws = new WebSocket(`ws://${host}/ws/assistant/session-123?user_id=user-456`);
+
+        ws.onopen = () => {
+          console.log('Connected!');
+
+          // Send message
+          ws.send(JSON.stringify({
+            user_id: 'user-456',
+            message,
+            mode: 'strategist',
+            context: {current_track: 'innovation-foundations'}
+          }));
+        };
+
+        ws.onmessage = (event) => {
+          const data = JSON.parse(event.data as string);
+
+          switch(data.type) {
+            case 'connected':
+              console.log('Welcome:', data.message);
+              break;
+            case 'stream_start':
+              console.log('AI is thinking...');
+              break;
+            case 'stream_chunk':
+              console.log('Chunk:', data.content);
+              break;
+            case 'response':
+              console.log('Response:', data.response);
+              console.log('Suggestions:', data.suggestions);
+              ws.close();
+              resolve();
+              break;
+            case 'error':
+              console.error('Error:', data.message);
+              break;
+          }
+        };
+      });
+      await finished;
+      const logs = seen.filter(([k]) => k === 'log').map(([, a]) => (a as unknown[])[0]);
+      expect(seen.filter(([k]) => k === 'error')).toEqual([]);
+      expect(logs[0]).toBe('Connected!');
+      expect(logs).toContain('Welcome:');
+      expect(logs).toContain('AI is thinking...');
+      expect(logs).toContain('Chunk:');
+      expect(logs).toContain('Response:');
+      expect(logs.at(-1)).toBe('Suggestions:');
+    });
+
+    it('streams chunks in seq order and ends with the whole response', async () => {
+      const ws = await WsClient.open(`${target().wsUrl}/ws/assistant/s-${randomUUID().slice(0, 8)}?user_id=u7`);
+      await ws.next((m) => m.type === 'connected');
+      ws.send({ message: unique('What should I learn next?'), mode: 'ally' });
+      const response = await ws.next((m) => m.type === 'response');
+      const types = ws.messages.map((m) => m.type);
+      expect(types.indexOf('stream_start')).toBeLessThan(types.indexOf('stream_chunk'));
+      expect(types.lastIndexOf('stream_chunk')).toBeLessThan(types.indexOf('stream_end'));
+      expect(types.indexOf('stream_end')).toBeLessThan(types.indexOf('response'));
+      const chunks = ws.messages.filter((m) => m.type === 'stream_chunk');
+      expect(chunks.map((c) => c.seq)).toEqual(chunks.map((_, i) => i));
+      expect(chunks.map((c) => c.content).join('')).toBe(response.response);
+      expect(response).toMatchObject({ mode: 'ally', cached: false });
+      expect(response.suggestions.length).toBeGreaterThan(0);
+      ws.close();
+    });
+
+    it('answers bad frames with error frames and stays usable', async () => {
+      const ws = await WsClient.open(`${target().wsUrl}/ws/assistant/s-${randomUUID().slice(0, 8)}?user_id=u8`);
+      await ws.next((m) => m.type === 'connected');
+      let from = ws.messages.length;
+      ws.send('this is not json');
+      expect(await ws.next((m) => m.type === 'error', 5000, from)).toMatchObject({ code: 'invalid_json' });
+      from = ws.messages.length;
+      ws.ws.send(Buffer.from([1, 2, 3]), { binary: true });
+      expect(await ws.next((m) => m.type === 'error', 5000, from)).toMatchObject({ code: 'binary_frame' });
+      from = ws.messages.length;
+      ws.send({ message: 'hi', mode: 'wizard' });
+      expect(await ws.next((m) => m.type === 'error', 5000, from)).toMatchObject({ code: 'unknown_mode' });
+      from = ws.messages.length;
+      ws.send({ message: '   ' });
+      expect(await ws.next((m) => m.type === 'error', 5000, from)).toMatchObject({ code: 'message_empty' });
+      from = ws.messages.length;
+      ws.send({ message: unique('still there?') });
+      expect(await ws.next((m) => m.type === 'response', 10_000, from)).toMatchObject({ cached: false });
+      ws.close();
+    });
+  });
+
+  describe('bad input', () => {
+    const chat = () => `${target().url}/api/assistant/chat`;
+    it.each([
+      ['invalid JSON', '{"user_id": "u", "message": ', 400, 'invalid_json'],
+      ['a missing message', { user_id: 'u' }, 400, 'validation_failed'],
+      ['a wrongly typed field', { user_id: 'u', message: 42 }, 400, 'validation_failed'],
+      ['an unknown mode', { user_id: 'u', message: 'hi', mode: 'wizard' }, 400, 'unknown_mode'],
+      ['an unknown task type', { user_id: 'u', message: 'hi', task_type: 'poetry' }, 400, 'unknown_task_type'],
+      ['an empty message', { user_id: 'u', message: '' }, 400, 'message_empty'],
+      ['a message over the limit', { user_id: 'u', message: 'x'.repeat(16_001) }, 400, 'message_too_long'],
+      ['a body over the size limit', { user_id: 'u', message: 'x', context: { pad: 'y'.repeat(70_000) } }, 413, 'payload_too_large'],
+    ])('refuses %s', async (_what, body, status, code) => {
+      const res = await postJson(chat(), body);
+      expect(res.status).toBe(status);
+      expect(res.body.error.code).toBe(code);
+      expect(typeof res.body.error.message).toBe('string');
+    });
+
+    it('refuses a body that is not JSON by type', async () => {
+      const res = await fetch(chat(), { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hello' });
+      expect(res.status).toBe(415);
+      expect((await res.json()).error.code).toBe('unsupported_media_type');
+    });
+
+    it('answers an unknown route with a JSON 404', async () => {
+      const res = await getJson(`${target().url}/api/nope`);
+      expect(res.status).toBe(404);
+      expect(res.body.error.code).toBe('not_found');
+    });
+
+    it('keeps serving other clients while bad input arrives', async () => {
+      const bad = Array.from({ length: 20 }, () => postJson(chat(), '{broken'));
+      const good = postJson(chat(), { user_id: 'u9', message: unique('fine') });
+      const results = await Promise.all([...bad, good]);
+      expect(results.slice(0, 20).every((r) => r.status === 400)).toBe(true);
+      expect(results[20]!.status).toBe(200);
+    });
+  });
+
+  describe('cache administration', () => {
+    it('reports stats, invalidates by pattern and by task type, refuses bad patterns', async () => {
+      const body = { user_id: 'user-10', message: unique('Plan a workshop'), task_type: 'collaboration' };
+      await postJson(`${target().url}/api/assistant/chat`, body);
+      expect((await postJson(`${target().url}/api/assistant/chat`, body)).body.cached).toBe(true);
+
+      const stats = await getJson(`${target().url}/api/cache/stats`);
+      expect(stats.status).toBe(200);
+      expect(stats.body.hits).toBeGreaterThan(0);
+      expect(stats.body.hit_rate).toBeGreaterThan(0);
+      expect(stats.body.keys_by_task_type.collaboration).toBeGreaterThan(0);
+
+      const byType = await postJson(`${target().url}/api/cache/invalidate?task_type=collaboration`, {});
+      expect(byType.status).toBe(200);
+      expect(byType.body.deleted).toBeGreaterThan(0);
+      expect((await postJson(`${target().url}/api/assistant/chat`, body)).body.cached).toBe(false);
+
+      const byPattern = await postJson(`${target().url}/api/cache/invalidate?pattern=ai_cache:collaboration:*`, {});
+      expect(byPattern.status).toBe(200);
+      expect(byPattern.body.deleted).toBeGreaterThan(0);
+      expect((await postJson(`${target().url}/api/assistant/chat`, body)).body.cached).toBe(false);
+
+      for (const bad of ['*', 'session:*', 'ai_cache:[a-z]*', 'ai_cache:\\x']) {
+        const res = await postJson(`${target().url}/api/cache/invalidate?pattern=${encodeURIComponent(bad)}`, {});
+        expect(res.status, bad).toBe(400);
+        expect(res.body.error.code).toBe('invalid_pattern');
+      }
+      const health = await getJson(`${target().url}/api/cache/health`);
+      expect(health.status).toBe(200);
+      expect(['healthy', 'memory']).toContain(health.body.status);
+    });
+  });
+
+  describe('health and metrics', () => {
+    it('reports health, liveness and readiness', async () => {
+      const h = await getJson(`${target().url}/api/health`);
+      expect(h.status).toBe(200);
+      expect(h.body.status).toBe('healthy');
+      expect(h.body.dependencies.orchestrators.status).toBeDefined();
+      expect((await fetch(`${target().url}/healthz`)).status).toBe(200);
+      expect((await fetch(`${target().url}/readyz`)).status).toBe(200);
+      const ws = await getJson(`${target().url}/api/websocket/stats`);
+      expect(ws.status).toBe(200);
+      expect(typeof ws.body.active_connections).toBe('number');
+    });
+
+    it('exposes Prometheus metrics', async () => {
+      await postJson(`${target().url}/api/assistant/chat`, { user_id: 'u11', message: unique('count me') });
+      const res = await fetch(`${target().url}/api/metrics`);
+      expect(res.status).toBe(200);
+      const text = await res.text();
+      for (const name of ['websocket_active_connections', 'websocket_messages_total', 'http_requests_total']) {
+        expect(text).toContain(name);
+      }
+    });
+  });
+}
