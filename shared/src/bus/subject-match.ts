@@ -1,8 +1,10 @@
 /** NATS subject matching: `*` is one token, a final `>` is one or more. */
 export function subjectMatches(pattern: string, subject: string): boolean {
-  if (pattern === subject) return true;
-  const p = pattern.split('.');
-  const s = subject.split('.');
+  return pattern === subject || tokensMatch(pattern.split('.'), subject.split('.'));
+}
+
+/** The same on subjects already split into tokens. */
+export function tokensMatch(p: readonly string[], s: readonly string[]): boolean {
   for (let i = 0; i < p.length; i++) {
     const tok = p[i];
     if (tok === '>') return i === p.length - 1 && s.length > i;
