@@ -131,6 +131,29 @@ describe('orchestrator on the in-process bus', () => {
     }
   });
 
+  it('ignores a cancel meant for an earlier attempt', async () => {
+    mock.setDefaults({ tokensPerSecond: 100 });
+    try {
+      const request_id = randomUUID();
+      const reply_to = Subjects.chatFrames('gw-test', request_id);
+      const frames: Frame[] = [];
+      const ended = new Promise<void>((resolve) =>
+        bus.subscribe(reply_to, (m) => {
+          const f = decodeFrame(m.data);
+          frames.push(f);
+          if (f.type === 'chunk' && f.seq === 0) bus.publish(Subjects.chatCancel, encodeJson({ request_id, up_to_attempt: 0 }));
+          if (f.type === 'done' || f.type === 'error') resolve();
+        }),
+      );
+      const job: ChatJobInput = { request_id, attempt: 1, reply_to, deadline_at: Date.now() + 10_000, heartbeat_ms: 1000, request: { user_id: 'u8', message: 'keep going', use_cache: false } };
+      await bus.request(Subjects.chatRequest, encodeJson(job), { timeoutMs: 1000 });
+      await ended;
+      expect(frames.at(-1)).toMatchObject({ type: 'done', attempt: 1 });
+    } finally {
+      mock.setDefaults({ tokensPerSecond: 0 });
+    }
+  });
+
   it('maps an upstream failure to a retryable error frame', async () => {
     const r = await run({ user_id: 'u5', message: 'x', task_type: 'ethical_assessment' });
     expect(r.terminal).toMatchObject({ type: 'error', code: 'upstream_error', retryable: true });

@@ -16,5 +16,10 @@ export const ChatJobSchema = z.object({
 export type ChatJob = z.infer<typeof ChatJobSchema>;
 export type ChatJobInput = z.input<typeof ChatJobSchema>;
 
-export const CancelMessageSchema = z.object({ request_id: z.string().min(1), reason: z.string().optional() });
+export const CancelMessageSchema = z.object({
+  request_id: z.string().min(1),
+  reason: z.string().optional(),
+  /** Stop only attempts up to this one (a superseded attempt); absent: every attempt. */
+  up_to_attempt: z.number().int().nonnegative().optional(),
+});
 export type CancelMessage = z.infer<typeof CancelMessageSchema>;

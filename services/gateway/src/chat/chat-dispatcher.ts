@@ -115,8 +115,8 @@ export class ChatDispatcher {
     this.router.stop();
   }
 
-  private publishCancel(requestId: string, reason: CancelReason, headers: BusHeaders): void {
-    const msg: CancelMessage = { request_id: requestId, reason };
+  private publishCancel(requestId: string, reason: CancelReason, headers: BusHeaders, upToAttempt?: number): void {
+    const msg: CancelMessage = { request_id: requestId, reason, ...(upToAttempt === undefined ? {} : { up_to_attempt: upToAttempt }) };
     try {
       this.opts.bus.publish(Subjects.chatCancel, encodeJson(msg), { headers });
     } catch (err) {

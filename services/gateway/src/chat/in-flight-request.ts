@@ -26,7 +26,7 @@ import type { FrameTarget } from './frame-router.js';
 export type RetryReason = 'no_ack' | 'worker_lost' | 'sequence_gap' | 'chunk_mismatch' | 'retryable_error';
 
 /** Why the gateway told workers to stop (the `reason` of the cancel message). */
-export type CancelReason = 'client_gone' | 'deadline' | 'shutdown' | 'gave_up';
+export type CancelReason = 'client_gone' | 'deadline' | 'shutdown' | 'gave_up' | 'superseded';
 
 /** Worker errors another worker may not repeat; model errors are the worker's to retry, not ours. */
 const RETRY_ON_WORKER_ERROR: ReadonlySet<string> = new Set(['shutting_down', 'worker_lost', 'internal']);
@@ -48,7 +48,8 @@ export interface DispatchCore {
   readonly ackRoundTrip: Observed;
   readonly staleFrames: Counted;
   retried(reason: RetryReason): void;
-  publishCancel(requestId: string, reason: CancelReason, headers: BusHeaders): void;
+  /** `upToAttempt`: stop only that attempt and earlier ones (a retry supersedes them). */
+  publishCancel(requestId: string, reason: CancelReason, headers: BusHeaders, upToAttempt?: number): void;
   /** Called exactly once, when the request settles. */
   release(request: InFlightRequest, outcome: string): void;
 }
@@ -247,6 +248,8 @@ export class InFlightRequest implements FrameTarget {
       this.delivered = false;
       this.listener?.onReset?.();
     }
+    // A worker that was only slow would go on paying for tokens nobody reads.
+    if (this.attempt >= 0) this.core.publishCancel(this.requestId, 'superseded', this.headers, this.attempt);
     this.sendAttempt();
   }
 

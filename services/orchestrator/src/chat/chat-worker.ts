@@ -35,7 +35,7 @@ export interface ChatWorkerDeps {
  * the pipeline and aborts it on cancel or deadline.
  */
 export class ChatWorker {
-  private readonly running = new Map<string, AbortController>();
+  private readonly running = new Map<string, { controller: AbortController; attempt: number }>();
   private subs: BusSubscription[] = [];
   private draining = false;
 
@@ -61,7 +61,7 @@ export class ChatWorker {
     this.subs = [];
     const deadline = Date.now() + graceMs;
     while (this.running.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
-    for (const c of this.running.values()) c.abort(new AppError('shutting_down'));
+    for (const r of this.running.values()) r.controller.abort(new AppError('shutting_down'));
   }
 
   private onJob(msg: BusMessage): void {
@@ -88,9 +88,10 @@ export class ChatWorker {
   private async execute(job: ChatJob, headers: Record<string, string>): Promise<void> {
     const { bus, pipeline, logger, aiMetrics, busMetrics } = this.deps;
     // A new attempt of a request supersedes the old one: the gateway has given up on it.
-    this.running.get(job.request_id)?.abort(new AppError('cancelled', 'superseded by a new attempt'));
+    this.running.get(job.request_id)?.controller.abort(new AppError('cancelled', 'superseded by a new attempt'));
     const controller = new AbortController();
-    this.running.set(job.request_id, controller);
+    const entry = { controller, attempt: job.attempt };
+    this.running.set(job.request_id, entry);
     const remaining = job.deadline_at - Date.now();
     const deadline = setTimeout(() => controller.abort(new AppError('deadline_exceeded')), Math.max(0, remaining));
     deadline.unref();
@@ -105,17 +106,17 @@ export class ChatWorker {
     } finally {
       clearTimeout(deadline);
       aiMetrics.inFlight.dec();
-      if (this.running.get(job.request_id) === controller) this.running.delete(job.request_id);
+      if (this.running.get(job.request_id) === entry) this.running.delete(job.request_id);
     }
   }
 
   private onCancel(msg: BusMessage): void {
     try {
-      const { request_id } = decodeJson(CancelMessageSchema, msg.data);
-      const c = this.running.get(request_id);
-      if (c) {
-        this.deps.logger.info({ request_id }, 'request cancelled by the client');
-        c.abort(new AppError('cancelled'));
+      const { request_id, reason, up_to_attempt } = decodeJson(CancelMessageSchema, msg.data);
+      const r = this.running.get(request_id);
+      if (r && (up_to_attempt === undefined || r.attempt <= up_to_attempt)) {
+        this.deps.logger.info({ request_id, attempt: r.attempt, reason }, 'request cancelled');
+        r.controller.abort(new AppError('cancelled'));
       }
     } catch {
       // A malformed cancel concerns no running request.
