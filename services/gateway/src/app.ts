@@ -16,6 +16,8 @@ import { AssistantSocketServer } from './ws/assistant-socket-server.js';
 import { MemorySessionStore } from './ws/memory-session-store.js';
 import type { SessionStore } from './ws/session-store.js';
 
+/** How often `service_health` is refreshed without anyone asking for /api/health. */
+const HEALTH_REFRESH_MS = 10_000;
 /** After the grace period, how long failed-over responses get to reach their clients. */
 const FLUSH_WAIT_MS = 1_000;
 
@@ -98,6 +100,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     version: GATEWAY_VERSION,
     gatewayId: config.gatewayId,
   });
+  health.startRefreshing(HEALTH_REFRESH_MS);
   const sockets = new AssistantSocketServer({
     dispatcher,
     store: deps.sessionStore ?? new MemorySessionStore(config.wsSessionTtlSeconds),
@@ -124,6 +127,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
 
   async function shutdown(graceMs: number): Promise<void> {
     health.setDraining();
+    health.stopRefreshing();
     dispatcher.stopAccepting();
     sockets.stopAccepting();
     const serverClosed = new Promise<void>((resolve) => {

@@ -38,6 +38,8 @@ export interface Orchestrator {
   stop(graceMs?: number): Promise<void>;
 }
 
+const HEALTH_REFRESH_MS = 10_000;
+
 /** Wires one orchestrator replica: chat worker, cache administration, metrics. Transport-free. */
 export function createOrchestrator(deps: OrchestratorDeps): Orchestrator {
   const { bus, cache, logger, registry } = deps;
@@ -63,11 +65,30 @@ export function createOrchestrator(deps: OrchestratorDeps): Orchestrator {
     ...(busMetrics ? { busMetrics } : {}),
   });
   let stopAdmin: (() => void) | undefined;
+  let refresher: NodeJS.Timeout | undefined;
   let started = false;
   let stopping = false;
   const startedAt = Date.now();
 
   const ready = () => started && !stopping && bus.state() === 'connected';
+
+  async function health(): Promise<Record<string, unknown>> {
+    const [cacheHealth, storeHealth] = await Promise.all([cache.health(), deps.store.health()]);
+    const busState = bus.state();
+    serviceHealth.set({ component: 'bus' }, busState === 'connected' ? 1 : 0);
+    serviceHealth.set({ component: 'cache' }, cacheHealth.status === 'healthy' || cacheHealth.status === 'memory' ? 1 : 0);
+    serviceHealth.set({ component: 'store' }, storeHealth.status === 'unhealthy' ? 0 : 1);
+    const status = !ready() ? 'unhealthy' : cacheHealth.status === 'healthy' || cacheHealth.status === 'memory' ? 'healthy' : 'degraded';
+    serviceHealth.set({ component: 'orchestrator' }, status === 'unhealthy' ? 0 : 1);
+    return {
+      status,
+      service: 'orchestrator',
+      worker_id: deps.workerId,
+      uptime_s: Math.round((Date.now() - startedAt) / 1000),
+      in_flight: worker.inFlight,
+      dependencies: { nats: { status: busState, kind: bus.kind }, cache: cacheHealth, store: storeHealth },
+    };
+  }
 
   return {
     worker,
@@ -77,28 +98,16 @@ export function createOrchestrator(deps: OrchestratorDeps): Orchestrator {
       stopAdmin = registerCacheAdmin(bus, cache, logger);
       started = true;
       serviceHealth.set({ component: 'orchestrator' }, 1);
+      // service_health stays current for alerts even when nobody asks for /health.
+      refresher = setInterval(() => void health().catch(() => {}), HEALTH_REFRESH_MS);
+      refresher.unref();
       logger.info({ worker_id: deps.workerId, bus: bus.kind }, 'orchestrator taking chat jobs');
     },
     ready,
-    async health() {
-      const [cacheHealth, storeHealth] = await Promise.all([cache.health(), deps.store.health()]);
-      const busState = bus.state();
-      serviceHealth.set({ component: 'bus' }, busState === 'connected' ? 1 : 0);
-      serviceHealth.set({ component: 'cache' }, cacheHealth.status === 'healthy' || cacheHealth.status === 'memory' ? 1 : 0);
-      serviceHealth.set({ component: 'store' }, storeHealth.status === 'unhealthy' ? 0 : 1);
-      const status = !ready() ? 'unhealthy' : cacheHealth.status === 'healthy' || cacheHealth.status === 'memory' ? 'healthy' : 'degraded';
-      serviceHealth.set({ component: 'orchestrator' }, status === 'unhealthy' ? 0 : 1);
-      return {
-        status,
-        service: 'orchestrator',
-        worker_id: deps.workerId,
-        uptime_s: Math.round((Date.now() - startedAt) / 1000),
-        in_flight: worker.inFlight,
-        dependencies: { nats: { status: busState, kind: bus.kind }, cache: cacheHealth, store: storeHealth },
-      };
-    },
+    health,
     async stop(graceMs) {
       stopping = true;
+      clearInterval(refresher);
       stopAdmin?.();
       await worker.stop(graceMs);
     },

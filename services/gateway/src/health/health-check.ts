@@ -44,8 +44,20 @@ export interface HealthCheckDeps {
 export class HealthCheck {
   private readonly startedAt = Date.now();
   private draining = false;
+  private refresher: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: HealthCheckDeps) {}
+
+  /** Keeps `service_health` current between health requests, so alerts see a dead pool without a caller. */
+  startRefreshing(intervalMs: number): void {
+    this.refresher ??= setInterval(() => void this.report().catch(() => {}), intervalMs);
+    this.refresher.unref();
+  }
+
+  stopRefreshing(): void {
+    clearInterval(this.refresher);
+    this.refresher = undefined;
+  }
 
   /** From now on the gateway is not ready (it is shutting down). */
   setDraining(): void {
