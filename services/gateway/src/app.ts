@@ -121,6 +121,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     logger,
     tracker,
     bodyLimitBytes: config.bodyLimitBytes,
+    corsOrigins: config.corsOrigins,
   });
   const server = createServer(app);
   sockets.attach(server);

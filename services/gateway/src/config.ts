@@ -23,6 +23,12 @@ export const GatewayEnvSchema = CommonEnvSchema.extend({
   WS_PING_INTERVAL_MS: env.ms(30_000),
   /** How long a shutdown waits for requests in flight before cutting them off. */
   SHUTDOWN_GRACE_MS: env.ms(10_000),
+  /** Origins browsers may call from, comma-separated; `*` for any. */
+  CORS_ORIGINS: z
+    .string()
+    .default('*')
+    .transform((v) => v.split(',').map((o) => o.trim()).filter((o) => o.length > 0))
+    .refine((list) => list.every((o) => o === '*' || /^https?:\/\/[^/\s]+$/.test(o)), 'origins are * or scheme://host[:port]'),
   /** This gateway's id in frame subjects; default: a random short id, fresh at each start. */
   GATEWAY_ID: z.string().regex(SUBJECT_TOKEN, 'must be 1-64 letters, digits, _ or -').max(32).optional(),
 });
@@ -41,6 +47,7 @@ export interface GatewayConfig {
   requestTimeoutMs: number;
   maxAttempts: number;
   bodyLimitBytes: number;
+  corsOrigins: string[];
   wsSessionTtlSeconds: number;
   wsPingIntervalMs: number;
   shutdownGraceMs: number;
@@ -65,6 +72,7 @@ export function loadGatewayConfig(source: NodeJS.ProcessEnv = process.env): Gate
     requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
     maxAttempts: e.MAX_ATTEMPTS,
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
+    corsOrigins: e.CORS_ORIGINS,
     wsSessionTtlSeconds: e.WS_SESSION_TTL_SECONDS,
     wsPingIntervalMs: e.WS_PING_INTERVAL_MS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,

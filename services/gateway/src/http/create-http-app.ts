@@ -7,6 +7,7 @@ import type { HealthCheck } from '../health/health-check.js';
 import type { GatewayMetrics } from '../metrics.js';
 import type { WebSocketStats } from '../ws/websocket-stats.js';
 import { ChatResponder } from './chat-responder.js';
+import { cors } from './cors.js';
 import { errorHandler, notFound } from './error-mapper.js';
 import { requestContext, type RequestTracker } from './request-context.js';
 import { cacheRoutes } from './routes/cache-routes.js';
@@ -26,6 +27,8 @@ export interface HttpAppDeps {
   logger: Logger;
   tracker: RequestTracker;
   bodyLimitBytes: number;
+  /** Origins allowed to call from a browser; `*` for any. */
+  corsOrigins: readonly string[];
 }
 
 /** The express application: context first, then the routes, then 404 and the one error mapper. */
@@ -35,6 +38,7 @@ export function createHttpApp(deps: HttpAppDeps): Express {
   app.set('etag', false);
   // Repeated keys stay arrays and nothing nests: the query is read by hand and checked.
   app.set('query parser', 'simple');
+  app.use(cors(deps.corsOrigins));
   app.use(requestContext({ logger: deps.logger, metrics: deps.metrics, tracker: deps.tracker }));
   app.use(chatRoutes({ responder: new ChatResponder(deps.dispatcher), bodyLimitBytes: deps.bodyLimitBytes }));
   app.use(cacheRoutes(deps.admin));
