@@ -1,14 +1,7 @@
-import { ConfigError, createDbMetrics, createLogger, createMetricsRegistry, InProcessBus } from '@actionedx/shared';
+import { ConfigError, createLogger, createMetricsRegistry, InProcessBus } from '@actionedx/shared';
 import { createGateway, loadGatewayConfig } from '@actionedx/gateway';
 import { createMockLlm, type ListeningMockLlm } from '@actionedx/mock-llm';
-import {
-  createConversationStore,
-  createOrchestrator,
-  createResponseCache,
-  loadOrchestratorConfig,
-  ModelClient,
-  TaskRegistry,
-} from '@actionedx/orchestrator';
+import { assembleOrchestrator, loadOrchestratorConfig } from '@actionedx/orchestrator';
 
 /**
  * The embedded mode: gateway and orchestrator in one process over the in-process bus, an in-memory cache
@@ -41,29 +34,12 @@ if (!cfg.orchestrator.OPENAI_API_KEY && !baseURL) {
 // One registry per service, both served on /metrics: the series keep their own `service` label.
 const gatewayRegistry = createMetricsRegistry('gateway');
 const orchestratorRegistry = createMetricsRegistry('orchestrator', { defaultMetrics: false });
-const cache = createResponseCache({ redisUrl: cfg.orchestrator.REDIS_URL, registry: orchestratorRegistry, logger, name: 'actionedx-embedded' });
-const store = await createConversationStore({
-  mongoUrl: cfg.orchestrator.MONGO_URL,
-  dbName: cfg.orchestrator.MONGO_DB,
-  ttlDays: cfg.orchestrator.CONVERSATION_TTL_DAYS,
-  metrics: createDbMetrics(orchestratorRegistry),
-  logger,
-});
-const orchestrator = createOrchestrator({
+const { orchestrator, cache, store, close: closeOrchestrator } = await assembleOrchestrator(cfg.orchestrator, {
   bus,
-  cache,
-  store,
-  model: new ModelClient({
-    apiKey: cfg.orchestrator.OPENAI_API_KEY ?? 'not-needed',
-    baseURL,
-    timeoutMs: cfg.orchestrator.OPENAI_TIMEOUT_MS,
-    maxRetries: cfg.orchestrator.OPENAI_MAX_RETRIES,
-  }),
-  tasks: new TaskRegistry({ ttlSeconds: cfg.orchestrator.ttls, model: cfg.orchestrator.modelRoutes }),
-  sharing: cfg.orchestrator.sharing,
-  logger: logger.child({ service: 'orchestrator' }),
   registry: orchestratorRegistry,
+  logger: logger.child({ service: 'orchestrator' }),
   workerId: 'embedded',
+  baseURL,
   busMetrics: false,
 });
 orchestrator.start();
@@ -101,9 +77,7 @@ async function shutdown(signal: string): Promise<void> {
   stopping = true;
   logger.info({ signal }, 'shutting down');
   await gateway.close();
-  await orchestrator.stop(cfg.orchestrator.SHUTDOWN_GRACE_MS);
-  await cache.close();
-  await store.close();
+  await closeOrchestrator();
   await bus.close();
   await mock?.close();
   process.exit(0);

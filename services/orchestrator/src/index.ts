@@ -1,3 +1,4 @@
+export { assembleOrchestrator, type AssembledOrchestrator, type AssembleDeps } from './assemble.js';
 export { createOrchestrator, type Orchestrator, type OrchestratorDeps } from './orchestrator.js';
 export { loadOrchestratorConfig, OrchestratorEnvSchema, type OrchestratorConfig } from './config.js';
 export { createResponseCache, type ResponseCacheConfig } from './cache-backend.js';

@@ -1,12 +1,8 @@
 import { hostname } from 'node:os';
-import { ConfigError, createBus, createDbMetrics, createLogger, createMetricsRegistry } from '@actionedx/shared';
-import { createResponseCache } from './cache-backend.js';
+import { ConfigError, createBus, createLogger, createMetricsRegistry } from '@actionedx/shared';
+import { assembleOrchestrator } from './assemble.js';
 import { loadOrchestratorConfig, type OrchestratorConfig } from './config.js';
 import { createOpsServer } from './http/ops-server.js';
-import { ModelClient } from './llm/index.js';
-import { createOrchestrator } from './orchestrator.js';
-import { createConversationStore } from './store/index.js';
-import { TaskRegistry } from './tasks/index.js';
 
 function config(): OrchestratorConfig {
   try {
@@ -33,31 +29,7 @@ const bus = await createBus({
   onHandlerError: (err, subject) => logger.error({ err, subject }, 'bus handler failed'),
 });
 bus.onStateChange((state) => logger.warn({ state }, 'bus state changed'));
-const cache = createResponseCache({ redisUrl: cfg.REDIS_URL, registry, logger, name: `orchestrator-${workerId}` });
-const store = await createConversationStore({
-  mongoUrl: cfg.MONGO_URL,
-  dbName: cfg.MONGO_DB,
-  ttlDays: cfg.CONVERSATION_TTL_DAYS,
-  metrics: createDbMetrics(registry),
-  logger,
-});
-const orchestrator = createOrchestrator({
-  bus,
-  cache,
-  store,
-  model: new ModelClient({
-    apiKey: cfg.OPENAI_API_KEY ?? 'not-needed',
-    baseURL: cfg.OPENAI_BASE_URL,
-    timeoutMs: cfg.OPENAI_TIMEOUT_MS,
-    maxRetries: cfg.OPENAI_MAX_RETRIES,
-  }),
-  tasks: new TaskRegistry({ ttlSeconds: cfg.ttls, model: cfg.modelRoutes }),
-  sharing: cfg.sharing,
-  logger,
-  registry,
-  workerId,
-  pipeline: { flightLeaseMs: cfg.FLIGHT_LEASE_MS, flightWaitMs: cfg.FLIGHT_WAIT_MS },
-});
+const { orchestrator, cache, close } = await assembleOrchestrator(cfg, { bus, registry, logger, workerId });
 orchestrator.start();
 
 const server = createOpsServer({ registry, ready: orchestrator.ready, health: orchestrator.health });
@@ -72,10 +44,8 @@ async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
   logger.info({ signal }, 'shutting down');
-  await orchestrator.stop(cfg.SHUTDOWN_GRACE_MS);
+  await close();
   await bus.close();
-  await cache.close();
-  await store.close();
   server.close();
   process.exit(0);
 }

@@ -1,0 +1,69 @@
+import { createDbMetrics, type Bus, type Logger } from '@actionedx/shared';
+import type { Registry } from 'prom-client';
+import { createResponseCache } from './cache-backend.js';
+import type { ResponseCache } from './cache/index.js';
+import type { OrchestratorConfig } from './config.js';
+import { ModelClient } from './llm/index.js';
+import { createOrchestrator, type Orchestrator } from './orchestrator.js';
+import { createConversationStore, type ConversationStore } from './store/index.js';
+import { TaskRegistry } from './tasks/index.js';
+
+export interface AssembleDeps {
+  bus: Bus;
+  registry: Registry;
+  logger: Logger;
+  workerId: string;
+  /** The model server; default: OPENAI_BASE_URL (the embedded mode passes its mock LLM). */
+  baseURL?: string | undefined;
+  /** Count bus frames here too. Default true; off where the gateway in the same process does. */
+  busMetrics?: boolean;
+}
+
+export interface AssembledOrchestrator {
+  orchestrator: Orchestrator;
+  cache: ResponseCache;
+  store: ConversationStore;
+  /** Stops taking jobs, lets running ones finish within SHUTDOWN_GRACE_MS, closes cache and store. */
+  close(): Promise<void>;
+}
+
+/** An orchestrator replica with its cache, store and model client, all from one config. Not started. */
+export async function assembleOrchestrator(cfg: OrchestratorConfig, deps: AssembleDeps): Promise<AssembledOrchestrator> {
+  const { bus, registry, logger, workerId } = deps;
+  const cache = createResponseCache({ redisUrl: cfg.REDIS_URL, registry, logger, name: `orchestrator-${workerId}` });
+  const store = await createConversationStore({
+    mongoUrl: cfg.MONGO_URL,
+    dbName: cfg.MONGO_DB,
+    ttlDays: cfg.CONVERSATION_TTL_DAYS,
+    metrics: createDbMetrics(registry),
+    logger,
+  });
+  const orchestrator = createOrchestrator({
+    bus,
+    cache,
+    store,
+    model: new ModelClient({
+      apiKey: cfg.OPENAI_API_KEY ?? 'not-needed',
+      baseURL: deps.baseURL ?? cfg.OPENAI_BASE_URL,
+      timeoutMs: cfg.OPENAI_TIMEOUT_MS,
+      maxRetries: cfg.OPENAI_MAX_RETRIES,
+    }),
+    tasks: new TaskRegistry({ ttlSeconds: cfg.ttls, model: cfg.modelRoutes }),
+    sharing: cfg.sharing,
+    logger,
+    registry,
+    workerId,
+    pipeline: { flightLeaseMs: cfg.FLIGHT_LEASE_MS, flightWaitMs: cfg.FLIGHT_WAIT_MS },
+    ...(deps.busMetrics === undefined ? {} : { busMetrics: deps.busMetrics }),
+  });
+  return {
+    orchestrator,
+    cache,
+    store,
+    async close() {
+      await orchestrator.stop(cfg.SHUTDOWN_GRACE_MS);
+      await cache.close();
+      await store.close();
+    },
+  };
+}
