@@ -1,0 +1,36 @@
+/** Percentile (nearest-rank on a sorted copy); NaN for no samples. */
+export function percentile(samples: readonly number[], p: number): number {
+  if (samples.length === 0) return Number.NaN;
+  const sorted = [...samples].sort((a, b) => a - b);
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank]!;
+}
+
+export interface Summary {
+  n: number;
+  mean: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+}
+
+export function summarize(samples: readonly number[]): Summary {
+  const n = samples.length;
+  return {
+    n,
+    mean: n ? samples.reduce((a, b) => a + b, 0) / n : Number.NaN,
+    p50: percentile(samples, 50),
+    p90: percentile(samples, 90),
+    p99: percentile(samples, 99),
+    max: n ? Math.max(...samples) : Number.NaN,
+  };
+}
+
+export const round = (x: number, digits = 2): number => {
+  if (!Number.isFinite(x)) return x;
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+};
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

@@ -1,0 +1,133 @@
+import { execFile, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { trackPid } from './procs.js';
+
+/** wrk (Debian package `wrk`): C, one epoll loop per thread, a few µs of CPU per request. */
+export function wrkPath(): string | undefined {
+  for (const p of ['/usr/bin/wrk', '/usr/local/bin/wrk']) {
+    if (spawnSync(p, ['-v']).error === undefined) return p;
+  }
+  return undefined;
+}
+
+/** Installs wrk with apt-get when it is missing (the bench runs as root here); throws when that fails. */
+export function ensureWrk(log: (s: string) => void): string {
+  const found = wrkPath();
+  if (found) return found;
+  log('wrk is missing: apt-get install -y wrk');
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  let r = spawnSync('apt-get', ['install', '-y', '-qq', 'wrk'], { env, stdio: 'ignore' });
+  if (r.status !== 0) {
+    spawnSync('apt-get', ['update', '-qq'], { env, stdio: 'ignore' });
+    r = spawnSync('apt-get', ['install', '-y', '-qq', 'wrk'], { env, stdio: 'ignore' });
+  }
+  const installed = wrkPath();
+  if (!installed) throw new Error('wrk is not installed and apt-get could not install it (try: apt-get install wrk)');
+  return installed;
+}
+
+export interface WrkResult {
+  connections: number;
+  requests: number;
+  durationS: number;
+  rps: number;
+  /** Latencies in milliseconds. */
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  mean: number;
+  errors: { connect: number; read: number; write: number; status: number; timeout: number };
+  /** CPU seconds wrk itself used (bash `times`). */
+  cpuS: number;
+}
+
+const scriptDir = mkdtempSync(join(tmpdir(), 'actionedx-bench-'));
+let scriptN = 0;
+
+function luaScript(body: string, headers: Record<string, string>): string {
+  const path = join(scriptDir, `post-${scriptN++}.lua`);
+  const hdrs = Object.entries(headers)
+    .map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`)
+    .join('\n');
+  writeFileSync(
+    path,
+    `wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+${hdrs}
+wrk.body = [==[${body}]==]
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('\\nBENCH_JSON {"requests":%d,"duration_us":%d,"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d,"p50":%d,"p90":%d,"p99":%d,"max":%d,"mean":%.2f}\\n',
+    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max, latency.mean))
+end
+`,
+  );
+  return path;
+}
+
+export interface WrkOptions {
+  url: string;
+  body: unknown;
+  connections: number;
+  durationS: number;
+  threads?: number;
+  headers?: Record<string, string>;
+}
+
+/** One wrk run of POSTs with a JSON body; latencies from wrk's own histogram. */
+export function runWrk(wrk: string, opts: WrkOptions): Promise<WrkResult> {
+  const script = luaScript(JSON.stringify(opts.body), opts.headers ?? {});
+  const args = [
+    `-t${opts.threads ?? 1}`,
+    `-c${opts.connections}`,
+    `-d${opts.durationS}s`,
+    '--timeout',
+    '5s',
+    '-s',
+    script,
+    opts.url,
+  ];
+  return new Promise((resolve, reject) => {
+    // `times` after wrk prints the CPU its children (wrk) used: exact, unlike sampling /proc.
+    const proc = spawn('bash', ['-c', '"$0" "$@"; rc=$?; times >&2; exit $rc', wrk, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    trackPid(proc.pid);
+    let out = '';
+    let err = '';
+    proc.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    proc.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    const killer = setTimeout(() => proc.kill('SIGKILL'), (opts.durationS + 20) * 1000);
+    proc.once('exit', (code) => {
+      clearTimeout(killer);
+      const m = /BENCH_JSON (\{.*\})/.exec(out);
+      if (code !== 0 || !m) return reject(new Error(`wrk failed (${code}): ${err.slice(-500)} ${out.slice(-500)}`));
+      const j = JSON.parse(m[1]!) as Record<string, number>;
+      const lines = err.trim().split('\n');
+      const children = (lines[lines.length - 1] ?? '').trim().split(/\s+/);
+      const secs = (s: string | undefined) => {
+        const t = /^(\d+)m([0-9.]+)s$/.exec(s ?? '');
+        return t ? Number(t[1]) * 60 + Number(t[2]) : Number.NaN;
+      };
+      const durationS = j.duration_us! / 1e6;
+      resolve({
+        connections: opts.connections,
+        requests: j.requests!,
+        durationS,
+        rps: j.requests! / durationS,
+        p50: j.p50! / 1000,
+        p90: j.p90! / 1000,
+        p99: j.p99! / 1000,
+        max: j.max! / 1000,
+        mean: j.mean! / 1000,
+        errors: { connect: j.connect!, read: j.read!, write: j.write!, status: j.status!, timeout: j.timeout! },
+        cpuS: secs(children[0]) + secs(children[1]),
+      });
+    });
+  });
+}
+
+export const wrkVersion = (wrk: string): Promise<string> =>
+  new Promise((resolve) => execFile(wrk, ['-v'], (_e, stdout, stderr) => resolve(`${stdout}${stderr}`.split('\n')[0]?.trim() ?? '')));
