@@ -1,4 +1,4 @@
-import { pino, type Logger, type LoggerOptions } from 'pino';
+import { destination, pino, type Logger, type LoggerOptions } from 'pino';
 import { createRequire } from 'node:module';
 import { currentContext } from './context.js';
 
@@ -53,5 +53,6 @@ export function createLogger(cfg: LoggerConfig): Logger {
     },
   };
   if (pretty) return pino({ ...opts, transport: { target: 'pino-pretty', options: { colorize: true } } });
-  return pino(opts);
+  // Asynchronous writes: a log line must not cost a blocking write(2) on the request path.
+  return pino(opts, destination({ dest: 1, sync: false }));
 }

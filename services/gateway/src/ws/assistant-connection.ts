@@ -20,6 +20,8 @@ import type { SocketCounters } from './websocket-stats.js';
 
 /** A session store slower than this is skipped: the socket opens with a fresh session. */
 const RESTORE_TIMEOUT_MS = 1_000;
+/** Turns save the session at most this often. */
+const TURN_SAVE_INTERVAL_MS = 5_000;
 
 export interface AssistantConnectionDeps {
   dispatcher: ChatDispatcher;
@@ -40,6 +42,7 @@ export class AssistantConnection {
   /** Cleared at each ping, set by the pong: a client that misses one is gone. */
   private alive = true;
   private closed = false;
+  private savedAt = 0;
   private turn: { requestId: string; controller: AbortController } | undefined;
   private readonly session: SessionMetadata;
   private readonly ready: Promise<void>;
@@ -184,7 +187,8 @@ export class AssistantConnection {
     const controller = new AbortController();
     this.turn = { requestId, controller };
     this.session.message_count += 1;
-    this.persist();
+    // A busy session is saved every few seconds, not on every turn; closing saves the final count.
+    if (Date.now() - this.savedAt >= TURN_SAVE_INTERVAL_MS) this.persist();
     const listener: DispatchListener = {
       onStart: () => this.send({ type: 'stream_start', request_id: requestId }),
       onChunk: (content, seq) => this.send({ type: 'stream_chunk', content, seq }),
@@ -216,6 +220,7 @@ export class AssistantConnection {
 
   /** Write the session in the background; the store's failures never reach the socket. */
   private persist(): void {
+    this.savedAt = Date.now();
     this.deps.store.save(this.session).catch((err: unknown) => {
       this.deps.logger.warn({ err, session_id: this.session.session_id }, 'could not save the session');
     });

@@ -322,9 +322,12 @@ describe('WebSocket /ws/assistant/:session_id', () => {
       expect(again.received[0]).toMatchObject({ type: 'connected', mode: 'ally' });
       again.send({ message: 'hello again' });
       await again.until('response');
-      expect(await store.load('s-42')).toMatchObject({ message_count: 2, mode: 'ally', user_id: 'u42' });
       expect(await metricValue(gw.registry, 'websocket_active_connections')).toBe(1);
       expect(await metricValue(gw.registry, 'websocket_messages_total', { direction: 'inbound' })).toBe(3);
+      // Turns save the session at most every few seconds; closing saves the final count.
+      await again.close();
+      await expect.poll(async () => (await store.load('s-42'))?.message_count).toBe(2);
+      expect(await store.load('s-42')).toMatchObject({ mode: 'ally', user_id: 'u42' });
     });
   });
 });

@@ -88,7 +88,8 @@ export class ChatPipeline {
       }
       const ended = performance.now();
       this.record(task, answer, ended - started, firstChunkAt === undefined ? undefined : firstChunkAt - started);
-      this.deps.logger.info(
+      // Model calls are logged at info; cache hits, the cheap and frequent case, at debug.
+      this.deps.logger[answer.fromCache ? 'debug' : 'info'](
         { task_type: req.task_type, mode: req.mode, model: answer.model, cached: answer.fromCache, latency_ms: Math.round(ended - started) },
         'chat answered',
       );

@@ -16,13 +16,14 @@ function capture(subject: string): Frame[] {
 const tick = () => new Promise((r) => setImmediate(r));
 
 describe('FrameStream', () => {
-  it('batches the deltas of one event-loop turn into one chunk, with seq from 0', async () => {
+  it('sends the first delta at once, then batches the deltas of one event-loop turn, with seq from 0', async () => {
     const frames = capture('f.batch');
     const out = new FrameStream(bus, 'f.batch', 'r1', 0, {}, 10_000);
     out.write('a');
     out.write('b');
-    await tick();
     out.write('c');
+    await tick();
+    out.write('d');
     await tick();
     out.done({
       suggestions: [],
@@ -35,10 +36,23 @@ describe('FrameStream', () => {
       latency_ms: 1,
     });
     await bus.flush();
-    expect(frames.map((f) => f.type)).toEqual(['chunk', 'chunk', 'done']);
-    expect(frames[0]).toMatchObject({ seq: 0, delta: 'ab' });
-    expect(frames[1]).toMatchObject({ seq: 1, delta: 'c' });
-    expect(frames[2]).toMatchObject({ chunks: 2, request_id: 'r1', attempt: 0 });
+    expect(frames.map((f) => f.type)).toEqual(['chunk', 'chunk', 'chunk', 'done']);
+    expect(frames[0]).toMatchObject({ seq: 0, delta: 'a' });
+    expect(frames[1]).toMatchObject({ seq: 1, delta: 'bc' });
+    expect(frames[2]).toMatchObject({ seq: 2, delta: 'd' });
+    expect(frames[3]).toMatchObject({ chunks: 3, request_id: 'r1', attempt: 0 });
+  });
+
+  it('cuts a batch that grows past its size bound without waiting for the turn to end', async () => {
+    const frames = capture('f.big');
+    const out = new FrameStream(bus, 'f.big', 'r4', 0, {}, 10_000);
+    out.write('first');
+    for (let i = 0; i < 10; i++) out.write('x'.repeat(1000));
+    await tick();
+    await bus.flush();
+    const chunks = frames.filter((f) => f.type === 'chunk');
+    expect(chunks.length).toBeGreaterThanOrEqual(3);
+    expect(chunks.map((c) => (c.type === 'chunk' ? c.delta : '')).join('')).toBe('first' + 'x'.repeat(10_000));
   });
 
   it('sends pending text before an error, and nothing after the terminal frame', async () => {

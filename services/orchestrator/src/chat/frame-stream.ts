@@ -10,15 +10,21 @@ import {
 
 type DoneFields = Omit<DoneFrame, 'type' | 'request_id' | 'attempt' | 'chunks'>;
 
+/** A batch of deltas goes out when it is this old (ms) or this long (characters), or at the end of the turn. */
+const MAX_BATCH_MS = 2;
+const MAX_BATCH_CHARS = 4096;
+
 /**
  * The frames of one request, in order: chunks (seq from 0, no gaps), heartbeats while idle, and exactly
- * one terminal frame. Deltas that arrive in one event-loop turn go out as one chunk frame: a bus message
- * per token would cost several times more than the tokens themselves.
+ * one terminal frame. The first delta goes out at once; later deltas that arrive within one event-loop
+ * turn (cut at 2 ms or 4 KiB) go out as one chunk frame: a bus message per token would cost several times
+ * more than the tokens themselves.
  */
 export class FrameStream {
   private seq = 0;
   private pending = '';
   private flushScheduled = false;
+  private lastFlushAt = performance.now();
   private ended = false;
   private lastSentAt = Date.now();
   private heartbeat: NodeJS.Timeout | undefined;
@@ -47,9 +53,14 @@ export class FrameStream {
   write(delta: string): void {
     if (this.ended || delta.length === 0) return;
     this.pending += delta;
+    // The first words go out at once: time to first chunk is what a reader feels most.
+    if (this.seq === 0) return this.flush();
+    // An SDK hands over every event it has buffered without yielding to the event loop,
+    // so a batch is also cut by size and age, not only at the end of the turn.
+    if (this.pending.length >= MAX_BATCH_CHARS || performance.now() - this.lastFlushAt >= MAX_BATCH_MS) return this.flush();
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      setImmediate(() => this.flush());
+      setImmediate(this.flushLater);
     }
   }
 
@@ -67,11 +78,16 @@ export class FrameStream {
     this.finish(frame);
   }
 
-  private flush(): void {
+  private readonly flushLater = (): void => {
     this.flushScheduled = false;
+    this.flush();
+  };
+
+  private flush(): void {
     if (this.ended || this.pending.length === 0) return;
     const delta = this.pending;
     this.pending = '';
+    this.lastFlushAt = performance.now();
     this.send({ type: 'chunk', request_id: this.requestId, attempt: this.attempt, seq: this.seq++, delta });
   }
 
