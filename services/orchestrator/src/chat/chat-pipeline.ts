@@ -37,6 +37,16 @@ export interface ChatPipelineDeps {
 }
 
 const ZERO_USAGE = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
+/** The metric series one kind of answer (model, task type, cached or not) moves. */
+interface AnswerSeries {
+  requests: { inc(): void };
+  latency: { observe(v: number): void };
+  ttft: { observe(v: number): void };
+  promptTokens: { inc(v: number): void };
+  completionTokens: { inc(v: number): void };
+  cost: { inc(v: number): void };
+}
+
 /** Earlier turns of a session sent to the model with a new message. */
 const SESSION_HISTORY_TURNS = 10;
 /** Rounds of "someone else is answering" before a request calls the model itself. */
@@ -48,6 +58,7 @@ const MAX_FLIGHT_ROUNDS = 3;
  */
 export class ChatPipeline {
   private readonly flights = new Map<string, LocalFlight>();
+  private readonly series = new Map<string, AnswerSeries>();
   private readonly leaseMs: number;
   private readonly waitMs: number;
 
@@ -267,17 +278,36 @@ export class ChatPipeline {
   }
 
   private record(task: TaskProfile, a: FlightAnswer, latencyMs: number, ttftMs: number | undefined): void {
-    const m = this.deps.metrics;
-    const labels = { model: a.model, task_type: task.taskType };
-    const cached = a.fromCache ? 'true' : 'false';
-    m.requests.inc({ ...labels, status: a.fromCache ? 'cached' : 'success' });
-    m.latency.observe({ ...labels, cached }, latencyMs / 1000);
-    if (ttftMs !== undefined) m.timeToFirstToken.observe({ ...labels, cached }, ttftMs / 1000);
+    const s = this.seriesFor(a.model, task.taskType, a.fromCache);
+    s.requests.inc();
+    s.latency.observe(latencyMs / 1000);
+    if (ttftMs !== undefined) s.ttft.observe(ttftMs / 1000);
     if (!a.fromCache) {
-      m.tokens.inc({ ...labels, kind: 'prompt' }, a.usage.prompt_tokens);
-      m.tokens.inc({ ...labels, kind: 'completion' }, a.usage.completion_tokens);
-      m.cost.inc(labels, a.costUsd);
+      s.promptTokens.inc(a.usage.prompt_tokens);
+      s.completionTokens.inc(a.usage.completion_tokens);
+      s.cost.inc(a.costUsd);
     }
+  }
+
+  /** Labelled children made once per label set: prom-client checks and hashes labels on every call otherwise. */
+  private seriesFor(model: string, taskType: TaskType, fromCache: boolean): AnswerSeries {
+    const id = `${model}\u0000${taskType}\u0000${fromCache}`;
+    let s = this.series.get(id);
+    if (!s) {
+      const m = this.deps.metrics;
+      const labels = { model, task_type: taskType };
+      const cached = fromCache ? 'true' : 'false';
+      s = {
+        requests: m.requests.labels({ ...labels, status: fromCache ? 'cached' : 'success' }),
+        latency: m.latency.labels({ ...labels, cached }),
+        ttft: m.timeToFirstToken.labels({ ...labels, cached }),
+        promptTokens: m.tokens.labels({ ...labels, kind: 'prompt' }),
+        completionTokens: m.tokens.labels({ ...labels, kind: 'completion' }),
+        cost: m.cost.labels(labels),
+      };
+      this.series.set(id, s);
+    }
+    return s;
   }
 }
 

@@ -3,7 +3,6 @@ import {
   CancelMessageSchema,
   ChatJobSchema,
   decodeJson,
-  encodeFrame,
   encodeJson,
   Headers,
   QueueGroups,
@@ -77,15 +76,11 @@ export class ChatWorker {
       [Headers.requestId]: job.request_id,
       ...(msg.headers[Headers.traceparent] ? { [Headers.traceparent]: msg.headers[Headers.traceparent]! } : {}),
     };
-    if (msg.reply) {
-      const ack = encodeFrame({ type: 'ack', request_id: job.request_id, attempt: job.attempt, worker_id: this.deps.workerId });
-      this.deps.bus.publish(msg.reply, ack, { headers });
-    }
     const ctx = { request_id: job.request_id, ...(headers.traceparent ? { traceparent: headers.traceparent } : {}) };
-    void runWithContext(ctx, () => this.execute(job, headers));
+    void runWithContext(ctx, () => this.execute(job, headers, msg.reply));
   }
 
-  private async execute(job: ChatJob, headers: Record<string, string>): Promise<void> {
+  private async execute(job: ChatJob, headers: Record<string, string>, reply: string | undefined): Promise<void> {
     const { bus, pipeline, logger, aiMetrics, busMetrics } = this.deps;
     // A new attempt of a request supersedes the old one: the gateway has given up on it.
     this.running.get(job.request_id)?.controller.abort(new AppError('cancelled', 'superseded by a new attempt'));
@@ -95,7 +90,16 @@ export class ChatWorker {
     const remaining = job.deadline_at - Date.now();
     const deadline = setTimeout(() => controller.abort(new AppError('deadline_exceeded')), Math.max(0, remaining));
     deadline.unref();
-    const out = new FrameStream(bus, job.reply_to, job.request_id, job.attempt, headers, job.heartbeat_ms, busMetrics);
+    const out = new FrameStream({
+      bus,
+      subject: job.reply_to,
+      requestId: job.request_id,
+      attempt: job.attempt,
+      headers,
+      heartbeatMs: job.heartbeat_ms,
+      ...(reply ? { ack: { reply, workerId: this.deps.workerId } } : {}),
+      ...(busMetrics ? { metrics: busMetrics } : {}),
+    });
     aiMetrics.inFlight.inc();
     logger.debug({ attempt: job.attempt, task_type: job.request.task_type, mode: job.request.mode }, 'chat job started');
     try {

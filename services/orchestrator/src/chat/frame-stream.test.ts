@@ -18,7 +18,7 @@ const tick = () => new Promise((r) => setImmediate(r));
 describe('FrameStream', () => {
   it('sends the first delta at once, then batches the deltas of one event-loop turn, with seq from 0', async () => {
     const frames = capture('f.batch');
-    const out = new FrameStream(bus, 'f.batch', 'r1', 0, {}, 10_000);
+    const out = new FrameStream({ bus, subject: 'f.batch', requestId: 'r1', attempt: 0, headers: {}, heartbeatMs: 10_000 });
     out.write('a');
     out.write('b');
     out.write('c');
@@ -45,7 +45,7 @@ describe('FrameStream', () => {
 
   it('cuts a batch that grows past its size bound without waiting for the turn to end', async () => {
     const frames = capture('f.big');
-    const out = new FrameStream(bus, 'f.big', 'r4', 0, {}, 10_000);
+    const out = new FrameStream({ bus, subject: 'f.big', requestId: 'r4', attempt: 0, headers: {}, heartbeatMs: 10_000 });
     out.write('first');
     for (let i = 0; i < 10; i++) out.write('x'.repeat(1000));
     await tick();
@@ -57,7 +57,7 @@ describe('FrameStream', () => {
 
   it('sends pending text before an error, and nothing after the terminal frame', async () => {
     const frames = capture('f.err');
-    const out = new FrameStream(bus, 'f.err', 'r2', 1, {}, 10_000);
+    const out = new FrameStream({ bus, subject: 'f.err', requestId: 'r2', attempt: 1, headers: {}, heartbeatMs: 10_000 });
     out.write('partial');
     out.error('upstream_error', 'boom', true);
     out.write('late');
@@ -68,9 +68,25 @@ describe('FrameStream', () => {
     expect(frames[1]).toMatchObject({ code: 'upstream_error', retryable: true, attempt: 1 });
   });
 
+  it('sends the ack before the first frame, in the same turn, or after a short wait', async () => {
+    const acks = capture('f.ack.reply');
+    const frames = capture('f.ack');
+    const fast = new FrameStream({ bus, subject: 'f.ack', requestId: 'r5', attempt: 0, headers: {}, heartbeatMs: 10_000, ack: { reply: 'f.ack.reply', workerId: 'w' } });
+    fast.write('hit');
+    await bus.flush();
+    expect(acks).toEqual([{ type: 'ack', request_id: 'r5', attempt: 0, worker_id: 'w' }]);
+    expect(frames.map((f) => f.type)).toEqual(['chunk']);
+    fast.error('cancelled', 'bye', false);
+
+    const slow = new FrameStream({ bus, subject: 'f.ack', requestId: 'r6', attempt: 0, headers: {}, heartbeatMs: 10_000, ack: { reply: 'f.ack.reply', workerId: 'w' } });
+    await new Promise((r) => setTimeout(r, 30));
+    expect(acks.map((a) => a.request_id)).toEqual(['r5', 'r6']);
+    slow.error('cancelled', 'bye', false);
+  });
+
   it('sends heartbeats while idle and stops them at the end', async () => {
     const frames = capture('f.hb');
-    const out = new FrameStream(bus, 'f.hb', 'r3', 0, {}, 20);
+    const out = new FrameStream({ bus, subject: 'f.hb', requestId: 'r3', attempt: 0, headers: {}, heartbeatMs: 20 });
     await new Promise((r) => setTimeout(r, 75));
     out.error('cancelled', 'bye', false);
     const count = frames.filter((f) => f.type === 'heartbeat').length;

@@ -13,12 +13,31 @@ type DoneFields = Omit<DoneFrame, 'type' | 'request_id' | 'attempt' | 'chunks'>;
 /** A batch of deltas goes out when it is this old (ms) or this long (characters), or at the end of the turn. */
 const MAX_BATCH_MS = 2;
 const MAX_BATCH_CHARS = 4096;
+/**
+ * The ack waits this long for the first frame, to leave in the same socket write (a cached answer is
+ * ready in well under a millisecond); a slower answer is acked when the wait ends.
+ */
+const ACK_DEFER_MS = 5;
+
+export interface FrameStreamOptions {
+  bus: Bus;
+  /** Where the frames go (the job's `reply_to`). */
+  subject: string;
+  requestId: string;
+  attempt: number;
+  headers: BusHeaders;
+  /** Idle time after which a heartbeat is sent. */
+  heartbeatMs: number;
+  /** The NATS reply subject of the job and this worker's id: the ack goes there, before any frame. */
+  ack?: { reply: string; workerId: string };
+  metrics?: BusMetrics;
+}
 
 /**
- * The frames of one request, in order: chunks (seq from 0, no gaps), heartbeats while idle, and exactly
- * one terminal frame. The first delta goes out at once; later deltas that arrive within one event-loop
- * turn (cut at 2 ms or 4 KiB) go out as one chunk frame: a bus message per token would cost several times
- * more than the tokens themselves.
+ * The frames of one request, in order: the ack, chunks (seq from 0, no gaps), heartbeats while idle, and
+ * exactly one terminal frame. The first delta goes out at once; later deltas that arrive within one
+ * event-loop turn (cut at 2 ms or 4 KiB) go out as one chunk frame: a bus message per token would cost
+ * several times more than the tokens themselves.
  */
 export class FrameStream {
   private seq = 0;
@@ -26,19 +45,13 @@ export class FrameStream {
   private flushScheduled = false;
   private lastFlushAt = performance.now();
   private ended = false;
+  private acked: boolean;
   private lastSentAt = Date.now();
-  private heartbeat: NodeJS.Timeout | undefined;
+  private timer: NodeJS.Timeout | undefined;
 
-  constructor(
-    private readonly bus: Bus,
-    private readonly subject: string,
-    private readonly requestId: string,
-    private readonly attempt: number,
-    private readonly headers: BusHeaders,
-    private readonly heartbeatMs: number,
-    private readonly metrics?: BusMetrics,
-  ) {
-    this.armHeartbeat(heartbeatMs);
+  constructor(private readonly o: FrameStreamOptions) {
+    this.acked = o.ack === undefined;
+    this.arm(this.acked ? o.heartbeatMs : Math.min(ACK_DEFER_MS, o.heartbeatMs));
   }
 
   get isEnded(): boolean {
@@ -67,14 +80,14 @@ export class FrameStream {
   done(fields: DoneFields): void {
     if (this.ended) return;
     this.flush();
-    this.finish({ type: 'done', request_id: this.requestId, attempt: this.attempt, chunks: this.seq, ...fields });
+    this.finish({ type: 'done', request_id: this.o.requestId, attempt: this.o.attempt, chunks: this.seq, ...fields });
   }
 
   error(code: string, message: string, retryable: boolean): void {
     if (this.ended) return;
     // Chunks already written are sent first, so the receiver sees a coherent stream before the error.
     this.flush();
-    const frame: ErrorFrame = { type: 'error', request_id: this.requestId, attempt: this.attempt, code, message, retryable };
+    const frame: ErrorFrame = { type: 'error', request_id: this.o.requestId, attempt: this.o.attempt, code, message, retryable };
     this.finish(frame);
   }
 
@@ -88,37 +101,49 @@ export class FrameStream {
     const delta = this.pending;
     this.pending = '';
     this.lastFlushAt = performance.now();
-    this.send({ type: 'chunk', request_id: this.requestId, attempt: this.attempt, seq: this.seq++, delta });
+    this.send({ type: 'chunk', request_id: this.o.requestId, attempt: this.o.attempt, seq: this.seq++, delta });
   }
 
   private finish(frame: Frame): void {
     this.ended = true;
-    clearTimeout(this.heartbeat);
+    clearTimeout(this.timer);
     this.send(frame);
   }
 
+  private sendAck(): void {
+    this.acked = true;
+    const { ack, requestId, attempt } = this.o;
+    this.publish(ack!.reply, { type: 'ack', request_id: requestId, attempt, worker_id: ack!.workerId });
+  }
+
   private send(frame: Frame): void {
+    if (!this.acked) this.sendAck();
+    this.publish(this.o.subject, frame);
+  }
+
+  private publish(subject: string, frame: Frame): void {
     this.lastSentAt = Date.now();
-    this.metrics?.frames.inc({ type: frame.type, direction: 'out' });
+    this.o.metrics?.frames.inc({ type: frame.type, direction: 'out' });
     try {
-      this.bus.publish(this.subject, encodeFrame(frame), { headers: this.headers });
+      this.o.bus.publish(subject, encodeFrame(frame), { headers: this.o.headers });
     } catch {
       // A closed bus loses the frame; the gateway's watchdog notices and retries elsewhere.
     }
   }
 
-  /** One timer per request, re-armed only when it fires, never per chunk. */
-  private armHeartbeat(delayMs: number): void {
-    this.heartbeat = setTimeout(() => {
+  /** One timer per request (the deferred ack, then heartbeats), re-armed only when it fires, never per chunk. */
+  private arm(delayMs: number): void {
+    this.timer = setTimeout(() => {
       if (this.ended) return;
+      if (!this.acked) this.sendAck();
       const idle = Date.now() - this.lastSentAt;
-      if (idle >= this.heartbeatMs) {
-        this.send({ type: 'heartbeat', request_id: this.requestId, attempt: this.attempt });
-        this.armHeartbeat(this.heartbeatMs);
+      if (idle >= this.o.heartbeatMs) {
+        this.publish(this.o.subject, { type: 'heartbeat', request_id: this.o.requestId, attempt: this.o.attempt });
+        this.arm(this.o.heartbeatMs);
       } else {
-        this.armHeartbeat(this.heartbeatMs - idle);
+        this.arm(this.o.heartbeatMs - idle);
       }
     }, delayMs);
-    this.heartbeat.unref();
+    this.timer.unref();
   }
 }
