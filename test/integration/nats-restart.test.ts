@@ -1,0 +1,41 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getJson, postJson, startNats, startStack, until, type Stack } from '@actionedx/testkit';
+
+describe('NATS restarted under a running stack', () => {
+  let stack: Stack;
+  let restarted: Awaited<ReturnType<typeof startNats>> | undefined;
+  beforeAll(async () => {
+    stack = await startStack({ orchestrators: 2 });
+  }, 60_000);
+  afterAll(async () => {
+    await restarted?.stop();
+    await stack?.stop();
+  });
+
+  it('reports not ready while the bus is down, then reconnects every service and answers again', async () => {
+    const ask = () => postJson(`${stack.url}/api/assistant/chat`, { user_id: 'nr', message: `still there? ${randomUUID()}` });
+    expect((await ask()).status).toBe(200);
+
+    await stack.nats.stop();
+    await until(async () => (await fetch(`${stack.url}/readyz`)).status === 503, 10_000, 'the gateway to report not ready');
+    for (const o of stack.orchestrators) {
+      await until(async () => (await fetch(`${o.url}/readyz`)).status === 503, 10_000, `${o.name} to report not ready`);
+    }
+    // While the bus is down a request fails clearly and retryably, never hangs.
+    const during = await ask();
+    expect(during.status).toBe(503);
+    expect(during.body.error.retryable).toBe(true);
+
+    restarted = await startNats(stack.nats.port);
+    await until(async () => (await fetch(`${stack.url}/readyz`)).status === 200, 15_000, 'the gateway to be ready again');
+    for (const o of stack.orchestrators) {
+      await until(async () => (await fetch(`${o.url}/readyz`)).status === 200, 15_000, `${o.name} to be ready again`);
+    }
+    // Subscriptions are back: answers flow, and the health check reaches the workers.
+    await until(async () => (await ask()).status === 200, 10_000, 'answers after the restart');
+    const results = await Promise.all(Array.from({ length: 10 }, ask));
+    expect(results.map((r) => r.status)).toEqual(Array(10).fill(200));
+    expect((await getJson(`${stack.url}/api/health`)).body.dependencies.orchestrators.status).toBe('reachable');
+  }, 60_000);
+});
