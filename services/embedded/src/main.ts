@@ -27,7 +27,7 @@ const bus = new InProcessBus((err, subject) => logger.error({ err, subject }, 'b
 let mock: ListeningMockLlm | undefined;
 let baseURL = cfg.orchestrator.OPENAI_BASE_URL;
 if (!cfg.orchestrator.OPENAI_API_KEY && !baseURL) {
-  mock = await createMockLlm({}, { logger: logger.child({ service: 'mock-llm' }) }).listen(0, '127.0.0.1');
+  mock = await createMockLlm({}, { logger: logger.child({ role: 'mock-llm' }) }).listen(0, '127.0.0.1');
   baseURL = mock.url;
 }
 
@@ -37,7 +37,7 @@ const orchestratorRegistry = createMetricsRegistry('orchestrator', { defaultMetr
 const { orchestrator, cache, store, close: closeOrchestrator } = await assembleOrchestrator(cfg.orchestrator, {
   bus,
   registry: orchestratorRegistry,
-  logger: logger.child({ service: 'orchestrator' }),
+  logger: logger.child({ role: 'orchestrator' }),
   workerId: 'embedded',
   baseURL,
   busMetrics: false,
@@ -47,7 +47,7 @@ orchestrator.start();
 const gateway = createGateway({
   bus,
   config: cfg.gateway,
-  logger: logger.child({ service: 'gateway' }),
+  logger: logger.child({ role: 'gateway' }),
   registry: gatewayRegistry,
   metricsRegistry: orchestratorRegistry,
 });

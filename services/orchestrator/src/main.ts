@@ -29,7 +29,11 @@ const bus = await createBus({
   onHandlerError: (err, subject) => logger.error({ err, subject }, 'bus handler failed'),
 });
 bus.onStateChange((state) => logger.warn({ state }, 'bus state changed'));
-const { orchestrator, cache, close } = await assembleOrchestrator(cfg, { bus, registry, logger, workerId });
+const { orchestrator, cache, close } = await assembleOrchestrator(cfg, { bus, registry, logger, workerId }).catch((err: unknown) => {
+  // A store named by MONGO_URL that does not answer: stop, and let the supervisor try again.
+  logger.fatal({ err }, 'could not start the orchestrator');
+  return process.exit(1);
+});
 orchestrator.start();
 
 const server = createOpsServer({ registry, ready: orchestrator.ready, health: orchestrator.health });
