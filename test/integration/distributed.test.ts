@@ -39,19 +39,19 @@ describe('distributed: gateway, two orchestrators and mock-llm as processes on N
     const statsBefore = (await getJson(`${stack.mockLlm.url}/mock/stats`)).body;
     const controller = new AbortController();
     let chunks = 0;
-    const stream = postSse(
-      `${stack.url}/api/assistant/chat`,
-      { user_id: 'leaver', message: unique('A long answer please'), use_cache: false },
-      {
-        signal: controller.signal,
-        onEvent: (e) => {
-          if (e.event === 'chunk' && ++chunks === 1) controller.abort();
-        },
-      },
-    ).catch(() => undefined);
+    // A slow stream (20 tokens/s), set before the request so the answer cannot finish before the client leaves.
     await fetch(`${stack.mockLlm.url}/mock/config`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ tokens_per_second: 20 }) });
     try {
-      await stream;
+      await postSse(
+        `${stack.url}/api/assistant/chat`,
+        { user_id: 'leaver', message: unique('A long answer please'), use_cache: false },
+        {
+          signal: controller.signal,
+          onEvent: (e) => {
+            if (e.event === 'chunk' && ++chunks === 1) controller.abort();
+          },
+        },
+      ).catch(() => undefined);
       await until(async () => (await getJson(`${stack.mockLlm.url}/mock/stats`)).body.client_disconnects > statsBefore.client_disconnects, 5000, 'mock-llm to see the connection closed');
     } finally {
       await fetch(`${stack.mockLlm.url}/mock/config`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ tokens_per_second: 0 }) });

@@ -4,7 +4,7 @@ import {
   createDbMetrics,
   createLogger,
   createMetricsRegistry,
-  decodeFrame,
+  decodeFrames,
   encodeJson,
   InProcessBus,
   Subjects,
@@ -61,20 +61,23 @@ describe('orchestrator on the in-process bus', () => {
     const frames: Frame[] = [];
     const ended = new Promise<void>((resolve) => {
       const sub = bus.subscribe(reply_to, (m) => {
-        const f = decodeFrame(m.data);
-        frames.push(f);
-        if (f.type === 'chunk' && frames.filter((x) => x.type === 'chunk').length === opts.cancelAfterChunks) {
-          bus.publish(Subjects.chatCancel, encodeJson({ request_id }));
-        }
-        if (f.type === 'done' || f.type === 'error') {
-          sub.unsubscribe();
-          resolve();
+        for (const f of decodeFrames(m.data)) {
+          frames.push(f);
+          if (f.type === 'chunk' && frames.filter((x) => x.type === 'chunk').length === opts.cancelAfterChunks) {
+            bus.publish(Subjects.chatCancel, encodeJson({ request_id }));
+          }
+          if (f.type === 'done' || f.type === 'error') {
+            sub.unsubscribe();
+            resolve();
+          }
         }
       });
     });
     const job: ChatJobInput = { request_id, attempt: 0, reply_to, deadline_at: Date.now() + 10_000, heartbeat_ms: 1000, request };
-    const ack = decodeFrame((await bus.request(Subjects.chatRequest, encodeJson(job), { timeoutMs: 1000 })).data);
+    // As the gateway sends it: the ack and every frame come back on `reply_to`.
+    bus.publish(Subjects.chatRequest, encodeJson(job), { reply: reply_to });
     await ended;
+    const ack = frames[0];
     const chunks = frames.filter((f) => f.type === 'chunk');
     const terminal = frames.filter((f) => f.type === 'done' || f.type === 'error');
     return { ack, frames, chunks, terminal: terminal[0]!, terminals: terminal.length, text: chunks.map((c) => (c.type === 'chunk' ? c.delta : '')).join('') };
@@ -139,14 +142,15 @@ describe('orchestrator on the in-process bus', () => {
       const frames: Frame[] = [];
       const ended = new Promise<void>((resolve) =>
         bus.subscribe(reply_to, (m) => {
-          const f = decodeFrame(m.data);
-          frames.push(f);
-          if (f.type === 'chunk' && f.seq === 0) bus.publish(Subjects.chatCancel, encodeJson({ request_id, up_to_attempt: 0 }));
-          if (f.type === 'done' || f.type === 'error') resolve();
+          for (const f of decodeFrames(m.data)) {
+            frames.push(f);
+            if (f.type === 'chunk' && f.seq === 0) bus.publish(Subjects.chatCancel, encodeJson({ request_id, up_to_attempt: 0 }));
+            if (f.type === 'done' || f.type === 'error') resolve();
+          }
         }),
       );
       const job: ChatJobInput = { request_id, attempt: 1, reply_to, deadline_at: Date.now() + 10_000, heartbeat_ms: 1000, request: { user_id: 'u8', message: 'keep going', use_cache: false } };
-      await bus.request(Subjects.chatRequest, encodeJson(job), { timeoutMs: 1000 });
+      bus.publish(Subjects.chatRequest, encodeJson(job), { reply: reply_to });
       await ended;
       expect(frames.at(-1)).toMatchObject({ type: 'done', attempt: 1 });
     } finally {

@@ -95,6 +95,25 @@ describe.each([
     expect(Date.now() - started).toBeLessThan(4000);
   });
 
+  it('tells the reply subject at once when a publish with a reply finds no one listening', async () => {
+    const { got, sub } = collect(a, `${ns}.replies.r1`);
+    await a.flush();
+    // The server answers the publishing connection: the reply subject is its own.
+    a.publish(`${ns}.nobody-here`, encodeJson({}), { reply: `${ns}.replies.r1` });
+    await until(() => got.length === 1);
+    expect(got[0]!.noResponders).toBe(true);
+    expect(got[0]!.data.length).toBe(0);
+    // With a listener, the message itself arrives and carries the reply subject.
+    const listener = collect(b, `${ns}.somebody`);
+    await b.flush();
+    a.publish(`${ns}.somebody`, encodeJson({ x: 1 }), { reply: `${ns}.replies.r1` });
+    await until(() => listener.got.length === 1);
+    expect(listener.got[0]!.reply).toBe(`${ns}.replies.r1`);
+    expect(listener.got[0]!.noResponders).toBeUndefined();
+    sub.unsubscribe();
+    listener.sub.unsubscribe();
+  });
+
   it('times out a request that is never answered', async () => {
     const sub = b.subscribe(`${ns}.silent`, () => {});
     await b.flush();

@@ -7,6 +7,11 @@ export interface BusMessage {
   headers: BusHeaders;
   /** Where a reply goes, for a request. */
   reply?: string;
+  /**
+   * Set on the message the server sends to a reply subject when something was published with that reply
+   * and nobody subscribed to its subject (NATS "no responders", status 503). Its data is empty.
+   */
+  noResponders?: boolean;
 }
 
 export type BusHandler = (msg: BusMessage) => void;
@@ -19,6 +24,10 @@ export type BusState = 'connected' | 'reconnecting' | 'closed';
 
 export interface PublishOptions {
   headers?: BusHeaders;
+  /**
+   * Replies go there. When nobody listens on the subject, a `noResponders` message goes there at once,
+   * delivered to the publisher's own subscriptions (the reply subject must be one of them).
+   */
   reply?: string;
 }
 

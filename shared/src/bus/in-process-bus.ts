@@ -88,14 +88,16 @@ export class InProcessBus implements Bus {
 
   request(subject: string, data: Uint8Array, opts: RequestOptions): Promise<BusMessage> {
     if (this.closed) return Promise.reject(new BusClosedError());
-    if (this.targets(subject).length === 0) return Promise.reject(new BusNoRespondersError(subject));
     const token = (this.nextRequest++).toString(36);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(token);
         reject(new BusTimeoutError(subject, opts.timeoutMs));
       }, opts.timeoutMs);
-      this.pending.set(token, { resolve, timer });
+      this.pending.set(token, {
+        resolve: (m) => (m.noResponders ? reject(new BusNoRespondersError(subject)) : resolve(m)),
+        timer,
+      });
       this.publish(subject, data, { reply: `${this.inbox}.${token}`, ...(opts.headers ? { headers: opts.headers } : {}) });
     });
   }
@@ -147,6 +149,10 @@ export class InProcessBus implements Bus {
 
   private deliver(msg: BusMessage): void {
     const targets = this.targets(msg.subject);
+    if (targets.length === 0 && msg.reply !== undefined) {
+      // As a NATS server does for a client that understands headers: nobody listens, say so at once.
+      return this.deliver({ subject: msg.reply, data: new Uint8Array(0), headers: {}, noResponders: true });
+    }
     for (const t of targets) {
       // Each subscriber gets its own copy, as it would from a server.
       const copy: BusMessage =

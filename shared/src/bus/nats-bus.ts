@@ -45,6 +45,7 @@ function fromNatsMsg(m: Msg): BusMessage {
   if (m.headers) for (const k of m.headers.keys()) headers[k.toLowerCase()] = m.headers.get(k);
   const msg: BusMessage = { subject: m.subject, data: m.data, headers };
   if (m.reply) msg.reply = m.reply;
+  if (m.headers?.hasError && m.headers.code === 503) msg.noResponders = true;
   return msg;
 }
 

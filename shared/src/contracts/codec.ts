@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 import { AppError } from '../errors.js';
 import { FrameSchema, type Frame } from './frames.js';
 
@@ -25,3 +25,10 @@ export function decodeJson<S extends z.ZodType>(schema: S, data: Uint8Array): z.
 
 export const encodeFrame = (frame: Frame): Uint8Array => encodeJson(frame);
 export const decodeFrame = (data: Uint8Array): Frame => decodeJson(FrameSchema, data);
+
+const FrameListSchema = z.union([FrameSchema.transform((f) => [f]), z.array(FrameSchema).min(1)]);
+
+/** Frames made in the same turn travel as one message: a JSON array (one frame alone stays an object). */
+export const encodeFrames = (frames: readonly Frame[]): Uint8Array => encodeJson(frames.length === 1 ? frames[0] : frames);
+/** A message of one frame or of several, in order. */
+export const decodeFrames = (data: Uint8Array): Frame[] => decodeJson(FrameListSchema, data);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../errors.js';
 import { ChatRequestSchema, LIMITS } from './chat.js';
-import { decodeFrame, encodeFrame } from './codec.js';
+import { decodeFrame, decodeFrames, encodeFrame, encodeFrames } from './codec.js';
 import type { Frame } from './frames.js';
 
 describe('ChatRequestSchema', () => {
@@ -59,6 +59,13 @@ describe('frame codec', () => {
 
   it.each(frames)('round-trips a $type frame', (f) => {
     expect(decodeFrame(encodeFrame(f))).toEqual(f);
+  });
+
+  it('carries several frames in one message, in order, and reads a single frame as a list of one', () => {
+    expect(decodeFrames(encodeFrames(frames))).toEqual(frames);
+    expect(decodeFrames(encodeFrames([frames[2]!]))).toEqual([frames[2]]);
+    expect(decodeFrames(encodeFrame(frames[0]!))).toEqual([frames[0]]);
+    expect(() => decodeFrames(new TextEncoder().encode('[]'))).toThrow(AppError);
   });
 
   it('refuses bytes that are not a frame', () => {

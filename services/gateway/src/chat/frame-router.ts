@@ -1,10 +1,12 @@
-import { Subjects, decodeFrame, type Bus, type BusMessage, type BusSubscription, type Frame } from '@actionedx/shared';
+import { Subjects, decodeFrames, type Bus, type BusMessage, type BusSubscription, type Frame } from '@actionedx/shared';
 import type { Logger } from '@actionedx/shared';
 import type { GatewayMetrics } from '../metrics.js';
 
 /** One request's receiver of frames. */
 export interface FrameTarget {
   onFrame(frame: Frame): void;
+  /** The job published with this request's subject as its reply found no worker subscribed. */
+  onNoResponders(): void;
   /** The target threw while handling a frame (e.g. a transport write failed). */
   onFrameError(err: unknown): void;
 }
@@ -67,22 +69,35 @@ export class FrameRouter {
   }
 
   private route(msg: BusMessage): void {
-    let frame: Frame;
+    if (msg.noResponders) return this.routeNoResponders(msg.subject);
+    let frames: Frame[];
     try {
-      frame = decodeFrame(msg.data);
+      frames = decodeFrames(msg.data);
     } catch (err) {
       this.malformed.inc();
       this.logger.warn({ subject: msg.subject, err }, 'dropped a malformed frame');
       return;
     }
-    this.received[frame.type].inc();
-    const target = this.targets.get(frame.request_id);
-    // Late frames of a finished request are normal (a superseded worker still talking).
-    if (target === undefined) return this.unknownRequest.inc();
-    try {
-      target.onFrame(frame);
-    } catch (err) {
-      target.onFrameError(err);
+    for (const frame of frames) {
+      this.received[frame.type].inc();
+      const target = this.targets.get(frame.request_id);
+      // Late frames of a finished request are normal (a superseded worker still talking).
+      if (target === undefined) {
+        this.unknownRequest.inc();
+        continue;
+      }
+      try {
+        target.onFrame(frame);
+      } catch (err) {
+        target.onFrameError(err);
+      }
     }
+  }
+
+  /** The subject names the request: `chat.v1.frames.<gateway>.<request_id>`. */
+  private routeNoResponders(subject: string): void {
+    const target = this.targets.get(subject.slice(subject.lastIndexOf('.') + 1));
+    if (target === undefined) return this.unknownRequest.inc();
+    target.onNoResponders();
   }
 }

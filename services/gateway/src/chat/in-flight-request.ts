@@ -5,13 +5,11 @@ import {
   BusTimeoutError,
   Headers,
   Subjects,
-  decodeFrame,
   encodeJson,
   isErrorCode,
   toAppError,
   type Bus,
   type BusHeaders,
-  type BusMessage,
   type ChatJobInput,
   type ChatRequest,
   type DoneFrame,
@@ -73,6 +71,8 @@ export class InFlightRequest implements FrameTarget {
   private started = false;
   private settled = false;
   private lastFrameAt = 0;
+  private attemptSentAt = 0;
+  private ackDeadline = Number.POSITIVE_INFINITY;
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Number.POSITIVE_INFINITY;
 
@@ -156,47 +156,30 @@ export class InFlightRequest implements FrameTarget {
     this.acked = false;
     this.nextSeq = 0;
     this.parts = [];
-    const attempt = this.attempt;
     const job: ChatJobInput = {
       request_id: this.requestId,
-      attempt,
+      attempt: this.attempt,
       reply_to: this.replyTo,
       deadline_at: this.deadlineAt,
       heartbeat_ms: this.core.heartbeatMs,
       request: this.request,
     };
-    const sentAt = performance.now();
-    let reply: Promise<BusMessage>;
+    this.attemptSentAt = performance.now();
+    this.ackDeadline = this.attemptSentAt + this.core.ackTimeoutMs;
     try {
-      reply = this.core.bus.request(Subjects.chatRequest, encodeJson(job), {
-        timeoutMs: this.core.ackTimeoutMs,
-        headers: this.headers,
-      });
+      // The reply subject is this request's frame subject: with no worker subscribed, the server says so there at once.
+      this.core.bus.publish(Subjects.chatRequest, encodeJson(job), { reply: this.replyTo, headers: this.headers });
     } catch (err) {
-      this.onAckFailure(attempt, err);
+      this.onAckFailure(this.attempt, err);
       return;
     }
-    reply.then(
-      (msg) => this.onAckReply(attempt, msg, sentAt),
-      (err: unknown) => this.onAckFailure(attempt, err),
-    );
+    this.arm();
   }
 
-  private onAckReply(attempt: number, msg: BusMessage, sentAt: number): void {
-    // Measured even when the answer already came: a fast worker's frames can overtake its ack reply.
-    this.core.ackRoundTrip.observe((performance.now() - sentAt) / 1000);
-    if (this.settled || attempt !== this.attempt) return;
-    let frame: Frame;
-    try {
-      frame = decodeFrame(msg.data);
-    } catch (err) {
-      // Someone took the job; if it never follows up, the watchdog sends it elsewhere.
-      this.core.logger.warn({ request_id: this.requestId, err }, 'malformed ack');
-      if (!this.acked) this.markAcked();
-      return;
-    }
-    if (frame.attempt === attempt && frame.request_id === this.requestId) this.onFrame(frame);
-    else if (!this.acked) this.markAcked();
+  /** The server's answer to the job: no orchestrator is subscribed. */
+  onNoResponders(): void {
+    if (this.settled || this.acked) return;
+    this.onAckFailure(this.attempt, new BusNoRespondersError(Subjects.chatRequest));
   }
 
   private onAckFailure(attempt: number, err: unknown): void {
@@ -216,6 +199,7 @@ export class InFlightRequest implements FrameTarget {
   }
 
   private markAcked(): void {
+    this.core.ackRoundTrip.observe((performance.now() - this.attemptSentAt) / 1000);
     this.acked = true;
     this.noAckStreak = 0;
     this.lastFrameAt = performance.now();
@@ -255,7 +239,7 @@ export class InFlightRequest implements FrameTarget {
 
   /** One timer per request, for the deadline and the watchdog; re-armed only when it fires. */
   private arm(): void {
-    const at = this.acked ? Math.min(this.deadlineMono, this.lastFrameAt + this.core.lostAfterMs) : this.deadlineMono;
+    const at = Math.min(this.deadlineMono, this.acked ? this.lastFrameAt + this.core.lostAfterMs : this.ackDeadline);
     if (this.timer !== undefined) {
       if (at >= this.timerAt) return;
       clearTimeout(this.timer);
@@ -272,6 +256,9 @@ export class InFlightRequest implements FrameTarget {
     if (now >= this.deadlineMono) return this.fail(new AppError('deadline_exceeded'), 'deadline');
     if (this.acked && now - this.lastFrameAt >= this.core.lostAfterMs) {
       this.retry('worker_lost');
+      if (this.settled) return;
+    } else if (!this.acked && now >= this.ackDeadline) {
+      this.onAckFailure(this.attempt, new BusTimeoutError(Subjects.chatRequest, this.core.ackTimeoutMs));
       if (this.settled) return;
     }
     this.arm();

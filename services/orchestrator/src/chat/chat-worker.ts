@@ -30,7 +30,7 @@ export interface ChatWorkerDeps {
 }
 
 /**
- * Takes chat jobs from the bus in the orchestrators' queue group, acks each at once, runs it through
+ * Takes chat jobs from the bus in the orchestrators' queue group, acks each (with its first frame), runs it through
  * the pipeline and aborts it on cancel or deadline.
  */
 export class ChatWorker {
@@ -77,10 +77,10 @@ export class ChatWorker {
       ...(msg.headers[Headers.traceparent] ? { [Headers.traceparent]: msg.headers[Headers.traceparent]! } : {}),
     };
     const ctx = { request_id: job.request_id, ...(headers.traceparent ? { traceparent: headers.traceparent } : {}) };
-    void runWithContext(ctx, () => this.execute(job, headers, msg.reply));
+    void runWithContext(ctx, () => this.execute(job, headers));
   }
 
-  private async execute(job: ChatJob, headers: Record<string, string>, reply: string | undefined): Promise<void> {
+  private async execute(job: ChatJob, headers: Record<string, string>): Promise<void> {
     const { bus, pipeline, logger, aiMetrics, busMetrics } = this.deps;
     // A new attempt of a request supersedes the old one: the gateway has given up on it.
     this.running.get(job.request_id)?.controller.abort(new AppError('cancelled', 'superseded by a new attempt'));
@@ -97,7 +97,7 @@ export class ChatWorker {
       attempt: job.attempt,
       headers,
       heartbeatMs: job.heartbeat_ms,
-      ...(reply ? { ack: { reply, workerId: this.deps.workerId } } : {}),
+      ack: { workerId: this.deps.workerId },
       ...(busMetrics ? { metrics: busMetrics } : {}),
     });
     aiMetrics.inFlight.inc();

@@ -1,4 +1,4 @@
-import { decodeFrame, InProcessBus, type Frame } from '@actionedx/shared';
+import { decodeFrames, InProcessBus, type Frame } from '@actionedx/shared';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FrameStream } from './frame-stream.js';
 
@@ -7,9 +7,13 @@ afterEach(async () => {
   await bus.flush();
 });
 
-function capture(subject: string): Frame[] {
-  const frames: Frame[] = [];
-  bus.subscribe(subject, (m) => frames.push(decodeFrame(m.data)));
+/** Frames as they arrive, and how many bus messages carried them. */
+function capture(subject: string): Frame[] & { messages: number } {
+  const frames = Object.assign([] as Frame[], { messages: 0 });
+  bus.subscribe(subject, (m) => {
+    frames.messages += 1;
+    frames.push(...decodeFrames(m.data));
+  });
   return frames;
 }
 
@@ -68,20 +72,30 @@ describe('FrameStream', () => {
     expect(frames[1]).toMatchObject({ code: 'upstream_error', retryable: true, attempt: 1 });
   });
 
-  it('sends the ack before the first frame, in the same turn, or after a short wait', async () => {
-    const acks = capture('f.ack.reply');
+  it('sends the ack with the first frame, in one message, or alone after a short wait', async () => {
     const frames = capture('f.ack');
-    const fast = new FrameStream({ bus, subject: 'f.ack', requestId: 'r5', attempt: 0, headers: {}, heartbeatMs: 10_000, ack: { reply: 'f.ack.reply', workerId: 'w' } });
+    const fast = new FrameStream({ bus, subject: 'f.ack', requestId: 'r5', attempt: 0, headers: {}, heartbeatMs: 10_000, ack: { workerId: 'w' } });
     fast.write('hit');
+    fast.done({
+      suggestions: [],
+      model: 'm',
+      mode: 'ally',
+      task_type: 'collaboration',
+      cached: true,
+      usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 },
+      cost_usd: 0,
+      latency_ms: 1,
+    });
     await bus.flush();
-    expect(acks).toEqual([{ type: 'ack', request_id: 'r5', attempt: 0, worker_id: 'w' }]);
-    expect(frames.map((f) => f.type)).toEqual(['chunk']);
-    fast.error('cancelled', 'bye', false);
+    expect(frames.map((f) => f.type)).toEqual(['ack', 'chunk', 'done']);
+    expect(frames[0]).toEqual({ type: 'ack', request_id: 'r5', attempt: 0, worker_id: 'w' });
+    expect(frames.messages).toBe(1);
 
-    const slow = new FrameStream({ bus, subject: 'f.ack', requestId: 'r6', attempt: 0, headers: {}, heartbeatMs: 10_000, ack: { reply: 'f.ack.reply', workerId: 'w' } });
+    const slow = capture('f.ack.slow');
+    const waiting = new FrameStream({ bus, subject: 'f.ack.slow', requestId: 'r6', attempt: 0, headers: {}, heartbeatMs: 10_000, ack: { workerId: 'w' } });
     await new Promise((r) => setTimeout(r, 30));
-    expect(acks.map((a) => a.request_id)).toEqual(['r5', 'r6']);
-    slow.error('cancelled', 'bye', false);
+    expect(slow.map((f) => f.type)).toEqual(['ack']);
+    waiting.error('cancelled', 'bye', false);
   });
 
   it('sends heartbeats while idle and stops them at the end', async () => {

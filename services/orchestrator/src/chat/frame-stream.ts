@@ -1,5 +1,5 @@
 import {
-  encodeFrame,
+  encodeFrames,
   type Bus,
   type BusHeaders,
   type BusMetrics,
@@ -28,8 +28,8 @@ export interface FrameStreamOptions {
   headers: BusHeaders;
   /** Idle time after which a heartbeat is sent. */
   heartbeatMs: number;
-  /** The NATS reply subject of the job and this worker's id: the ack goes there, before any frame. */
-  ack?: { reply: string; workerId: string };
+  /** This worker's id: an ack naming it goes first, with the first frame or after a short wait. */
+  ack?: { workerId: string };
   metrics?: BusMetrics;
 }
 
@@ -37,7 +37,8 @@ export interface FrameStreamOptions {
  * The frames of one request, in order: the ack, chunks (seq from 0, no gaps), heartbeats while idle, and
  * exactly one terminal frame. The first delta goes out at once; later deltas that arrive within one
  * event-loop turn (cut at 2 ms or 4 KiB) go out as one chunk frame: a bus message per token would cost
- * several times more than the tokens themselves.
+ * several times more than the tokens themselves. Frames made in the same microtask travel as one message
+ * (a cached answer is one: ack, chunk, done).
  */
 export class FrameStream {
   private seq = 0;
@@ -48,6 +49,7 @@ export class FrameStream {
   private acked: boolean;
   private lastSentAt = Date.now();
   private timer: NodeJS.Timeout | undefined;
+  private outbox: Frame[] = [];
 
   constructor(private readonly o: FrameStreamOptions) {
     this.acked = o.ack === undefined;
@@ -113,23 +115,30 @@ export class FrameStream {
   private sendAck(): void {
     this.acked = true;
     const { ack, requestId, attempt } = this.o;
-    this.publish(ack!.reply, { type: 'ack', request_id: requestId, attempt, worker_id: ack!.workerId });
+    this.enqueue({ type: 'ack', request_id: requestId, attempt, worker_id: ack!.workerId });
   }
 
   private send(frame: Frame): void {
     if (!this.acked) this.sendAck();
-    this.publish(this.o.subject, frame);
+    this.enqueue(frame);
   }
 
-  private publish(subject: string, frame: Frame): void {
+  private enqueue(frame: Frame): void {
     this.lastSentAt = Date.now();
     this.o.metrics?.frames.inc({ type: frame.type, direction: 'out' });
-    try {
-      this.o.bus.publish(subject, encodeFrame(frame), { headers: this.o.headers });
-    } catch {
-      // A closed bus loses the frame; the gateway's watchdog notices and retries elsewhere.
-    }
+    this.outbox.push(frame);
+    if (this.outbox.length === 1) queueMicrotask(this.publishOutbox);
   }
+
+  private readonly publishOutbox = (): void => {
+    const frames = this.outbox;
+    this.outbox = [];
+    try {
+      this.o.bus.publish(this.o.subject, encodeFrames(frames), { headers: this.o.headers });
+    } catch {
+      // A closed bus loses the frames; the gateway's watchdog notices and retries elsewhere.
+    }
+  };
 
   /** One timer per request (the deferred ack, then heartbeats), re-armed only when it fires, never per chunk. */
   private arm(delayMs: number): void {
@@ -138,7 +147,7 @@ export class FrameStream {
       if (!this.acked) this.sendAck();
       const idle = Date.now() - this.lastSentAt;
       if (idle >= this.o.heartbeatMs) {
-        this.publish(this.o.subject, { type: 'heartbeat', request_id: this.o.requestId, attempt: this.o.attempt });
+        this.enqueue({ type: 'heartbeat', request_id: this.o.requestId, attempt: this.o.attempt });
         this.arm(this.o.heartbeatMs);
       } else {
         this.arm(this.o.heartbeatMs - idle);
