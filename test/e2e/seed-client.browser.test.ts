@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type BrowserContext, type ConsoleMessage } from 'playwright-core';
-import { ROOT, startService, type ServiceProcess } from '@actionedx/testkit';
+import { ROOT, SEED_CLIENT_HOST, SEED_CLIENT_SOURCE, seedClientFor, startService, type ServiceProcess } from '@actionedx/testkit';
 
 /**
  * The seed's WebSocket client (phase1-summary.md, "WebSocket Client Example") is a contract: it must
@@ -13,9 +13,9 @@ import { ROOT, startService, type ServiceProcess } from '@actionedx/testkit';
  */
 
 const CHROMIUM = '/usr/bin/chromium';
-const SEED_HOST = 'localhost:8001';
-/** The seed's client, byte for byte as the seed prints it. */
-const SEED_CLIENT = readFileSync(fileURLToPath(new URL('./seed-client.js', import.meta.url)), 'utf8');
+const SEED_HOST = SEED_CLIENT_HOST;
+/** The seed's client, byte for byte as the seed prints it (testkit keeps the one copy). */
+const SEED_CLIENT = SEED_CLIENT_SOURCE;
 /** The seed document itself, beside the repository (shared/ is laid next to main for developers and CI). */
 const SEED_DOC = fileURLToPath(new URL('../shared/seed/phase1-summary.md', `file://${ROOT}`));
 
@@ -83,7 +83,7 @@ describe('the seed WebSocket client in a real browser (Chromium, headless)', () 
     const host = new URL(app!.url).host;
     if (SEED_CLIENT.split(SEED_HOST).length !== 2) throw new Error(`the seed client must name ${SEED_HOST} exactly once`);
     const pages: Record<string, string> = {
-      '/': page('Seed WebSocket client', SEED_CLIENT.replace(SEED_HOST, host)),
+      '/': page('Seed WebSocket client', seedClientFor(host)),
       '/blank.html': page('Blank', ''),
     };
     server = createServer((req, res) => {

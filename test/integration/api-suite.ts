@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
 import { describe, expect, it } from 'vitest';
-import { getJson, postJson, postSse, WsClient } from '@actionedx/testkit';
+import { getJson, postJson, postSse, runSeedClient, WsClient } from '@actionedx/testkit';
 
 export interface ApiTarget {
   /** http://127.0.0.1:PORT */
@@ -112,61 +112,22 @@ export function defineApiSuite(target: () => ApiTarget): void {
 
   describe('WebSocket', () => {
     it("runs the seed's example client unchanged", async () => {
-      // The seed's client, verbatim but for the host and console; `ws` stands in for the browser's WebSocket.
-      const seen: Array<[string, unknown]> = [];
-      const console = { log: (...a: unknown[]) => seen.push(['log', a]), error: (...a: unknown[]) => seen.push(['error', a]) };
-      const host = target().wsUrl.replace(/^ws:\/\//, '');
-      const message = unique('Help me with 9-Pillar audit');
-      const finished = new Promise<void>((resolve, reject) => {
-        setTimeout(() => reject(new Error(`no response; saw ${JSON.stringify(seen)}`)), 15_000);
-        const ws = new WebSocket(`ws://${host}/ws/assistant/session-123?user_id=user-456`);
-
-        ws.onopen = () => {
-          console.log('Connected!');
-
-          // Send message
-          ws.send(JSON.stringify({
-            user_id: 'user-456',
-            message,
-            mode: 'strategist',
-            context: {current_track: 'innovation-foundations'}
-          }));
-        };
-
-        ws.onmessage = (event) => {
-          const data = JSON.parse(event.data as string);
-
-          switch(data.type) {
-            case 'connected':
-              console.log('Welcome:', data.message);
-              break;
-            case 'stream_start':
-              console.log('AI is thinking...');
-              break;
-            case 'stream_chunk':
-              console.log('Chunk:', data.content);
-              break;
-            case 'response':
-              console.log('Response:', data.response);
-              console.log('Suggestions:', data.suggestions);
-              ws.close();
-              resolve();
-              break;
-            case 'error':
-              console.error('Error:', data.message);
-              break;
-          }
-        };
-      });
-      await finished;
-      const logs = seen.filter(([k]) => k === 'log').map(([, a]) => (a as unknown[])[0]);
-      expect(seen.filter(([k]) => k === 'error')).toEqual([]);
-      expect(logs[0]).toBe('Connected!');
-      expect(logs).toContain('Welcome:');
-      expect(logs).toContain('AI is thinking...');
-      expect(logs).toContain('Chunk:');
-      expect(logs).toContain('Response:');
-      expect(logs.at(-1)).toBe('Suggestions:');
+      // The seed's client, byte for byte but for the host; `ws` stands in for the browser's WebSocket.
+      const run = runSeedClient(target().wsUrl.replace(/^ws:\/\//, ''), WebSocket);
+      try {
+        await run.finished;
+      } finally {
+        run.close();
+      }
+      const first = run.logs.map((args) => args[0]);
+      expect(run.errors).toEqual([]);
+      expect(first[0]).toBe('Connected!');
+      expect(first).toContain('Welcome:');
+      expect(first).toContain('AI is thinking...');
+      expect(first).toContain('Chunk:');
+      expect(first).toContain('Response:');
+      expect(first.at(-1)).toBe('Suggestions:');
+      expect((run.logs.at(-1)![1] as string[]).length).toBeGreaterThan(0);
     });
 
     it('streams chunks in seq order and ends with the whole response', async () => {

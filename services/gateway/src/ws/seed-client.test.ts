@@ -1,48 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { WebSocket } from 'ws';
+import { seedClientFor } from '@actionedx/testkit';
 import { FakeWorker, answerWith, waitFor } from '../testing/fake-worker.js';
 import { startTestGateway, type TestGateway } from '../testing/test-gateway.js';
 
-/**
- * The seed's "WebSocket Client Example", character for character. Only the host and port are
- * rewritten, because the test server listens on an ephemeral port.
- */
-const SEED_CLIENT = `const ws = new WebSocket('ws://localhost:8001/ws/assistant/session-123?user_id=user-456');
-
-ws.onopen = () => {
-  console.log('Connected!');
-  
-  // Send message
-  ws.send(JSON.stringify({
-    user_id: 'user-456',
-    message: 'Help me with 9-Pillar audit',
-    mode: 'strategist',
-    context: {current_track: 'innovation-foundations'}
-  }));
-};
-
-ws.onmessage = (event) => {
-  const data = JSON.parse(event.data);
-  
-  switch(data.type) {
-    case 'connected':
-      console.log('Welcome:', data.message);
-      break;
-    case 'stream_start':
-      console.log('AI is thinking...');
-      break;
-    case 'stream_chunk':
-      console.log('Chunk:', data.content);
-      break;
-    case 'response':
-      console.log('Response:', data.response);
-      console.log('Suggestions:', data.suggestions);
-      break;
-    case 'error':
-      console.error('Error:', data.message);
-      break;
-  }
-};`;
+/** The seed's "WebSocket Client Example", byte for byte (one copy, in testkit); only the host is rewritten. */
+const clientFor = (wsUrl: string): string => seedClientFor(wsUrl.replace(/^ws:\/\//, ''));
 
 let gw: TestGateway;
 const globals = globalThis as { WebSocket?: unknown };
@@ -65,8 +28,7 @@ describe("the seed's WebSocket client example", () => {
     const worker = new FakeWorker(gw.bus, { script: answerWith(['Start with ', 'your vision ', 'pillar.']) });
     const log = vi.spyOn(console, 'log').mockImplementation(() => {});
     const error = vi.spyOn(console, 'error').mockImplementation(() => {});
-    const code = SEED_CLIENT.replace('ws://localhost:8001', gw.wsUrl);
-    const ws = new Function(`${code}\nreturn ws;`)() as WebSocket;
+    const ws = new Function(`${clientFor(gw.wsUrl)}\nreturn ws;`)() as WebSocket;
     try {
       await waitFor(() => log.mock.calls.some((c) => c[0] === 'Suggestions:'), 3_000, 'the response');
       const lines = log.mock.calls.map((c) => c.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' '));
@@ -97,7 +59,7 @@ describe("the seed's WebSocket client example", () => {
   it("reports a failure through the example's error branch", async () => {
     const error = vi.spyOn(console, 'error').mockImplementation(() => {});
     vi.spyOn(console, 'log').mockImplementation(() => {});
-    const ws = new Function(`${SEED_CLIENT.replace('ws://localhost:8001', gw.wsUrl)}\nreturn ws;`)() as WebSocket;
+    const ws = new Function(`${clientFor(gw.wsUrl)}\nreturn ws;`)() as WebSocket;
     try {
       await waitFor(() => error.mock.calls.length > 0, 3_000, 'the error');
       expect(error.mock.calls[0]).toEqual(['Error:', 'No orchestrator is available.']);

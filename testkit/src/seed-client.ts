@@ -1,0 +1,60 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ROOT } from './processes.js';
+
+/** The seed's "WebSocket Client Example" (phase1-summary.md), byte for byte; one copy for every test. */
+export const SEED_CLIENT_PATH = join(ROOT, 'testkit', 'seed-client.js');
+export const SEED_CLIENT_SOURCE = readFileSync(SEED_CLIENT_PATH, 'utf8');
+/** The only thing a test changes in it: where it connects. */
+export const SEED_CLIENT_HOST = 'localhost:8001';
+
+/** The seed client's source pointed at `host` (`127.0.0.1:PORT`), otherwise unchanged. */
+export const seedClientFor = (host: string): string => SEED_CLIENT_SOURCE.replace(SEED_CLIENT_HOST, host);
+
+export interface SeedClientRun {
+  /** Every `console.log` call of the client, with its arguments. */
+  logs: unknown[][];
+  /** Every `console.error` call. */
+  errors: unknown[][];
+  /** Resolves once the client logged its suggestions (the end of a turn). */
+  finished: Promise<void>;
+  close(): void;
+}
+
+/**
+ * Runs the unchanged seed client in Node against `host`, with `WebSocketImpl` as the browser's WebSocket
+ * (Node 20 has none; `ws` stands in) and a console that records instead of printing.
+ */
+export function runSeedClient(host: string, WebSocketImpl: new (url: string) => { close(): void }, timeoutMs = 15_000): SeedClientRun {
+  const logs: unknown[][] = [];
+  const errors: unknown[][] = [];
+  let sockets: Array<{ close(): void }> = [];
+  let done!: () => void;
+  const finished = new Promise<void>((resolve, reject) => {
+    done = resolve;
+    setTimeout(() => reject(new Error(`the seed client did not finish; logged ${JSON.stringify(logs)} ${JSON.stringify(errors)}`)), timeoutMs).unref();
+  });
+  const console = {
+    log: (...args: unknown[]) => {
+      logs.push(args);
+      if (args[0] === 'Suggestions:') done();
+    },
+    error: (...args: unknown[]) => void errors.push(args),
+  };
+  const Tracked = class extends (WebSocketImpl as new (url: string) => { close(): void }) {
+    constructor(url: string) {
+      super(url);
+      sockets.push(this);
+    }
+  };
+  new Function('WebSocket', 'console', seedClientFor(host))(Tracked, console);
+  return {
+    logs,
+    errors,
+    finished,
+    close: () => {
+      for (const s of sockets) s.close();
+      sockets = [];
+    },
+  };
+}
