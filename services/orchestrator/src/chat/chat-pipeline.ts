@@ -79,7 +79,7 @@ export class ChatPipeline {
       const req = await this.withSessionHistory(request);
       let answer: FlightAnswer;
       if (!req.use_cache) {
-        answer = await this.generate(req, task, write, signal);
+        answer = (await this.generate(req, task, write, signal)).answer;
       } else {
         const key = this.keyFor(req, task);
         const hit = await this.deps.cache.lookup(key);
@@ -207,27 +207,25 @@ export class ChatPipeline {
           // Re-check under the lock: a leader may have stored the answer between our miss and our lease.
           const stored = lease === 'unavailable' ? null : await cache.lookup(key, { record: false });
           if (stored) return flight.resolve(this.replay(stored, (d) => flight.push(d)));
-          flight.resolve(await this.generate(req, task, (d) => flight.push(d), flight.signal, key));
-          return;
+          return await this.answerAndStore(flight, key, req, task);
         } finally {
           clearInterval(renew);
           if (lease !== 'unavailable') await lease.release();
         }
       }
-      flight.resolve(await this.generate(req, task, (d) => flight.push(d), flight.signal, key));
+      await this.answerAndStore(flight, key, req, task);
     } catch (err) {
       flight.fail(err);
     }
   }
 
-  /** Call the model, check the answer, and store it under `key` (when given) if it passes. */
+  /** Call the model and check the answer; `cacheable` says whether it passed and may be stored. */
   private async generate(
     req: ChatRequest,
     task: TaskProfile,
     onDelta: (d: string) => void,
     signal: AbortSignal,
-    key?: string,
-  ): Promise<FlightAnswer> {
+  ): Promise<{ answer: FlightAnswer; cacheable: boolean }> {
     const completion = await this.deps.model.complete({
       model: task.model,
       messages: buildPrompt(req, task),
@@ -239,6 +237,9 @@ export class ChatPipeline {
     const suggestions = extractSuggestions(completion.text);
     const verdict = assessQuality(completion, suggestions);
     this.deps.metrics.quality.set({ model: task.model, task_type: task.taskType }, verdict.score);
+    if (!verdict.passed) {
+      this.deps.logger.warn({ reasons: verdict.reasons, score: verdict.score }, 'answer failed the quality check; not cached');
+    }
     const answer: FlightAnswer = {
       text: completion.text,
       suggestions: suggestions.length > 0 ? suggestions : task.defaultSuggestions,
@@ -247,21 +248,27 @@ export class ChatPipeline {
       costUsd: costUsd(task.model, completion.usage),
       fromCache: false,
     };
-    if (!verdict.passed) {
-      this.deps.logger.warn({ reasons: verdict.reasons, score: verdict.score }, 'answer failed the quality check; not cached');
-    } else if (key !== undefined) {
-      const entry: CacheEntry = {
-        v: 1,
-        response: answer.text,
-        suggestions: answer.suggestions,
-        model: answer.model,
-        usage: answer.usage,
-        cost_usd: answer.costUsd,
-        created_at: Date.now(),
-      };
-      await this.deps.cache.store(key, entry, task.ttlSeconds);
-    }
-    return answer;
+    return { answer, cacheable: verdict.passed };
+  }
+
+  /**
+   * The flight's answer goes to its followers first, then into the cache: the store costs the clients no
+   * latency, and it still happens before the lock is released, so other replicas' waiters find it.
+   */
+  private async answerAndStore(flight: LocalFlight, key: string, req: ChatRequest, task: TaskProfile): Promise<void> {
+    const { answer, cacheable } = await this.generate(req, task, (d) => flight.push(d), flight.signal);
+    flight.resolve(answer);
+    if (!cacheable) return;
+    const entry: CacheEntry = {
+      v: 1,
+      response: answer.text,
+      suggestions: answer.suggestions,
+      model: answer.model,
+      usage: answer.usage,
+      cost_usd: answer.costUsd,
+      created_at: Date.now(),
+    };
+    await this.deps.cache.store(key, entry, task.ttlSeconds);
   }
 
   /** A cached answer streams back with the same frames as a live one: one chunk, then `done`. */
