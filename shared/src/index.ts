@@ -6,5 +6,5 @@ export * from './logger.js';
 export * from './subjects.js';
 export * from './bus/index.js';
 export * from './metrics/index.js';
-export { createBus, type BusConfig } from './bus/create-bus.js';
+export { createBus, createBusInBackground, type BusConfig } from './bus/create-bus.js';
 export * from './redis.js';

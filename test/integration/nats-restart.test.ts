@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getJson, postJson, startNats, startStack, until, type Stack } from '@actionedx/testkit';
+import { freePort, getJson, postJson, startNats, startService, startStack, until, type Stack } from '@actionedx/testkit';
 
 describe('NATS restarted under a running stack', () => {
   let stack: Stack;
@@ -37,5 +37,32 @@ describe('NATS restarted under a running stack', () => {
     const results = await Promise.all(Array.from({ length: 10 }, ask));
     expect(results.map((r) => r.status)).toEqual(Array(10).fill(200));
     expect((await getJson(`${stack.url}/api/health`)).body.dependencies.orchestrators.status).toBe('reachable');
+  }, 60_000);
+});
+
+describe('services started while NATS is down', () => {
+  it('listen at once, report not ready, refuse chats clearly, and become ready when NATS comes', async () => {
+    const port = await freePort();
+    const natsUrl = `nats://127.0.0.1:${port}`;
+    const mock = await startService('mock-llm', {});
+    const gateway = await startService('gateway', { NATS_URL: natsUrl, HOST: '127.0.0.1' });
+    const orchestrator = await startService('orchestrator', { NATS_URL: natsUrl, OPENAI_BASE_URL: `${mock.url}/v1`, OPENAI_API_KEY: 'k' });
+    let nats: Awaited<ReturnType<typeof startNats>> | undefined;
+    try {
+      expect((await fetch(`${gateway.url}/healthz`)).status).toBe(200);
+      expect((await fetch(`${gateway.url}/readyz`)).status).toBe(503);
+      expect((await fetch(`${orchestrator.url}/readyz`)).status).toBe(503);
+      const refused = await postJson(`${gateway.url}/api/assistant/chat`, { user_id: 'early', message: 'anyone?' });
+      expect(refused.status).toBe(503);
+      expect(refused.body.error).toMatchObject({ code: 'bus_unavailable', retryable: true });
+
+      nats = await startNats(port);
+      await until(async () => (await fetch(`${gateway.url}/readyz`)).status === 200, 15_000, 'the gateway to be ready');
+      await until(async () => (await fetch(`${orchestrator.url}/readyz`)).status === 200, 15_000, 'the orchestrator to be ready');
+      await until(async () => (await postJson(`${gateway.url}/api/assistant/chat`, { user_id: 'early', message: `now? ${randomUUID()}` })).status === 200, 10_000, 'an answer');
+    } finally {
+      await Promise.all([gateway.stop(), orchestrator.stop(), mock.stop()]);
+      await nats?.stop();
+    }
   }, 60_000);
 });

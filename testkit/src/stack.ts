@@ -1,4 +1,10 @@
-import { startNats, startService, type ServiceProcess } from './processes.js';
+import { startNats, startService, until, type ServiceProcess } from './processes.js';
+
+/** Services listen before their bus connects; a stack is handed over only once each one is ready. */
+async function ready(service: ServiceProcess): Promise<ServiceProcess> {
+  await until(async () => (await fetch(`${service.url}/readyz`)).status === 200, 15_000, `${service.name} to be ready`);
+  return service;
+}
 
 export interface Stack {
   gateway: ServiceProcess;
@@ -53,7 +59,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         { label: `orchestrator-${n}` },
       );
       started.push(o);
-      return o;
+      return ready(o);
     };
     const orchestrators: ServiceProcess[] = [];
     for (let i = 0; i < (opts.orchestrators ?? 2); i++) orchestrators.push(await addOrchestrator());
@@ -66,6 +72,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       ...opts.gatewayEnv,
     });
     started.push(gateway);
+    await ready(gateway);
     return {
       gateway,
       orchestrators,

@@ -1,6 +1,6 @@
 import {
   ConfigError,
-  createBus,
+  createBusInBackground,
   createLogger,
   createMetricsRegistry,
   createRedisClient,
@@ -42,10 +42,12 @@ async function main(): Promise<void> {
     process.exit(1);
   }
 
-  const bus = await createBus({
+  // Listening does not wait for NATS: until it answers, /readyz says 503 and chats get bus_unavailable.
+  const bus = createBusInBackground({
     natsUrl: config.natsUrl,
     name: `gateway-${config.gatewayId}`,
     onHandlerError: (err, subject) => logger.error({ err, subject }, 'bus handler failed'),
+    onConnectError: (err) => logger.fatal({ err }, 'cannot connect to NATS'),
   });
   bus.onStateChange((state) => logger.warn({ state }, 'bus state changed'));
   const redis = config.redisUrl ? createRedisClient({ url: config.redisUrl, name: 'gateway' }) : undefined;

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { ConfigError, createBus, createLogger, createMetricsRegistry } from '@actionedx/shared';
+import { ConfigError, createBusInBackground, createLogger, createMetricsRegistry } from '@actionedx/shared';
 import { assembleOrchestrator } from './assemble.js';
 import { loadOrchestratorConfig, type OrchestratorConfig } from './config.js';
 import { createOpsServer } from './http/ops-server.js';
@@ -23,10 +23,12 @@ const workerId = cfg.WORKER_ID ?? `${hostname()}-${process.pid}`;
 const logger = createLogger({ service: 'orchestrator', level: cfg.LOG_LEVEL, ...(cfg.LOG_PRETTY === undefined ? {} : { pretty: cfg.LOG_PRETTY }) }).child({ worker_id: workerId });
 const registry = createMetricsRegistry('orchestrator');
 
-const bus = await createBus({
+// Listening does not wait for NATS: until it answers, /readyz says 503 and no job can arrive.
+const bus = createBusInBackground({
   natsUrl: cfg.NATS_URL,
   name: `orchestrator-${workerId}`,
   onHandlerError: (err, subject) => logger.error({ err, subject }, 'bus handler failed'),
+  onConnectError: (err) => logger.fatal({ err }, 'cannot connect to NATS'),
 });
 bus.onStateChange((state) => logger.warn({ state }, 'bus state changed'));
 const { orchestrator, cache, close } = await assembleOrchestrator(cfg, { bus, registry, logger, workerId }).catch((err: unknown) => {
