@@ -99,12 +99,6 @@ export class ChatPipeline {
       }
       const ended = performance.now();
       this.record(task, answer, ended - started, firstChunkAt === undefined ? undefined : firstChunkAt - started);
-      // Model calls are logged at info; cache hits, the cheap and frequent case, at debug.
-      this.deps.logger[answer.fromCache ? 'debug' : 'info'](
-        { task_type: req.task_type, mode: req.mode, model: answer.model, cached: answer.fromCache, latency_ms: Math.round(ended - started) },
-        'chat answered',
-      );
-      this.remember(req, requestId, answer, ended - started);
       out.done({
         suggestions: answer.suggestions,
         model: answer.model,
@@ -116,6 +110,13 @@ export class ChatPipeline {
         latency_ms: Math.round((ended - started) * 100) / 100,
         ...(firstChunkAt === undefined ? {} : { ttft_ms: Math.round((firstChunkAt - started) * 100) / 100 }),
       });
+      // After the answer went out: neither the log line nor the ledger delays it.
+      // Model calls are logged at info; cache hits, the cheap and frequent case, at debug.
+      this.deps.logger[answer.fromCache ? 'debug' : 'info'](
+        { task_type: req.task_type, mode: req.mode, model: answer.model, cached: answer.fromCache, latency_ms: Math.round(ended - started) },
+        'chat answered',
+      );
+      this.remember(req, requestId, answer, ended - started);
     } catch (err) {
       const e = signal.aborted && signal.reason instanceof AppError ? signal.reason : toError(err);
       this.deps.metrics.requests.inc({ model: task.model, task_type: task.taskType, status: 'error' });
