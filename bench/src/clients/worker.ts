@@ -310,7 +310,12 @@ export interface LoadJob {
   warmup?: number;
   /** Keep the raw WebSocket messages of this many exchanges, sampled uniformly. */
   record?: number;
+  /** After the warm-up, send `{loadWarm: id}` and start the clock only on `{go: id}` from the parent. */
+  sync?: boolean;
 }
+
+/** Loads waiting for their `go`, by job id. */
+const goWaiters = new Map<number, () => void>();
 
 export interface LoadResult extends Tally {
   wallMs: number;
@@ -318,10 +323,16 @@ export interface LoadResult extends Tally {
   records: string[][];
 }
 
-async function load(job: LoadJob): Promise<LoadResult> {
+async function load(job: LoadJob, id: number): Promise<LoadResult> {
   const sessions = await Promise.all(Array.from({ length: job.concurrency }, (_, i) => openSession(job.target, `b${process.pid}-${i}-${Date.now().toString(36)}`)));
   const msg = () => (job.unique ? uniqueMessage(job.message) : job.message);
   if (job.warmup) await Promise.all(sessions.map(async (s) => { for (let i = 0; i < job.warmup!; i++) await s.run(msg(), false); }));
+  if (job.sync) {
+    // Sessions open and warm: wait until every client process is, so that their clocks start together.
+    const go = new Promise<void>((resolve) => goWaiters.set(id, resolve));
+    process.send!({ loadWarm: id });
+    await go;
+  }
   const tally = newTally();
   const records: string[][] = [];
   let started = 0;
@@ -497,10 +508,10 @@ async function idleClose(): Promise<{ closed: number; stillOpen: number }> {
 
 export type Job = LoadJob | SeqJob | BurstJob | IdleOpenJob | { type: 'idle-close' };
 
-async function handle(job: Job): Promise<unknown> {
+async function handle(job: Job, id: number): Promise<unknown> {
   switch (job.type) {
     case 'load':
-      return load(job);
+      return load(job, id);
     case 'seq':
       return seq(job);
     case 'burst':
@@ -512,8 +523,13 @@ async function handle(job: Job): Promise<unknown> {
   }
 }
 
-process.on('message', (m: { id: number; job: Job }) => {
-  handle(m.job).then(
+process.on('message', (m: { id: number; job: Job } | { go: number }) => {
+  if ('go' in m) {
+    goWaiters.get(m.go)?.();
+    goWaiters.delete(m.go);
+    return;
+  }
+  handle(m.job, m.id).then(
     (result) => process.send!({ id: m.id, ok: true, result }),
     (err: unknown) => process.send!({ id: m.id, ok: false, error: err instanceof Error ? `${err.message}` : String(err) }),
   );

@@ -15,8 +15,7 @@ export class ClientProcess {
     return new ClientProcess(child);
   }
 
-  private async run<T>(job: Job, timeoutMs: number): Promise<T> {
-    const id = ++this.n;
+  private async run<T>(job: Job, timeoutMs: number, id = ++this.n): Promise<T> {
     const answer = nextMessage<{ ok: boolean; result?: T; error?: string }>(this.child, (m) => m?.id === id, timeoutMs, `client job ${job.type}`);
     this.child.send({ id, job });
     const m = await answer;
@@ -26,6 +25,20 @@ export class ClientProcess {
 
   load(job: Omit<LoadJob, 'type'>): Promise<LoadResult> {
     return this.run({ type: 'load', ...job }, job.durationMs + 120_000);
+  }
+
+  /**
+   * A load whose clock starts on `go()`: `warm` resolves once its sessions are open and warmed up. Used to start
+   * several client processes together and to read CPU counters at that moment.
+   */
+  loadSynced(job: Omit<LoadJob, 'type' | 'sync'>): { warm: Promise<void>; go(): void; result: Promise<LoadResult> } {
+    const id = ++this.n;
+    const timeoutMs = job.durationMs + 120_000;
+    const warm = nextMessage(this.child, (m) => m?.loadWarm === id, timeoutMs, 'client load warm-up').then(() => undefined);
+    const result = this.run<LoadResult>({ type: 'load', ...job, sync: true }, timeoutMs, id);
+    // When the load fails, `result` says why; `warm` then fails too (the process exits) or never matters.
+    warm.catch(() => {});
+    return { warm, go: () => this.child.send({ go: id }), result };
   }
 
   seq(job: Omit<SeqJob, 'type'>): Promise<Record<string, Tally>> {

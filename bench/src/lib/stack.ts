@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { freePort, startStack, type ServiceProcess, type Stack } from '@actionedx/testkit';
+import { freePort, startNats, startService, startStack, until, type ServiceProcess, type Stack } from '@actionedx/testkit';
 import { natsServerPid, onCleanup, ROOT, trackPid } from './procs.js';
 import { RemoteProfiler } from './profiler.js';
 
@@ -136,6 +136,101 @@ export async function startBenchStack(opts: BenchStackOptions): Promise<BenchSta
       await writeProfiles(true);
       section = next;
     },
+    async stop() {
+      unregister();
+      await stop();
+    },
+  };
+}
+
+export interface RelayStack {
+  nats: { url: string; port: number; stop(): Promise<void> };
+  natsPid: number | undefined;
+  gateway: ServiceProcess;
+  wsUrl: string;
+  profileFiles: string[];
+  /** Last lines the gateway wrote. */
+  tail(): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * The gateway alone on its bus: a nats-server of its own and one gateway (the machine's Redis for its session
+ * store, database BENCH_REDIS_DB, flushed first), with the same settings as in `startBenchStack`, and nothing
+ * else: no orchestrator, no mock-llm. Whatever answers the jobs is started by the caller. When the gateway is
+ * profiled, its profile is `<scenario>/gateway-<section>.cpuprofile`.
+ */
+export async function startRelayStack(opts: { scenario: string; profile: string[]; section: string; gatewayEnv?: Record<string, string> }): Promise<RelayStack> {
+  const redisDbUrl = `${REDIS_BASE}/${BENCH_REDIS_DB}`;
+  const redis = new Redis(redisDbUrl, { lazyConnect: false, maxRetriesPerRequest: 1 });
+  try {
+    await redis.flushdb();
+  } finally {
+    redis.disconnect();
+  }
+  const nats = await startNats();
+  const natsPid = natsServerPid(nats.port);
+  trackPid(natsPid);
+  const inspectPort = opts.profile.includes('gateway') ? await freePort() : undefined;
+  let gateway: ServiceProcess;
+  try {
+    gateway = await startService('gateway', {
+      ...COMMON,
+      NATS_URL: nats.url,
+      REDIS_URL: redisDbUrl,
+      HOST: '127.0.0.1',
+      HEARTBEAT_MS: '1000',
+      ACK_TIMEOUT_MS: '2000',
+      ...(inspectPort ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --inspect=127.0.0.1:${inspectPort}`.trim() } : {}),
+      ...opts.gatewayEnv,
+    });
+  } catch (err) {
+    await nats.stop();
+    throw err;
+  }
+  trackPid(gateway.proc.pid);
+  // Logs are not parsed during a run (that would cost the bench's CPU): only the last lines are kept.
+  let tail = '';
+  gateway.proc.stdout!.removeAllListeners('data');
+  gateway.proc.stdout!.on('data', (d: string) => (tail = (tail + d).slice(-4000)));
+  const profileFiles: string[] = [];
+  let profiler: RemoteProfiler | undefined;
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    if (profiler) {
+      const dir = join(ROOT, 'bench', 'results', 'profiles', opts.scenario);
+      const file = join(dir, `gateway-${opts.section}.cpuprofile`);
+      await profiler.stopTo(file).then(
+        () => profileFiles.push(file),
+        (err) => console.error(`profile of gateway lost: ${String(err)}`),
+      );
+      profiler.close();
+    }
+    await gateway.stop(3000);
+    await nats.stop();
+  };
+  const unregister = onCleanup(`relay stack ${opts.scenario}`, stop);
+  try {
+    await until(async () => (await fetch(`${gateway.url}/readyz`)).status === 200, 15_000, 'gateway to be ready');
+    if (inspectPort) {
+      mkdirSync(join(ROOT, 'bench', 'results', 'profiles', opts.scenario), { recursive: true });
+      profiler = await RemoteProfiler.attach(inspectPort);
+      await profiler.start();
+    }
+  } catch (err) {
+    unregister();
+    await stop();
+    throw err;
+  }
+  return {
+    nats,
+    natsPid,
+    gateway,
+    wsUrl: gateway.url.replace('http', 'ws'),
+    profileFiles,
+    tail: () => tail,
     async stop() {
       unregister();
       await stop();
