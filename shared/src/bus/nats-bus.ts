@@ -40,14 +40,33 @@ function toNatsHeaders(h: BusHeaders | undefined): MsgHdrs | undefined {
   return out;
 }
 
-function fromNatsMsg(m: Msg): BusMessage {
-  const headers: BusHeaders = {};
-  if (m.headers) for (const k of m.headers.keys()) headers[k.toLowerCase()] = m.headers.get(k);
-  const msg: BusMessage = { subject: m.subject, data: m.data, headers };
-  if (m.reply) msg.reply = m.reply;
-  if (m.headers?.hasError && m.headers.code === 503) msg.noResponders = true;
-  return msg;
+/** A received message; its headers are decoded only when read (frames rarely need them). */
+class NatsBusMessage implements BusMessage {
+  readonly subject: string;
+  readonly data: Uint8Array;
+  readonly reply?: string;
+  readonly noResponders?: boolean;
+  private decoded: BusHeaders | undefined;
+
+  constructor(private readonly m: Msg) {
+    this.subject = m.subject;
+    this.data = m.data;
+    if (m.reply) this.reply = m.reply;
+    // Only a status message is empty: reading `headers` makes nats.js decode them, so frames skip it.
+    if (m.data.length === 0 && m.headers?.hasError && m.headers.code === 503) this.noResponders = true;
+  }
+
+  get headers(): BusHeaders {
+    if (this.decoded === undefined) {
+      const headers: BusHeaders = {};
+      if (this.m.headers) for (const k of this.m.headers.keys()) headers[k.toLowerCase()] = this.m.headers.get(k);
+      this.decoded = headers;
+    }
+    return this.decoded;
+  }
 }
+
+const fromNatsMsg = (m: Msg): BusMessage => new NatsBusMessage(m);
 
 /** The bus over core NATS. Reconnects forever; `state()` says when it is not connected. */
 export class NatsBus implements Bus {

@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import { WebSocket, type RawData } from 'ws';
 import {
   AppError,
@@ -43,6 +44,7 @@ export class AssistantConnection {
   private alive = true;
   private closed = false;
   private savedAt = 0;
+  private corked = false;
   private turn: { requestId: string; controller: AbortController } | undefined;
   private readonly session: SessionMetadata;
   private readonly ready: Promise<void>;
@@ -218,6 +220,23 @@ export class AssistantConnection {
     );
   }
 
+  /**
+   * Frames that arrive together (one bus read can hold many chunks of one answer) leave in one socket
+   * write instead of one system call each: the socket is corked until the end of this tick.
+   */
+  private coalesceWrites(): void {
+    if (this.corked) return;
+    // ws keeps its net.Socket in `_socket`; cork/uncork nest, so ws's own corking still works.
+    const raw = (this.socket as unknown as { _socket?: Socket })._socket;
+    if (raw === undefined || raw.destroyed) return;
+    this.corked = true;
+    raw.cork();
+    process.nextTick(() => {
+      this.corked = false;
+      raw.uncork();
+    });
+  }
+
   /** Write the session in the background; the store's failures never reach the socket. */
   private persist(): void {
     this.savedAt = Date.now();
@@ -244,6 +263,7 @@ export class AssistantConnection {
 
   private send(message: object): void {
     if (this.socket.readyState !== WebSocket.OPEN) return;
+    this.coalesceWrites();
     this.socket.send(JSON.stringify(message));
     this.deps.counters.messagesOut += 1;
     this.outbound.inc();
