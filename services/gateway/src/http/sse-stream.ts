@@ -3,9 +3,10 @@ import type { Response } from 'express';
 /** Proxies close idle connections; a comment line now and then keeps a slow answer's stream open. */
 const KEEP_ALIVE_MS = 15_000;
 
-/** Server-Sent Events on one response: each event is written (and so flushed) as it comes. */
+/** Server-Sent Events on one response: each event is flushed by the end of the tick it came in. */
 export class SseStream {
   private opened = false;
+  private corked = false;
   private keepAlive: NodeJS.Timeout | undefined;
 
   constructor(private readonly res: Response) {}
@@ -42,6 +43,17 @@ export class SseStream {
 
   private write(text: string): void {
     if (this.res.writableEnded || this.res.destroyed) return;
+    // Events of one tick (a bus read can hold many chunks) leave in one write, not one system call each.
+    if (!this.corked) {
+      this.corked = true;
+      this.res.cork();
+      process.nextTick(this.uncork);
+    }
     this.res.write(text);
   }
+
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.res.uncork();
+  };
 }
