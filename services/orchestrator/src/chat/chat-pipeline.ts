@@ -165,7 +165,7 @@ export class ChatPipeline {
       .catch((err: unknown) => this.deps.logger.warn({ err }, 'could not store the conversation turn'));
   }
 
-  keyFor(req: ChatRequest, task: TaskProfile): string {
+  private keyFor(req: ChatRequest, task: TaskProfile): string {
     return cacheKey(
       {
         task_type: req.task_type,

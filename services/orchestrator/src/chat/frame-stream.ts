@@ -56,15 +56,6 @@ export class FrameStream {
     this.arm(this.acked ? o.heartbeatMs : Math.min(ACK_DEFER_MS, o.heartbeatMs));
   }
 
-  get isEnded(): boolean {
-    return this.ended;
-  }
-
-  /** Chunks sent so far. */
-  get chunks(): number {
-    return this.seq;
-  }
-
   write(delta: string): void {
     if (this.ended || delta.length === 0) return;
     this.pending += delta;
