@@ -1,3 +1,5 @@
+import { z } from 'zod';
+
 /**
  * Every error a client can see, with its HTTP status and whether trying again may succeed.
  * Codes are a contract: add new ones, never rename.
@@ -67,9 +69,16 @@ export class AppError extends Error {
   }
 }
 
-export interface ErrorBody {
-  error: { code: string; message: string; retryable: boolean; details?: Record<string, unknown>; request_id?: string };
-}
+export const ErrorBodySchema = z.object({
+  error: z.object({
+    code: z.enum(Object.keys(ERROR_CATALOG) as [ErrorCode, ...ErrorCode[]]),
+    message: z.string(),
+    retryable: z.boolean(),
+    details: z.record(z.string(), z.unknown()).optional(),
+    request_id: z.string().optional(),
+  }),
+});
+export type ErrorBody = z.infer<typeof ErrorBodySchema>;
 
 /** Any thrown value as an AppError; unknown failures become `internal` and keep their cause for the logs. */
 export function toAppError(err: unknown): AppError {

@@ -254,6 +254,13 @@ export function defineApiSuite(target: () => ApiTarget): void {
       expect(typeof ws.body.active_connections).toBe('number');
     });
 
+    it('serves its OpenAPI document', async () => {
+      const res = await getJson(`${target().url}/api/openapi.json`);
+      expect(res.status).toBe(200);
+      expect(res.body.openapi).toBe('3.1.0');
+      expect(res.body.paths['/api/assistant/chat'].post).toBeDefined();
+    });
+
     it('exposes Prometheus metrics', async () => {
       await postJson(`${target().url}/api/assistant/chat`, { user_id: 'u11', message: unique('count me') });
       const res = await fetch(`${target().url}/api/metrics`);

@@ -73,16 +73,17 @@ export const UsageSchema = z.object({
 });
 export type Usage = z.infer<typeof UsageSchema>;
 
-/** The JSON answer of `POST /api/assistant/chat`. */
-export interface ChatResponse {
-  response: string;
-  suggestions: string[];
-  model: string;
-  mode: Mode;
-  task_type: TaskType;
-  cached: boolean;
-  request_id: string;
-  usage: Usage;
-  cost_usd: number;
-  latency_ms: number;
-}
+/** The JSON answer of `POST /api/assistant/chat` (and the `done` event of its stream). */
+export const ChatResponseSchema = z.object({
+  response: z.string(),
+  suggestions: z.array(z.string()),
+  model: z.string(),
+  mode: z.enum(MODES),
+  task_type: z.enum(TASK_TYPES),
+  cached: z.boolean(),
+  request_id: z.string(),
+  usage: UsageSchema,
+  cost_usd: z.number().nonnegative(),
+  latency_ms: z.number().nonnegative(),
+});
+export type ChatResponse = z.infer<typeof ChatResponseSchema>;

@@ -76,6 +76,9 @@ function composeMessage(title: string, sections: Section[], message: string | un
 export interface TaskEndpoint {
   path: string;
   taskType: TaskType;
+  /** What the body may hold (the API document is generated from it). */
+  schema: z.ZodType;
+  title: string;
   /** Validate a body and build its chat request; throws AppError with the client's code. */
   toChatRequest(body: unknown): ChatRequest;
 }
@@ -95,6 +98,8 @@ function taskEndpoint<S extends z.ZodType<TaskBase>>(spec: TaskSpec<S>): TaskEnd
   return {
     path: spec.path,
     taskType: spec.taskType,
+    schema: spec.schema,
+    title: spec.title,
     toChatRequest(body) {
       const input = parseOrThrow(spec.schema, body);
       return parseChatRequest({

@@ -1,6 +1,7 @@
 import { Router, type RequestHandler } from 'express';
 import type { Registry } from 'prom-client';
 import type { WebSocketStats } from '../../ws/websocket-stats.js';
+import { buildOpenApi } from '../openapi.js';
 
 /**
  * The gateway's registry, then the families of `also` it does not have, each rendered by its own registry
@@ -17,7 +18,7 @@ async function exposition(own: Registry, also: Registry | undefined): Promise<st
   return `${parts.join('\n\n')}\n`;
 }
 
-/** `/api/metrics` and `/metrics` (Prometheus text), `/api/websocket/stats`. */
+/** `/api/metrics` and `/metrics` (Prometheus text), `/api/websocket/stats`, `/api/openapi.json`. */
 export function observabilityRoutes(deps: {
   registry: Registry;
   alsoServe?: Registry | undefined;
@@ -32,6 +33,11 @@ export function observabilityRoutes(deps: {
   router.get('/metrics', metrics);
   router.get('/api/websocket/stats', (_req, res) => {
     res.json(deps.websocketStats());
+  });
+  // Built once: the schemas do not change while the process runs.
+  const openApi = buildOpenApi();
+  router.get('/api/openapi.json', (_req, res) => {
+    res.json(openApi);
   });
   return router;
 }
