@@ -33,19 +33,11 @@ export interface SseEvent {
   data: any;
 }
 
-/** POST with `Accept: text/event-stream` and read the whole stream of events. */
-export async function postSse(url: string, body: unknown, opts: { signal?: AbortSignal; onEvent?: (e: SseEvent) => void } = {}): Promise<{ status: number; events: SseEvent[] }> {
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
-    body: JSON.stringify(body),
-    ...(opts.signal ? { signal: opts.signal } : {}),
-  });
-  const events: SseEvent[] = [];
-  if (!res.body) return { status: res.status, events };
+/** Reads a Server-Sent Events body to its end, calling `onEvent` with each event's name and raw data. */
+export async function readSse(body: AsyncIterable<Uint8Array>, onEvent: (event: string, data: string) => void): Promise<void> {
   const decoder = new TextDecoder();
   let buf = '';
-  for await (const part of res.body as unknown as AsyncIterable<Uint8Array>) {
+  for await (const part of body) {
     buf += decoder.decode(part, { stream: true });
     let sep;
     while ((sep = buf.indexOf('\n\n')) >= 0) {
@@ -57,19 +49,32 @@ export async function postSse(url: string, body: unknown, opts: { signal?: Abort
         if (line.startsWith('event:')) event = line.slice(6).trim();
         else if (line.startsWith('data:')) data.push(line.slice(5).trimStart());
       }
-      if (data.length === 0) continue;
-      const raw = data.join('\n');
-      let parsed: any = raw;
-      try {
-        parsed = JSON.parse(raw);
-      } catch {
-        /* plain text data */
-      }
-      const e = { event, data: parsed };
-      events.push(e);
-      opts.onEvent?.(e);
+      if (data.length > 0) onEvent(event, data.join('\n'));
     }
   }
+}
+
+/** POST with `Accept: text/event-stream` and read the whole stream of events. */
+export async function postSse(url: string, body: unknown, opts: { signal?: AbortSignal; onEvent?: (e: SseEvent) => void } = {}): Promise<{ status: number; events: SseEvent[] }> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+    body: JSON.stringify(body),
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  });
+  const events: SseEvent[] = [];
+  if (!res.body) return { status: res.status, events };
+  await readSse(res.body as unknown as AsyncIterable<Uint8Array>, (event, raw) => {
+    let data: any = raw;
+    try {
+      data = JSON.parse(raw);
+    } catch {
+      /* plain text data */
+    }
+    const e = { event, data };
+    events.push(e);
+    opts.onEvent?.(e);
+  });
   return { status: res.status, events };
 }
 

@@ -5,6 +5,7 @@
  */
 import OpenAI from 'openai';
 import WebSocket from 'ws';
+import { readSse } from '@actionedx/testkit';
 
 // ---------------------------------------------------------------- targets and samples
 
@@ -101,39 +102,25 @@ async function openSession(target: Target, id: string): Promise<Session> {
               body: JSON.stringify({ ...target.body, message }),
             });
             if (res.status !== 200 || !res.body) return fail(t0, `HTTP ${res.status} ${(await res.text()).slice(0, 200)}`);
-            const decoder = new TextDecoder();
-            let buf = '';
             let ttfc = Number.NaN;
             let chars = 0;
             let frames = 0;
             let terminal: 'done' | 'error' | undefined;
             let error: string | undefined;
-            for await (const part of res.body as unknown as AsyncIterable<Uint8Array>) {
-              buf += decoder.decode(part, { stream: true });
-              let sep;
-              while ((sep = buf.indexOf('\n\n')) >= 0) {
-                const block = buf.slice(0, sep);
-                buf = buf.slice(sep + 2);
-                let event = 'message';
-                let data = '';
-                for (const line of block.split('\n')) {
-                  if (line.startsWith('event:')) event = line.slice(6).trim();
-                  else if (line.startsWith('data:')) data += line.slice(5).trimStart();
+            await readSse(res.body as unknown as AsyncIterable<Uint8Array>, (event, data) => {
+              if (event === 'chunk') {
+                const content = (JSON.parse(data) as { content?: string }).content ?? '';
+                if (content.length > 0) {
+                  if (frames === 0) ttfc = now() - t0;
+                  frames++;
+                  chars += content.length;
                 }
-                if (event === 'chunk') {
-                  const content = (JSON.parse(data) as { content?: string }).content ?? '';
-                  if (content.length > 0) {
-                    if (frames === 0) ttfc = now() - t0;
-                    frames++;
-                    chars += content.length;
-                  }
-                } else if (event === 'done') terminal = 'done';
-                else if (event === 'error') {
-                  terminal = 'error';
-                  error = data.slice(0, 300);
-                }
+              } else if (event === 'done') terminal = 'done';
+              else if (event === 'error') {
+                terminal = 'error';
+                error = data.slice(0, 300);
               }
-            }
+            });
             const dur = now() - t0;
             if (terminal !== 'done') return { ...fail(t0, error ?? 'the stream ended without a done event'), dur };
             return { ok: true, ttfc, dur, chars, frames };
