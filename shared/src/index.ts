@@ -8,3 +8,4 @@ export * from './bus/index.js';
 export * from './metrics/index.js';
 export { createBus, createBusInBackground, type BusConfig } from './bus/create-bus.js';
 export * from './redis.js';
+export * from './shutdown.js';

@@ -49,6 +49,7 @@ export const EXPORTED_METRICS = {
     ai_cost_usd_total: { type: 'counter', labels: ['model', 'task_type'] },
     ai_response_quality_score: { type: 'gauge', labels: ['model', 'task_type'] },
     ai_upstream_errors_total: { type: 'counter', labels: ['model', 'kind'] },
+    ai_unpriced_requests_total: { type: 'counter', labels: ['model'] },
     ai_requests_in_flight: { type: 'gauge', labels: [] },
     cache_operations_total: { type: 'counter', labels: ['operation', 'result'] },
     cache_keys_total: { type: 'gauge', labels: ['type'] },

@@ -1,4 +1,4 @@
-import { ConfigError, createLogger, createMetricsRegistry, InProcessBus } from '@actionedx/shared';
+import { ConfigError, createLogger, createMetricsRegistry, InProcessBus, onShutdown } from '@actionedx/shared';
 import { createGateway, loadGatewayConfig } from '@actionedx/gateway';
 import { createMockLlm, type ListeningMockLlm } from '@actionedx/mock-llm';
 import { assembleOrchestrator, loadOrchestratorConfig } from '@actionedx/orchestrator';
@@ -59,28 +59,25 @@ gateway.server.listen(cfg.gateway.port, cfg.gateway.host, () => {
       port,
       mode: 'embedded',
       bus: 'in-process',
-      cache: cache.backend,
+      cache: cache.store.backend,
       store: store.backend,
       model: mock ? `mock LLM at ${mock.url} (set OPENAI_API_KEY for a real provider)` : baseURL ?? 'https://api.openai.com/v1',
     },
     'listening',
   );
   logger.info(
-    `ActionEDx embedded mode: one process, in-process bus, ${cache.backend} cache, ${store.backend} store, ${mock ? 'mock LLM' : 'real LLM'}. ` +
+    `ActionEDx embedded mode: one process, in-process bus, ${cache.store.backend} cache, ${store.backend} store, ${mock ? 'mock LLM' : 'real LLM'}. ` +
       `Try: curl -s localhost:${port}/api/assistant/chat -H 'content-type: application/json' -d '{"user_id":"me","message":"Hello"}'`,
   );
 });
 
-let stopping = false;
-async function shutdown(signal: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  logger.info({ signal }, 'shutting down');
-  await gateway.close();
-  await closeOrchestrator();
-  await bus.close();
-  await mock?.close();
-  process.exit(0);
-}
-process.on('SIGTERM', () => void shutdown('SIGTERM'));
-process.on('SIGINT', () => void shutdown('SIGINT'));
+onShutdown({
+  logger,
+  graceMs: cfg.gateway.shutdownGraceMs,
+  async close() {
+    await gateway.close();
+    await closeOrchestrator();
+    await bus.close();
+    await mock?.close();
+  },
+});

@@ -4,6 +4,7 @@ import {
   createLogger,
   createMetricsRegistry,
   createRedisClient,
+  onShutdown,
   type Logger,
 } from '@actionedx/shared';
 import { createGateway } from './app.js';
@@ -63,28 +64,15 @@ async function main(): Promise<void> {
     'listening',
   );
 
-  let stopping = false;
-  const stop = async (signal: NodeJS.Signals): Promise<void> => {
-    if (stopping) {
-      logger.warn({ signal }, 'second signal: exiting now');
-      process.exit(1);
-    }
-    stopping = true;
-    logger.info({ signal, grace_ms: config.shutdownGraceMs }, 'shutting down');
-    try {
+  onShutdown({
+    logger,
+    graceMs: config.shutdownGraceMs,
+    async close() {
       await gateway.close();
       await bus.close();
       await redis?.quit().catch(() => redis.disconnect());
-      logger.info('stopped');
-      process.exit(0);
-    } catch (err) {
-      logger.error({ err }, 'shutdown failed');
-      process.exit(1);
-    }
-  };
-  process.on('SIGTERM', (s) => void stop(s));
-  process.on('SIGINT', (s) => void stop(s));
-  process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection'));
+    },
+  });
 }
 
 main().catch((err: unknown) => {

@@ -1,4 +1,4 @@
-import { ConfigError, createLogger, createMetricsRegistry } from '@actionedx/shared';
+import { ConfigError, createLogger, createMetricsRegistry, onShutdown } from '@actionedx/shared';
 import { loadMockLlmConfig, type MockLlmConfig } from './config.js';
 import { createMockLlm } from './server.js';
 
@@ -17,13 +17,4 @@ const mock = createMockLlm(config, { logger, registry: createMetricsRegistry('mo
 const server = await mock.listen(config.port, config.host);
 logger.info({ port: server.port, url: server.url }, 'listening');
 
-let stopping = false;
-async function shutdown(signal: NodeJS.Signals): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  logger.info({ signal }, 'shutting down');
-  await server.close();
-  process.exit(0);
-}
-process.on('SIGTERM', (s) => void shutdown(s));
-process.on('SIGINT', (s) => void shutdown(s));
+onShutdown({ logger, graceMs: 5_000, close: () => server.close() });

@@ -1,7 +1,6 @@
 import { createDbMetrics, type Bus, type Logger } from '@actionedx/shared';
 import type { Registry } from 'prom-client';
-import { createResponseCache } from './cache-backend.js';
-import type { ResponseCache } from './cache/index.js';
+import { createCache, type Cache } from './cache/index.js';
 import type { OrchestratorConfig } from './config.js';
 import { ModelClient } from './llm/index.js';
 import { createOrchestrator, type Orchestrator } from './orchestrator.js';
@@ -21,7 +20,7 @@ export interface AssembleDeps {
 
 export interface AssembledOrchestrator {
   orchestrator: Orchestrator;
-  cache: ResponseCache;
+  cache: Cache;
   store: ConversationStore;
   /** Stops taking jobs, lets running ones finish within SHUTDOWN_GRACE_MS, closes cache and store. */
   close(): Promise<void>;
@@ -30,7 +29,13 @@ export interface AssembledOrchestrator {
 /** An orchestrator replica with its cache, store and model client, all from one config. Not started. */
 export async function assembleOrchestrator(cfg: OrchestratorConfig, deps: AssembleDeps): Promise<AssembledOrchestrator> {
   const { bus, registry, logger, workerId } = deps;
-  const cache = createResponseCache({ redisUrl: cfg.REDIS_URL, registry, logger, name: `orchestrator-${workerId}` });
+  const cache = createCache({
+    redisUrl: cfg.REDIS_URL,
+    registry,
+    logger,
+    name: `orchestrator-${workerId}`,
+    flights: { leaseMs: cfg.FLIGHT_LEASE_MS, waitMs: cfg.FLIGHT_WAIT_MS },
+  });
   const store = await createConversationStore({
     mongoUrl: cfg.MONGO_URL,
     dbName: cfg.MONGO_DB,
@@ -48,12 +53,11 @@ export async function assembleOrchestrator(cfg: OrchestratorConfig, deps: Assemb
       timeoutMs: cfg.OPENAI_TIMEOUT_MS,
       maxRetries: cfg.OPENAI_MAX_RETRIES,
     }),
-    tasks: new TaskRegistry({ ttlSeconds: cfg.ttls, model: cfg.modelRoutes }),
-    sharing: cfg.sharing,
+    prices: cfg.prices,
+    tasks: new TaskRegistry({ ttlSeconds: cfg.ttls, model: cfg.modelRoutes, sharing: cfg.sharing }),
     logger,
     registry,
     workerId,
-    pipeline: { flightLeaseMs: cfg.FLIGHT_LEASE_MS, flightWaitMs: cfg.FLIGHT_WAIT_MS },
     ...(deps.busMetrics === undefined ? {} : { busMetrics: deps.busMetrics }),
   });
   return {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { CommonEnvSchema, ConfigError, env, loadConfig, TASK_TYPES, type TaskType } from '@actionedx/shared';
-import { resolveSharing, resolveTtls, type Sharing } from './cache/index.js';
+import { resolvePrices, type ModelPrice } from './llm/index.js';
+import { resolveSharing, resolveTtls, type Sharing } from './tasks/index.js';
 
 export const OrchestratorEnvSchema = CommonEnvSchema.extend({
   PORT: env.port(8002),
@@ -11,7 +12,8 @@ export const OrchestratorEnvSchema = CommonEnvSchema.extend({
   OPENAI_BASE_URL: env.url(['http', 'https']).optional(),
   OPENAI_TIMEOUT_MS: env.ms(60_000),
   OPENAI_MAX_RETRIES: env.int(2),
-  FLIGHT_LEASE_MS: env.ms(15_000),
+  /** Lease of a single-flight lock, renewed while the model answers: a dead replica frees its keys within it. */
+  FLIGHT_LEASE_MS: env.ms(3_000),
   FLIGHT_WAIT_MS: env.ms(120_000),
   SHUTDOWN_GRACE_MS: env.ms(10_000),
   /** Conversations and the usage ledger; unset = kept in memory. */
@@ -30,6 +32,8 @@ export interface OrchestratorConfig extends OrchestratorEnv {
   ttls: Record<TaskType, number>;
   /** `CACHE_SHARING_<TASK_TYPE>` applied to the defaults. */
   sharing: Record<TaskType, Sharing>;
+  /** `MODEL_PRICES` merged over the default price list (USD per million tokens). */
+  prices: Record<string, ModelPrice>;
 }
 
 /** Reads the environment once; every bad variable, of every part, is reported together. */
@@ -47,12 +51,13 @@ export function loadOrchestratorConfig(source: NodeJS.ProcessEnv = process.env):
   const cfg = collect(() => loadConfig(OrchestratorEnvSchema, source));
   const ttls = collect(() => resolveTtls(source));
   const sharing = collect(() => resolveSharing(source));
-  if (!cfg || !ttls || !sharing) throw new ConfigError(problems);
+  const prices = collect(() => resolvePrices(source));
+  if (!cfg || !ttls || !sharing || !prices) throw new ConfigError(problems);
   const modelRoutes = Object.fromEntries(
     TASK_TYPES.flatMap((t) => {
       const route = (cfg as Record<string, unknown>)[`MODEL_ROUTE_${t.toUpperCase()}`];
       return typeof route === 'string' ? [[t, route]] : [];
     }),
   ) as Partial<Record<TaskType, string>>;
-  return { ...cfg, modelRoutes, ttls, sharing };
+  return { ...cfg, modelRoutes, ttls, sharing, prices };
 }

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { ConfigError, createBusInBackground, createLogger, createMetricsRegistry } from '@actionedx/shared';
+import { ConfigError, createBusInBackground, createLogger, createMetricsRegistry, onShutdown } from '@actionedx/shared';
 import { assembleOrchestrator } from './assemble.js';
 import { loadOrchestratorConfig, type OrchestratorConfig } from './config.js';
 import { createOpsServer } from './http/ops-server.js';
@@ -42,18 +42,15 @@ const server = createOpsServer({ registry, ready: orchestrator.ready, health: or
 server.listen(cfg.PORT, cfg.HOST, () => {
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : cfg.PORT;
-  logger.info({ port, model_base_url: cfg.OPENAI_BASE_URL ?? 'https://api.openai.com/v1', cache: cache.status() }, 'listening');
+  logger.info({ port, model_base_url: cfg.OPENAI_BASE_URL ?? 'https://api.openai.com/v1', cache: cache.store.status() }, 'listening');
 });
 
-let stopping = false;
-async function shutdown(signal: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  logger.info({ signal }, 'shutting down');
-  await close();
-  await bus.close();
-  server.close();
-  process.exit(0);
-}
-process.on('SIGTERM', () => void shutdown('SIGTERM'));
-process.on('SIGINT', () => void shutdown('SIGINT'));
+onShutdown({
+  logger,
+  graceMs: cfg.SHUTDOWN_GRACE_MS,
+  async close() {
+    await close();
+    await bus.close();
+    server.close();
+  },
+});

@@ -13,7 +13,7 @@ import {
 } from '@actionedx/shared';
 import { createMockLlm, type ListeningMockLlm, type MockLlm } from '@actionedx/mock-llm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MemoryResponseCache } from './cache/index.js';
+import { createCache } from './cache/index.js';
 import { ModelClient } from './llm/index.js';
 import { createOrchestrator, type Orchestrator } from './orchestrator.js';
 import { MemoryConversationStore } from './store/index.js';
@@ -26,18 +26,21 @@ describe('orchestrator on the in-process bus', () => {
   let upstream: ListeningMockLlm;
   let orch: Orchestrator;
   let store: MemoryConversationStore;
+  let registry: ReturnType<typeof createMetricsRegistry>;
 
   beforeAll(async () => {
     mock = createMockLlm({ ttftMs: 0, tokensPerSecond: 0 });
     upstream = await mock.listen(0, '127.0.0.1');
-    const registry = createMetricsRegistry('orchestrator', { defaultMetrics: false });
+    registry = createMetricsRegistry('orchestrator', { defaultMetrics: false });
     store = new MemoryConversationStore({ metrics: createDbMetrics(registry) });
     orch = createOrchestrator({
       bus,
-      cache: new MemoryResponseCache({ metrics: createCacheMetrics(registry) }),
+      cache: createCache({ registry, logger: createLogger({ service: 'orchestrator', level: 'silent' }), name: 'test' }),
       store,
       model: new ModelClient({ apiKey: 'test', baseURL: upstream.url, maxRetries: 0, timeoutMs: 5000 }),
-      tasks: new TaskRegistry({ model: { ethical_assessment: 'mock-fault-server_error', collaboration: 'mock-fault-truncate' } }),
+      tasks: new TaskRegistry({
+        model: { ethical_assessment: 'mock-fault-server_error', collaboration: 'mock-fault-truncate', framework_alignment: 'house-model' },
+      }),
       logger: createLogger({ service: 'orchestrator', level: 'silent' }),
       registry,
       workerId: 'w1',
@@ -181,6 +184,15 @@ describe('orchestrator on the in-process bus', () => {
     expect(second.terminal).toMatchObject({ type: 'done', cached: false });
     expect(second.text).not.toBe(first.text);
     await expect.poll(async () => (await store.usage({ user_id })).requests).toBe(2);
+  });
+
+  it('records a model without a price at cost 0 and counts its calls', async () => {
+    const unpriced = async () =>
+      (await registry.getSingleMetric('ai_unpriced_requests_total')!.get()).values.find((v) => v.labels.model === 'house-model')?.value ?? 0;
+    const before = await unpriced();
+    const r = await run({ user_id: 'u9', message: `unpriced ${randomUUID()}`, task_type: 'framework_alignment' });
+    expect(r.terminal).toMatchObject({ type: 'done', cached: false, model: 'house-model', cost_usd: 0 });
+    expect(await unpriced()).toBe(before + 1);
   });
 
   it('answers pings and reports health', async () => {

@@ -4,27 +4,25 @@ import {
   createServiceHealthMetric,
   type Bus,
   type Logger,
-  type TaskType,
 } from '@actionedx/shared';
 import type { Registry } from 'prom-client';
-import { registerCacheAdmin, type ResponseCache, type Sharing } from './cache/index.js';
-import { ChatPipeline, ChatWorker, type ChatPipelineOptions } from './chat/index.js';
-import type { ModelClient } from './llm/index.js';
+import { registerCacheAdmin, type Cache } from './cache/index.js';
+import { ChatPipeline, ChatWorker } from './chat/index.js';
+import { DEFAULT_MODEL_PRICES, PriceTable, type ModelClient, type ModelPrice } from './llm/index.js';
 import type { ConversationStore } from './store/index.js';
 import type { TaskRegistry } from './tasks/index.js';
 
 export interface OrchestratorDeps {
   bus: Bus;
-  cache: ResponseCache;
+  cache: Cache;
   store: ConversationStore;
   model: ModelClient;
+  /** USD per million tokens by model. Default: `DEFAULT_MODEL_PRICES`. */
+  prices?: Readonly<Record<string, ModelPrice>>;
   tasks: TaskRegistry;
   logger: Logger;
   registry: Registry;
   workerId: string;
-  /** Who shares a cached answer, per task type. */
-  sharing?: Partial<Record<TaskType, Sharing>>;
-  pipeline?: ChatPipelineOptions;
   /** Count bus frames in this registry (off when another service in the process already does). Default true. */
   busMetrics?: boolean;
 }
@@ -49,12 +47,14 @@ export function createOrchestrator(deps: OrchestratorDeps): Orchestrator {
   const pipeline = new ChatPipeline({
     registry: deps.tasks,
     model: deps.model,
-    cache,
+    prices: new PriceTable(deps.prices ?? DEFAULT_MODEL_PRICES, {
+      onUnpriced: (model) => logger.warn({ model }, 'model has no price: its calls are recorded at cost 0 (set MODEL_PRICES)'),
+      onUnpricedCall: (model) => aiMetrics.unpriced.inc({ model }),
+    }),
+    flights: cache.flights,
     store: deps.store,
     metrics: aiMetrics,
     logger,
-    ...(deps.sharing ? { sharing: deps.sharing } : {}),
-    ...(deps.pipeline ? { options: deps.pipeline } : {}),
   });
   const worker = new ChatWorker({
     bus,
@@ -73,7 +73,7 @@ export function createOrchestrator(deps: OrchestratorDeps): Orchestrator {
   const ready = () => started && !stopping && bus.state() === 'connected';
 
   async function health(): Promise<Record<string, unknown>> {
-    const [cacheHealth, storeHealth] = await Promise.all([cache.health(), deps.store.health()]);
+    const [cacheHealth, storeHealth] = await Promise.all([cache.store.health(), deps.store.health()]);
     const busState = bus.state();
     serviceHealth.set({ component: 'bus' }, busState === 'connected' ? 1 : 0);
     serviceHealth.set({ component: 'cache' }, cacheHealth.status === 'healthy' || cacheHealth.status === 'memory' ? 1 : 0);
@@ -95,7 +95,7 @@ export function createOrchestrator(deps: OrchestratorDeps): Orchestrator {
     pipeline,
     start() {
       worker.start();
-      stopAdmin = registerCacheAdmin(bus, cache, logger);
+      stopAdmin = registerCacheAdmin(bus, cache.store, logger);
       started = true;
       serviceHealth.set({ component: 'orchestrator' }, 1);
       // service_health stays current for alerts even when nobody asks for /health.

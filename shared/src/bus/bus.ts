@@ -1,3 +1,5 @@
+import { AppError } from '../errors.js';
+
 /** Headers travel with a message on every bus (request id, trace context). */
 export type BusHeaders = Record<string, string>;
 
@@ -62,23 +64,29 @@ export interface Bus {
   close(): Promise<void>;
 }
 
-export class BusNoRespondersError extends Error {
+/** Nobody listens on the subject (NATS "no responders"): no worker of that kind is running. */
+export class BusNoRespondersError extends AppError {
   constructor(readonly subject: string) {
-    super(`no responders on ${subject}`);
+    super('no_workers');
     this.name = 'BusNoRespondersError';
   }
 }
 
-export class BusTimeoutError extends Error {
-  constructor(readonly subject: string, readonly timeoutMs: number) {
-    super(`no reply on ${subject} within ${timeoutMs} ms`);
+/** Nobody answered in time: the workers are gone, stuck or overloaded. */
+export class BusTimeoutError extends AppError {
+  constructor(
+    readonly subject: string,
+    readonly timeoutMs: number,
+  ) {
+    super('no_workers', 'No worker answered in time.');
     this.name = 'BusTimeoutError';
   }
 }
 
-export class BusClosedError extends Error {
+/** The bus was closed (the service is stopping, or never connected). */
+export class BusClosedError extends AppError {
   constructor() {
-    super('the bus is closed');
+    super('bus_unavailable');
     this.name = 'BusClosedError';
   }
 }

@@ -11,7 +11,9 @@ export const CacheStatsSchema = z.object({
   backend: z.enum(['redis', 'memory']),
   hits: z.number().int().nonnegative(),
   misses: z.number().int().nonnegative(),
-  /** hits / (hits + misses), 0 when there were none. */
+  /** Requests answered by a model call another identical request made at the same time (single flight). */
+  coalesced: z.number().int().nonnegative(),
+  /** hits / (hits + misses + coalesced), 0 when there were none. */
   hit_rate: z.number().min(0).max(1),
   total_keys: z.number().int().nonnegative(),
   keys_by_task_type: z.record(z.string(), z.number().int().nonnegative()),

@@ -53,6 +53,12 @@ export function createAiMetrics(registry: Registry) {
       labelNames: ['model', 'kind'] as const,
       registers,
     }),
+    unpriced: new Counter({
+      name: 'ai_unpriced_requests_total',
+      help: 'Model calls recorded at cost 0 because their model has no price (set MODEL_PRICES)',
+      labelNames: ['model'] as const,
+      registers,
+    }),
     inFlight: new Gauge({
       name: 'ai_requests_in_flight',
       help: 'Requests this worker is handling now',

@@ -58,8 +58,8 @@ export class ChatDispatcher {
       ackRoundTrip: metrics.bus.roundTrip.labels(Subjects.chatRequest),
       staleFrames: metrics.chat.droppedFrames.labels('stale_attempt'),
       retried: (reason: RetryReason) => retries.inc({ reason }),
-      publishCancel: (requestId: string, reason: CancelReason, headers: BusHeaders) =>
-        this.publishCancel(requestId, reason, headers),
+      publishCancel: (requestId: string, reason: CancelReason, headers: BusHeaders, upToAttempt?: number) =>
+        this.publishCancel(requestId, reason, headers, upToAttempt),
       release: (request: InFlightRequest, outcome: string) => {
         this.router.detach(request.requestId, request);
         this.requests.delete(request);

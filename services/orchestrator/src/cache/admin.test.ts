@@ -15,9 +15,13 @@ import {
 } from '@actionedx/shared';
 import { registerCacheAdmin } from './admin.js';
 import { cacheKey } from './cache-key.js';
-import { MemoryResponseCache } from './memory-response-cache.js';
-import { RedisResponseCache } from './redis-response-cache.js';
-import type { CacheEntry, ResponseCache } from './response-cache.js';
+import type { AnswerStore, CacheEntry } from './answer-store.js';
+import { CacheNamespace } from './cache-namespace.js';
+import { MemoryAnswerStore } from './memory-answer-store.js';
+import { RedisAnswerStore } from './redis-answer-store.js';
+import { RedisGuard } from './redis-guard.js';
+
+const memoryStore = () => new MemoryAnswerStore({ namespace: new CacheNamespace(), metrics: createCacheMetrics(new Registry()) });
 
 const logger = createLogger({ service: 'cache-admin-test', level: 'silent' });
 
@@ -45,7 +49,7 @@ const key = (message: string) =>
 
 describe('cache administration over the bus', () => {
   let bus: InProcessBus;
-  let cache: ResponseCache;
+  let cache: AnswerStore;
   let stop: () => void;
 
   const ask = async (subject: string, body: unknown): Promise<AdminReply> => {
@@ -56,7 +60,7 @@ describe('cache administration over the bus', () => {
 
   beforeEach(() => {
     bus = new InProcessBus();
-    cache = new MemoryResponseCache({ metrics: createCacheMetrics(new Registry()) });
+    cache = memoryStore();
     stop = registerCacheAdmin(bus, cache, logger);
   });
 
@@ -67,8 +71,8 @@ describe('cache administration over the bus', () => {
   });
 
   it('answers stats with the cache figures', async () => {
-    await cache.store(key('one'), entry, 60);
-    await cache.lookup(key('one'));
+    await cache.set(key('one'), entry, 60);
+    await cache.get(key('one'));
     const reply = await ask(Subjects.cacheStats, {});
     expect(reply.ok).toBe(true);
     const stats = CacheStatsSchema.parse(reply.ok && reply.data);
@@ -81,8 +85,8 @@ describe('cache administration over the bus', () => {
   });
 
   it('invalidates by task type and by pattern', async () => {
-    await cache.store(key('a'), entry, 60);
-    await cache.store(key('b'), entry, 60);
+    await cache.set(key('a'), entry, 60);
+    await cache.set(key('b'), entry, 60);
     expect(await ask(Subjects.cacheInvalidate, { task_type: 'framework_alignment' })).toEqual({
       ok: true,
       data: { pattern: 'ai_cache:framework_alignment:*', deleted: 2 },
@@ -111,7 +115,7 @@ describe('cache administration over the bus', () => {
   });
 
   it('answers in the orchestrators queue group: one reply per request, however many replicas', async () => {
-    const other = new MemoryResponseCache({ metrics: createCacheMetrics(new Registry()) });
+    const other = memoryStore();
     const stopOther = registerCacheAdmin(bus, other, logger);
     const replies: unknown[] = [];
     const inbox = 'test.inbox';
@@ -126,13 +130,15 @@ describe('cache administration over the bus', () => {
 
   it('stops answering once unsubscribed', async () => {
     stop();
-    await expect(bus.request(Subjects.cacheStats, encodeJson({}), { timeoutMs: 1_000 })).rejects.toThrow(/no responders/);
+    await expect(bus.request(Subjects.cacheStats, encodeJson({}), { timeoutMs: 1_000 })).rejects.toMatchObject({ name: 'BusNoRespondersError', code: 'no_workers' });
   });
 
   it('reports a cache whose Redis is unreachable as retryable cache_unavailable, and its stats as disconnected', async () => {
     // Nothing listens on port 1: the client never connects, every call fails open at once.
     const redis = createRedisClient({ url: 'redis://127.0.0.1:1', name: 'cache-admin-test-down' });
-    const down = new RedisResponseCache({ redis, metrics: createCacheMetrics(new Registry()), logger }, { closeClient: true });
+    const metrics = createCacheMetrics(new Registry());
+    const guard = new RedisGuard(redis, { metrics, logger }, { closeClient: true });
+    const down = new RedisAnswerStore({ guard, namespace: new CacheNamespace(), metrics, logger });
     stop();
     stop = registerCacheAdmin(bus, down, logger);
     try {
@@ -145,6 +151,7 @@ describe('cache administration over the bus', () => {
       expect(await ask(Subjects.cacheHealth, {})).toMatchObject({ ok: true, data: { status: 'disconnected' } });
     } finally {
       await down.close();
+      await guard.close();
     }
   });
 });

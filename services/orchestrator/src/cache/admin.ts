@@ -12,7 +12,7 @@ import {
   type BusMessage,
   type Logger,
 } from '@actionedx/shared';
-import type { ResponseCache } from './response-cache.js';
+import type { AnswerStore } from './answer-store.js';
 
 /** Stats and health take no parameters; unknown members are ignored so that older workers accept newer callers. */
 const EmptyRequestSchema = z.object({});
@@ -22,7 +22,7 @@ const EmptyRequestSchema = z.object({});
  * the orchestrators' queue group: one replica answers each request, with cluster-wide figures. Returns a
  * function that unsubscribes them.
  */
-export function registerCacheAdmin(bus: Bus, cache: ResponseCache, logger: Logger): () => void {
+export function registerCacheAdmin(bus: Bus, cache: AnswerStore, logger: Logger): () => void {
   const routes: Array<[string, (data: Uint8Array) => Promise<unknown>]> = [
     [Subjects.cacheStats, withoutParameters(() => cache.stats())],
     [Subjects.cacheInvalidate, (data) => cache.invalidate(decodeJson(CacheInvalidateRequestSchema, data))],

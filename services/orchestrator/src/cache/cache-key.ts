@@ -1,6 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { HistoryTurn, Mode, TaskType } from '@actionedx/shared';
-import type { SharingScope } from './sharing.js';
 
 /** The namespace of answer keys: `ai_cache:<task_type>:<hash>`, as the seed's invalidation patterns expect. */
 export const DEFAULT_CACHE_PREFIX = 'ai_cache';
@@ -22,8 +21,8 @@ export interface CacheKeyParts {
   history: readonly HistoryTurn[];
   message: string;
   context: Readonly<Record<string, unknown>>;
-  /** Who may share the answer; see `sharingScopeFor`. */
-  scope: SharingScope;
+  /** Who may share the answer: `global`, or `user:<id>` for answers only their user may see again. */
+  scope: string;
 }
 
 /**

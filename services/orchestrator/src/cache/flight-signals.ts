@@ -1,16 +1,10 @@
-import type { CacheEntry } from './response-cache.js';
+import type { WaitOutcome } from './flight-lock.js';
 
 /** One waiter's doorbell: rings on a notification for its key, on its poll timer, or on abort. */
 export interface FlightWatch {
   /** Resolves on the next notification (or one that came since the last call), after `ms`, or on abort. */
   next(ms: number, signal?: AbortSignal): Promise<void>;
   dispose(): void;
-}
-
-/** What a waiter reads from the backend: the entry if stored, and whether a leader still holds the key. */
-export interface FlightState {
-  entry: CacheEntry | null;
-  leaderActive: boolean;
 }
 
 /**
@@ -71,31 +65,32 @@ export class FlightSignals {
   }
 }
 
-export interface AwaitFlightOptions {
+export interface AwaitReleaseOptions {
   signal?: AbortSignal | undefined;
   timeoutMs: number;
   pollMs: number;
 }
 
 /**
- * The waiting loop both caches share: read the state, settle if the entry is there or the leader is gone,
- * else sleep until a notification or the next poll. `read` returning null means the backend failed.
+ * The waiting loop both locks share: read whether the key is still held, settle once it is not, else sleep
+ * until a notification or the next poll. `isHeld` returning null means the backend failed.
  */
-export async function awaitFlight(
+export async function awaitRelease(
   watch: FlightWatch,
-  read: () => Promise<FlightState | null>,
-  opts: AwaitFlightOptions,
-): Promise<CacheEntry | null> {
+  isHeld: () => Promise<boolean | null>,
+  opts: AwaitReleaseOptions,
+): Promise<WaitOutcome> {
   const deadline = Date.now() + opts.timeoutMs;
   try {
     while (!opts.signal?.aborted) {
-      const state = await read();
-      if (state === null || state.entry !== null || !state.leaderActive) return state?.entry ?? null;
+      const held = await isHeld();
+      if (held === null) return 'unavailable';
+      if (!held) return 'released';
       const remaining = deadline - Date.now();
-      if (remaining <= 0) return null;
+      if (remaining <= 0) return 'timeout';
       await watch.next(Math.min(opts.pollMs, remaining), opts.signal);
     }
-    return null;
+    return 'aborted';
   } finally {
     watch.dispose();
   }

@@ -1,24 +1,20 @@
 export { cacheKey, CACHE_KEY_VERSION, DEFAULT_CACHE_PREFIX, type CacheKeyParts } from './cache-key.js';
-export { sharingScopeFor, resolveSharing, DEFAULT_SHARING, type Sharing, type SharingScope } from './sharing.js';
-export { resolveTtls, DEFAULT_TTLS } from './ttl.js';
+export { CacheNamespace } from './cache-namespace.js';
 export { CircuitBreaker, type BreakerState, type CircuitBreakerOptions } from './circuit-breaker.js';
+export { CacheEntrySchema, type AnswerStore, type CacheEntry, type GetOptions, type LookupOutcome } from './answer-store.js';
+export type { FlightAttempt, FlightLease, FlightLock, WaitOptions, WaitOutcome } from './flight-lock.js';
 export {
-  CacheEntrySchema,
-  type CacheEntry,
-  type FlightAttempt,
-  type FlightLease,
-  type LookupOptions,
-  type ResponseCache,
-  type WaitForFlightOptions,
-} from './response-cache.js';
-export {
-  RedisResponseCache,
-  type RedisResponseCacheDeps,
-  type RedisResponseCacheOptions,
-} from './redis-response-cache.js';
-export {
-  MemoryResponseCache,
-  type MemoryResponseCacheDeps,
-  type MemoryResponseCacheOptions,
-} from './memory-response-cache.js';
+  AnswerFlights,
+  type AnswerFlightsOptions,
+  type AnswerSource,
+  type Computed,
+  type FlightResult,
+  type GetOrComputeOptions,
+} from './answer-flights.js';
+export { RedisGuard, type RedisGuardOptions } from './redis-guard.js';
+export { RedisAnswerStore } from './redis-answer-store.js';
+export { MemoryAnswerStore, type MemoryAnswerStoreOptions } from './memory-answer-store.js';
+export { RedisFlightLock, type RedisFlightLockOptions } from './redis-flight-lock.js';
+export { MemoryFlightLock, type MemoryFlightLockOptions } from './memory-flight-lock.js';
+export { createCache, type Cache, type CacheConfig } from './create-cache.js';
 export { registerCacheAdmin } from './admin.js';

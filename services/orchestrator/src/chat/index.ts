@@ -1,5 +1,6 @@
 export * from './chat-pipeline.js';
 export * from './chat-worker.js';
 export * from './frame-stream.js';
-export * from './local-flight.js';
 export * from './quality.js';
+export { ModelAnswers } from './model-answers.js';
+export { SessionHistory } from './session-history.js';

@@ -1,11 +1,14 @@
 import type { Mode, TaskType } from '@actionedx/shared';
-import { DEFAULT_TTLS } from '../cache/ttl.js';
+import { DEFAULT_SHARING, type Sharing } from './sharing.js';
+import { DEFAULT_TTLS } from './ttl.js';
 
 /** Everything the platform knows about one task type. */
 export interface TaskProfile {
   taskType: TaskType;
   /** How long an answer stays cached. */
   ttlSeconds: number;
+  /** Who may be answered from a cached answer: everyone, or only the user who caused it. */
+  sharing: Sharing;
   /** The model this task is routed to. */
   model: string;
   /** Bumped whenever the template changes, so old cached answers stop matching. */
@@ -26,7 +29,7 @@ export const MODE_PERSONAS: Record<Mode, string> = {
     'You are the Oracle: a reflective guide. Surface the deeper pattern, ask one sharp question, and connect the answer to long-term growth.',
 };
 
-const DEFAULT_PROFILES: Record<TaskType, Omit<TaskProfile, 'taskType' | 'ttlSeconds'>> = {
+const DEFAULT_PROFILES: Record<TaskType, Omit<TaskProfile, 'taskType' | 'ttlSeconds' | 'sharing'>> = {
   strategy_audit: {
     model: 'gpt-4o',
     promptVersion: 1,
@@ -72,9 +75,10 @@ const DEFAULT_PROFILES: Record<TaskType, Omit<TaskProfile, 'taskType' | 'ttlSeco
 export interface TaskOverrides {
   ttlSeconds?: Partial<Record<TaskType, number>>;
   model?: Partial<Record<TaskType, string>>;
+  sharing?: Partial<Record<TaskType, Sharing>>;
 }
 
-/** One registry of task profiles; an operator overrides TTLs and model routes by config. */
+/** One registry of task profiles; an operator overrides TTLs, sharing and model routes by config. */
 export class TaskRegistry {
   private readonly profiles: Map<TaskType, TaskProfile>;
 
@@ -86,6 +90,7 @@ export class TaskRegistry {
           taskType: t,
           ...DEFAULT_PROFILES[t],
           ttlSeconds: overrides.ttlSeconds?.[t] ?? DEFAULT_TTLS[t],
+          sharing: overrides.sharing?.[t] ?? DEFAULT_SHARING[t],
           model: overrides.model?.[t] ?? DEFAULT_PROFILES[t].model,
         },
       ]),

@@ -1,19 +1,17 @@
-import type { Usage } from '@actionedx/shared';
+import type { CacheEntry } from './answer-store.js';
 
-export interface FlightAnswer {
-  text: string;
-  suggestions: string[];
-  model: string;
-  usage: Usage;
-  costUsd: number;
-  /** True when the answer came from the cache or another replica's model call. */
-  fromCache: boolean;
+/** Where an answer came from: the stored cache, another request's model call, or this request's own. */
+export type AnswerSource = 'cache' | 'peer' | 'model';
+
+export interface FlightResult {
+  entry: CacheEntry;
+  source: AnswerSource;
 }
 
 /**
  * One answer being produced in this process, shared by every request that asks for it while it runs.
- * Followers get the chunks already produced, then each new one, then the answer. The upstream call
- * is aborted only when every follower has gone.
+ * Followers get the chunks already produced, then each new one, then the answer. The shared work is
+ * aborted only when every follower has gone: one follower leaving never stops it for the others.
  */
 export class LocalFlight {
   private readonly chunks: string[] = [];
@@ -21,11 +19,11 @@ export class LocalFlight {
   private followers = 0;
   private settled = false;
   private readonly controller = new AbortController();
-  readonly result: Promise<FlightAnswer>;
-  private settle!: { resolve: (a: FlightAnswer) => void; reject: (e: unknown) => void };
+  readonly result: Promise<FlightResult>;
+  private settle!: { resolve: (r: FlightResult) => void; reject: (e: unknown) => void };
 
   constructor() {
-    this.result = new Promise<FlightAnswer>((resolve, reject) => (this.settle = { resolve, reject }));
+    this.result = new Promise<FlightResult>((resolve, reject) => (this.settle = { resolve, reject }));
     // Followers always attach a handler; this one keeps a failure with no follower from going unhandled.
     this.result.catch(() => {});
   }
@@ -40,9 +38,9 @@ export class LocalFlight {
     for (const l of this.listeners) l(delta);
   }
 
-  resolve(answer: FlightAnswer): void {
+  resolve(result: FlightResult): void {
     this.settled = true;
-    this.settle.resolve(answer);
+    this.settle.resolve(result);
   }
 
   fail(err: unknown): void {

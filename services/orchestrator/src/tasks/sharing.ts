@@ -26,13 +26,8 @@ export const DEFAULT_SHARING: Readonly<Record<TaskType, Sharing>> = {
   ethical_assessment: 'user',
 };
 
-/** The scope a request's answer is cached under; `overrides` come from config (see `resolveSharing`). */
-export function sharingScopeFor(
-  taskType: TaskType,
-  userId: string,
-  overrides: Partial<Record<TaskType, Sharing>> = {},
-): SharingScope {
-  const sharing = overrides[taskType] ?? DEFAULT_SHARING[taskType];
+/** The sharing scope of one user's request as it enters the cache key. */
+export function sharingScope(sharing: Sharing, userId: string): SharingScope {
   return sharing === 'global' ? 'global' : `user:${userId}`;
 }
 

@@ -12,9 +12,30 @@ import {
   type CacheMetrics,
   type Redis,
 } from '@actionedx/shared';
+import type { CacheEntry } from './answer-store.js';
 import { cacheKey } from './cache-key.js';
-import { RedisResponseCache, type RedisResponseCacheOptions } from './redis-response-cache.js';
-import type { CacheEntry, FlightLease } from './response-cache.js';
+import { CacheNamespace } from './cache-namespace.js';
+import type { FlightLease } from './flight-lock.js';
+import { RedisAnswerStore } from './redis-answer-store.js';
+import { RedisFlightLock, type RedisFlightLockOptions } from './redis-flight-lock.js';
+import { RedisGuard } from './redis-guard.js';
+
+const logger = createLogger({ service: 'cache-test', level: 'silent' });
+
+/** One replica's Redis cache: the answer store and the flight lock on one guarded client. */
+interface RedisCache {
+  store: RedisAnswerStore;
+  lock: RedisFlightLock;
+  close(): Promise<void>;
+}
+
+function redisCache(redis: Redis, metrics: CacheMetrics, prefix: string, lockOpts: RedisFlightLockOptions = {}): RedisCache {
+  const namespace = new CacheNamespace(prefix);
+  const guard = new RedisGuard(redis, { metrics, logger }, { closeClient: true });
+  const store = new RedisAnswerStore({ guard, namespace, metrics, logger });
+  const lock = new RedisFlightLock({ guard, namespace, logger }, lockOpts);
+  return { store, lock, close: async () => (await lock.close(), await store.close(), await guard.close()) };
+}
 
 /** What only Redis does: state visible to every replica, pub/sub wake-ups, and failing open when it goes away. */
 
@@ -26,7 +47,6 @@ const REDIS_SERVER = process.env.REDIS_SERVER_BIN ?? '/usr/bin/redis-server';
  * (≥ 1 s) or a queue that waits for Redis to come back.
  */
 const FAIL_OPEN_BOUND_MS = 300;
-const logger = createLogger({ service: 'cache-test', level: 'silent' });
 
 const entry = (response = 'An answer'): CacheEntry => ({
   v: 1,
@@ -80,17 +100,17 @@ async function counted(metrics: CacheMetrics, operation: string, result: string)
   return values.find((v) => v.labels.operation === operation && v.labels.result === result)?.value ?? 0;
 }
 
-describe('RedisResponseCache on the shared Redis', () => {
+describe('Redis answer store and flight lock on the shared Redis', () => {
   let prefix: string;
   let admin: Redis;
-  const caches: RedisResponseCache[] = [];
+  const caches: RedisCache[] = [];
 
-  async function open(name: string, opts: RedisResponseCacheOptions = {}) {
+  async function open(name: string, opts: RedisFlightLockOptions = {}) {
     const redis = await connected(
       createRedisClient({ url: REDIS_URL, name: `${prefix}-${name}`, commandTimeoutMs: 2_000 }),
     );
     const metrics = createCacheMetrics(new Registry());
-    const cache = new RedisResponseCache({ redis, metrics, logger }, { prefix, closeClient: true, ...opts });
+    const cache = redisCache(redis, metrics, prefix, opts);
     caches.push(cache);
     return { cache, metrics };
   }
@@ -117,30 +137,33 @@ describe('RedisResponseCache on the shared Redis', () => {
     return line !== undefined && / psub=1 /.test(line);
   }
 
-  it('keeps hit and miss counters in Redis, shared by every replica', async () => {
+  it('keeps hit, miss and coalesced counters in Redis, shared by every replica', async () => {
     const { cache: a } = await open('a');
     const { cache: b } = await open('b');
     const k = keyOf('counted', prefix);
-    await a.lookup(k);
-    await a.store(k, entry(), 60);
-    await a.lookup(k);
-    await b.lookup(k);
-    expect(await admin.hgetall(`${prefix}:stats`)).toEqual({ hits: '2', misses: '1' });
-    expect(await b.stats()).toMatchObject({ hits: 2, misses: 1 });
+    await a.store.get(k);
+    a.store.count('miss');
+    await a.store.set(k, entry(), 60);
+    await a.store.get(k);
+    await b.store.get(k);
+    b.store.count('coalesced');
+    await waitUntil(async () => (await admin.hget(`${prefix}:stats`, 'coalesced')) === '1');
+    expect(await admin.hgetall(`${prefix}:stats`)).toEqual({ hits: '2', misses: '1', coalesced: '1' });
+    expect(await b.store.stats()).toMatchObject({ hits: 2, misses: 1, coalesced: 1, hit_rate: 0.5 });
   });
 
   it('stores answers under <prefix>:<task_type>:<hash> with their TTL, locks beside them', async () => {
     const { cache } = await open('a');
     const k = keyOf('layout', prefix);
-    await cache.store(k, entry(), 120);
-    await cache.lookup(k);
+    await cache.store.set(k, entry(), 120);
+    await cache.store.get(k);
     const ttl = await admin.ttl(k);
     expect(ttl).toBeGreaterThan(100);
     expect(ttl).toBeLessThanOrEqual(120);
-    await cache.acquireFlight(k, 10_000);
+    await cache.lock.acquire(k, 10_000);
     const lockKey = `${prefix}:lock:${k.slice(prefix.length + 1)}`;
     expect(await admin.pttl(lockKey)).toBeGreaterThan(5_000);
-    expect(await cache.invalidate({ pattern: `${prefix}:*` })).toMatchObject({ deleted: 1 });
+    expect(await cache.store.invalidate({ pattern: `${prefix}:*` })).toMatchObject({ deleted: 1 });
     expect(await admin.exists(lockKey, `${prefix}:stats`)).toBe(2);
   });
 
@@ -148,44 +171,33 @@ describe('RedisResponseCache on the shared Redis', () => {
     const { cache, metrics } = await open('a');
     const k = keyOf('corrupt', prefix);
     await admin.set(k, '{"v":1,"response":', 'EX', 60);
-    expect(await cache.lookup(k)).toBeNull();
-    expect(await counted(metrics, 'get', 'miss')).toBe(1);
+    expect(await cache.store.get(k)).toBeNull();
+    expect((await metrics.lookupLatency.get()).values.some((v) => v.labels.result === 'miss' && v.value === 1)).toBe(true);
   });
 
-  it('notices a leader without notifications: it polls', async () => {
-    const { cache } = await open('a', { flightPollMs: 25 });
+  it('notices a release without notifications: it polls', async () => {
+    const { cache } = await open('a', { pollMs: 25 });
     const k = keyOf('polled', prefix);
     const lockKey = `${prefix}:lock:${k.slice(prefix.length + 1)}`;
-    // A leader that writes straight to Redis and publishes nothing.
+    // A holder that writes straight to Redis and publishes nothing.
     await admin.set(lockKey, 'someone', 'PX', 10_000);
-    const gotEntry = cache.waitForFlight(k, { timeoutMs: 15_000 });
+    const waiting = cache.lock.waitForRelease(k, { timeoutMs: 15_000 });
     await sleep(100);
-    const e = entry('written without a notification');
-    await admin.set(k, JSON.stringify(e), 'EX', 60);
-    expect(await gotEntry).toEqual(e);
-
-    const k2 = keyOf('polled, failed', prefix);
-    const lockKey2 = `${prefix}:lock:${k2.slice(prefix.length + 1)}`;
-    await admin.set(lockKey2, 'someone', 'PX', 10_000);
-    const gotNull = cache.waitForFlight(k2, { timeoutMs: 15_000 });
-    await sleep(100);
-    await admin.del(lockKey2);
-    expect(await gotNull).toBeNull();
+    await admin.del(lockKey);
+    expect(await waiting).toBe('released');
   });
 
   it('wakes a waiter on another replica through pub/sub, long before its next poll', async () => {
     const { cache: leader } = await open('leader');
-    const { cache: follower } = await open('follower', { flightPollMs: 60_000 });
+    const { cache: follower } = await open('follower', { pollMs: 60_000 });
     const k = keyOf('notified', prefix);
-    const lease = (await leader.acquireFlight(k, 10_000)) as FlightLease;
-    const waiting = follower.waitForFlight(k, { timeoutMs: 30_000 });
+    const lease = (await leader.lock.acquire(k, 10_000)) as FlightLease;
+    const waiting = follower.lock.waitForRelease(k, { timeoutMs: 30_000 });
     // The subscriber connects lazily on the first wait; CLIENT LIST shows when its PSUBSCRIBE is active.
     await waitUntil(() => patternSubscribed(`${prefix}-follower:flight`));
     const started = performance.now();
-    const e = entry('pushed');
-    await leader.store(k, e, 60);
     await lease.release();
-    expect(await waiting).toEqual(e);
+    expect(await waiting).toBe('released');
     expect(performance.now() - started).toBeLessThan(10_000);
   });
 });
@@ -260,9 +272,9 @@ async function freePort(): Promise<number> {
   return address.port;
 }
 
-describe('RedisResponseCache when Redis fails', () => {
+describe('Redis answer store and flight lock when Redis fails', () => {
   let server: OwnRedisServer;
-  let cache: RedisResponseCache;
+  let cache: RedisCache;
   let metrics: CacheMetrics;
 
   beforeEach(async () => {
@@ -270,7 +282,7 @@ describe('RedisResponseCache when Redis fails', () => {
     metrics = createCacheMetrics(new Registry());
     // The house defaults: 50 ms command timeout, no offline queue, breaker at 5 failures / 1 s.
     const redis = await connected(createRedisClient({ url: server.url, name: 'cache-fail-open-test' }));
-    cache = new RedisResponseCache({ redis, metrics, logger }, { closeClient: true });
+    cache = redisCache(redis, metrics, 'ai_cache');
   });
 
   afterEach(async () => {
@@ -281,62 +293,62 @@ describe('RedisResponseCache when Redis fails', () => {
   it('fails open within milliseconds while Redis is down, and caches again once it is back', { timeout: 40_000 }, async () => {
     // Its own server: the default namespace, the public key format.
     const k = keyOf('survives an outage', 'ai_cache');
-    await cache.store(k, entry(), 60);
-    expect(await cache.lookup(k)).not.toBeNull();
+    await cache.store.set(k, entry(), 60);
+    expect(await cache.store.get(k)).not.toBeNull();
 
     await server.kill();
     for (let round = 0; round < 3; round++) {
-      expect(await within(FAIL_OPEN_BOUND_MS, cache.lookup(k))).toBeNull();
-      expect(await within(FAIL_OPEN_BOUND_MS, cache.store(k, entry(), 60))).toBe(false);
-      expect(await within(FAIL_OPEN_BOUND_MS, cache.acquireFlight(k, 10_000))).toBe('unavailable');
-      expect(await within(FAIL_OPEN_BOUND_MS, cache.waitForFlight(k, { timeoutMs: 10_000 }))).toBeNull();
-      expect(await within(FAIL_OPEN_BOUND_MS, cache.stats())).toMatchObject({
+      expect(await within(FAIL_OPEN_BOUND_MS, cache.store.get(k))).toBeNull();
+      expect(await within(FAIL_OPEN_BOUND_MS, cache.store.set(k, entry(), 60))).toBe(false);
+      expect(await within(FAIL_OPEN_BOUND_MS, cache.lock.acquire(k, 10_000))).toBe('unavailable');
+      expect(await within(FAIL_OPEN_BOUND_MS, cache.lock.waitForRelease(k, { timeoutMs: 10_000 }))).toBe('unavailable');
+      expect(await within(FAIL_OPEN_BOUND_MS, cache.store.stats())).toMatchObject({
         status: 'disconnected',
         hits: 0,
         total_keys: 0,
         memory_used_bytes: null,
       });
-      expect(await within(FAIL_OPEN_BOUND_MS, cache.health())).toMatchObject({ status: 'disconnected', latency_ms: null });
+      expect(await within(FAIL_OPEN_BOUND_MS, cache.store.health())).toMatchObject({ status: 'disconnected', latency_ms: null });
     }
     const lookups = await within(
       FAIL_OPEN_BOUND_MS,
-      Promise.all(Array.from({ length: 50 }, (_, i) => cache.lookup(keyOf(`burst ${i}`, 'ai_cache')))),
+      Promise.all(Array.from({ length: 50 }, (_, i) => cache.store.get(keyOf(`burst ${i}`, 'ai_cache')))),
     );
     expect(lookups.every((e) => e === null)).toBe(true);
-    expect(cache.status()).toBe('disconnected');
-    await expect(cache.invalidate({ pattern: 'ai_cache:*' })).rejects.toMatchObject({
+    expect(cache.store.status()).toBe('disconnected');
+    await expect(cache.store.invalidate({ pattern: 'ai_cache:*' })).rejects.toMatchObject({
       code: 'cache_unavailable',
       retryable: true,
     });
-    await expect(cache.invalidate({ pattern: 'ai_cache:*' })).rejects.toBeInstanceOf(AppError);
+    await expect(cache.store.invalidate({ pattern: 'ai_cache:*' })).rejects.toBeInstanceOf(AppError);
 
     // Down long enough for the reconnect backoff to grow and the breaker to cool down: recovery must not need traffic.
     await sleep(1_500);
     await server.start();
-    await waitUntil(async () => (await cache.store(k, entry('after the outage'), 60)) && (await cache.lookup(k)) !== null);
-    expect(cache.status()).toBe('connected');
-    expect(await cache.lookup(k)).toMatchObject({ response: 'after the outage' });
-    expect(await cache.health()).toMatchObject({ status: 'healthy', breaker: 'closed' });
+    await waitUntil(async () => (await cache.store.set(k, entry('after the outage'), 60)) && (await cache.store.get(k)) !== null);
+    expect(cache.store.status()).toBe('connected');
+    expect(await cache.store.get(k)).toMatchObject({ response: 'after the outage' });
+    expect(await cache.store.health()).toMatchObject({ status: 'healthy', breaker: 'closed' });
   });
 
   it('stops waiting for a Redis that hangs: command timeout, then the open breaker', { timeout: 40_000 }, async () => {
     const k = keyOf('hung server', 'ai_cache');
-    await cache.store(k, entry(), 60);
+    await cache.store.set(k, entry(), 60);
 
     server.pause();
     try {
-      for (let i = 0; i < 8; i++) expect(await within(FAIL_OPEN_BOUND_MS, cache.lookup(k))).toBeNull();
+      for (let i = 0; i < 8; i++) expect(await within(FAIL_OPEN_BOUND_MS, cache.store.get(k))).toBeNull();
       expect(await counted(metrics, 'get', 'error')).toBeGreaterThanOrEqual(5);
       expect(await counted(metrics, 'get', 'skipped')).toBeGreaterThanOrEqual(1);
-      expect(cache.status()).toBe('disconnected');
+      expect(cache.store.status()).toBe('disconnected');
       expect((await metrics.breakerOpen.get()).values[0]?.value).toBe(1);
-      expect(await within(FAIL_OPEN_BOUND_MS, cache.store(k, entry(), 60))).toBe(false);
-      expect(await within(FAIL_OPEN_BOUND_MS, cache.acquireFlight(k, 10_000))).toBe('unavailable');
-      expect(await within(FAIL_OPEN_BOUND_MS, cache.health())).toMatchObject({ status: 'disconnected', breaker: 'open' });
+      expect(await within(FAIL_OPEN_BOUND_MS, cache.store.set(k, entry(), 60))).toBe(false);
+      expect(await within(FAIL_OPEN_BOUND_MS, cache.lock.acquire(k, 10_000))).toBe('unavailable');
+      expect(await within(FAIL_OPEN_BOUND_MS, cache.store.health())).toMatchObject({ status: 'disconnected', breaker: 'open' });
     } finally {
       server.resume();
     }
-    await waitUntil(async () => (await cache.lookup(k)) !== null);
-    expect(cache.status()).toBe('connected');
+    await waitUntil(async () => (await cache.store.get(k)) !== null);
+    expect(cache.store.status()).toBe('connected');
   });
 });

@@ -1,0 +1,289 @@
+import { once } from 'node:events';
+import { randomBytes } from 'node:crypto';
+import { Registry } from 'prom-client';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createCacheMetrics, createLogger, createRedisClient, type CacheMetrics, type Redis } from '@actionedx/shared';
+import { AnswerFlights, type Computed } from './answer-flights.js';
+import type { AnswerStore, CacheEntry } from './answer-store.js';
+import { cacheKey } from './cache-key.js';
+import { CacheNamespace } from './cache-namespace.js';
+import type { FlightAttempt, FlightLock } from './flight-lock.js';
+import { MemoryAnswerStore } from './memory-answer-store.js';
+import { MemoryFlightLock } from './memory-flight-lock.js';
+import { RedisAnswerStore } from './redis-answer-store.js';
+import { RedisFlightLock } from './redis-flight-lock.js';
+import { RedisGuard } from './redis-guard.js';
+
+/**
+ * Single flight as the pipeline uses it: `getOrCompute` on one replica and across two (Redis, and two
+ * AnswerFlights over one memory store and lock), with a compute function the test controls.
+ */
+
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const logger = createLogger({ service: 'flights-test', level: 'silent' });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const entryOf = (response: string): CacheEntry => ({
+  v: 1,
+  response,
+  suggestions: ['next'],
+  model: 'mock-1',
+  usage: { prompt_tokens: 3, completion_tokens: 4, total_tokens: 7 },
+  cost_usd: 0.001,
+  created_at: Date.now(),
+});
+
+/** A computation the test drives: it streams `parts` one every `gapMs`, and records how it was called. */
+class Model {
+  calls = 0;
+  aborted = 0;
+  constructor(
+    private readonly parts: string[] = ['Once ', 'upon ', 'a time.'],
+    private readonly gapMs = 30,
+    private readonly cacheable = true,
+  ) {}
+
+  readonly compute = async (onDelta: (d: string) => void, signal: AbortSignal): Promise<Computed> => {
+    this.calls += 1;
+    for (const part of this.parts) {
+      await sleep(this.gapMs);
+      if (signal.aborted) {
+        this.aborted += 1;
+        throw signal.reason;
+      }
+      onDelta(part);
+    }
+    return { entry: entryOf(this.parts.join('')), cacheable: this.cacheable };
+  };
+}
+
+interface Replica {
+  flights: AnswerFlights;
+  store: AnswerStore;
+  lock: FlightLock;
+}
+
+interface Cluster {
+  a: Replica;
+  b: Replica;
+  metrics: CacheMetrics;
+  close(): Promise<void>;
+}
+
+async function connected(redis: Redis): Promise<Redis> {
+  if (redis.status !== 'ready') await once(redis, 'ready');
+  return redis;
+}
+
+const backends: Array<{ name: string; open(prefix: string, leaseMs: number): Promise<Cluster> }> = [
+  {
+    name: 'redis',
+    async open(prefix, leaseMs) {
+      const metrics = createCacheMetrics(new Registry());
+      const namespace = new CacheNamespace(prefix);
+      const guards: RedisGuard[] = [];
+      const replica = async (name: string): Promise<Replica> => {
+        const redis = await connected(createRedisClient({ url: REDIS_URL, name: `${prefix}-${name}`, commandTimeoutMs: 2_000 }));
+        const guard = new RedisGuard(redis, { metrics, logger }, { closeClient: true });
+        guards.push(guard);
+        const store = new RedisAnswerStore({ guard, namespace, metrics, logger });
+        const lock = new RedisFlightLock({ guard, namespace, logger });
+        return { store, lock, flights: new AnswerFlights(store, lock, { leaseMs, waitMs: 10_000 }) };
+      };
+      const [a, b] = await Promise.all([replica('a'), replica('b')]);
+      return {
+        a,
+        b,
+        metrics,
+        async close() {
+          for (const r of [a, b]) await r.lock.close();
+          const admin = guards[0]!.redis;
+          const keys = await admin.keys(`${prefix}:*`);
+          if (keys.length > 0) await admin.unlink(...keys);
+          for (const g of guards) await g.close();
+        },
+      };
+    },
+  },
+  {
+    name: 'memory',
+    async open(prefix, leaseMs) {
+      const metrics = createCacheMetrics(new Registry());
+      const namespace = new CacheNamespace(prefix);
+      const store = new MemoryAnswerStore({ namespace, metrics });
+      const lock = new MemoryFlightLock({ namespace });
+      // Two replicas over one store and lock: what two processes on one Redis see.
+      const replica = (): Replica => ({ store, lock, flights: new AnswerFlights(store, lock, { leaseMs, waitMs: 10_000 }) });
+      return { a: replica(), b: replica(), metrics, close: () => lock.close() };
+    },
+  },
+];
+
+async function counted(metrics: CacheMetrics, result: string): Promise<number> {
+  const { values } = await metrics.operations.get();
+  return values.find((v) => v.labels.operation === 'get' && v.labels.result === result)?.value ?? 0;
+}
+
+describe.each(backends)('AnswerFlights.getOrCompute ($name)', (backend) => {
+  let prefix: string;
+  let c: Cluster;
+  const key = (message: string) =>
+    cacheKey(
+      { task_type: 'realtime_tutoring', mode: 'ally', model: 'mock-1', prompt_version: '1', history: [], message, context: {}, scope: 'global' },
+      prefix,
+    );
+
+  /** One request: its chunks, and its result or error. */
+  async function ask(r: Replica, k: string, model: Model, signal = new AbortController().signal) {
+    const chunks: string[] = [];
+    try {
+      const result = await r.flights.getOrCompute(k, { ttlSeconds: 60, onDelta: (d) => chunks.push(d), signal, compute: model.compute });
+      return { chunks, text: chunks.join(''), source: result.source, entry: result.entry };
+    } catch (err) {
+      return { chunks, text: chunks.join(''), source: undefined, error: err };
+    }
+  }
+
+  beforeEach(async () => {
+    prefix = `ai_cache_flights_${randomBytes(6).toString('hex')}`;
+    c = await backend.open(prefix, 600);
+  });
+  afterEach(async () => {
+    await c.close();
+  });
+
+  it('computes a miss once, stores it, and answers the repeat from the store', async () => {
+    const model = new Model();
+    const k = key('first');
+    const first = await ask(c.a, k, model);
+    expect(first).toMatchObject({ text: 'Once upon a time.', source: 'model' });
+    expect(first.chunks).toEqual(['Once ', 'upon ', 'a time.']);
+    const second = await ask(c.b, k, model);
+    expect(second).toMatchObject({ text: 'Once upon a time.', source: 'cache', chunks: ['Once upon a time.'] });
+    expect(model.calls).toBe(1);
+    expect(await c.a.store.get(k, { record: false })).toMatchObject({ response: 'Once upon a time.' });
+  });
+
+  it('makes one computation for 10 identical requests on two replicas; every one gets the whole text', async () => {
+    const model = new Model(['a', 'b', 'c', 'd'], 40);
+    const k = key('stampede');
+    const results = await Promise.all(Array.from({ length: 10 }, (_, i) => ask(i % 2 ? c.b : c.a, k, model)));
+    expect(model.calls).toBe(1);
+    for (const r of results) expect(r.text).toBe('abcd');
+    expect(results.filter((r) => r.source === 'model')).toHaveLength(1);
+    expect(results.filter((r) => r.source === 'peer')).toHaveLength(9);
+    expect(await counted(c.metrics, 'miss')).toBe(1);
+    expect(await counted(c.metrics, 'coalesced')).toBe(9);
+    await sleep(50);
+    expect(await c.a.store.stats()).toMatchObject({ misses: 1, coalesced: 9, hits: 0 });
+  });
+
+  it('streams the live chunks to a request that joins late, from the first one', async () => {
+    const model = new Model(['1', '2', '3', '4', '5'], 40);
+    const k = key('late joiner');
+    const leader = ask(c.a, k, model);
+    await sleep(100);
+    const joiner = await ask(c.a, k, model);
+    expect(joiner).toMatchObject({ text: '12345', source: 'peer' });
+    expect(joiner.chunks.length).toBeGreaterThan(1);
+    expect((await leader).text).toBe('12345');
+  });
+
+  it('keeps computing for the others when one of three identical requests leaves', async () => {
+    const model = new Model(['one ', 'two ', 'three ', 'four'], 50);
+    const k = key('one leaves');
+    const leaving = new AbortController();
+    const requests = [ask(c.a, k, model, leaving.signal), ask(c.a, k, model), ask(c.a, k, model)];
+    await sleep(80);
+    leaving.abort(new Error('client gone'));
+    const [left, ...stayed] = await Promise.all(requests);
+    expect(left!.error).toBeInstanceOf(Error);
+    for (const r of stayed) expect(r.text).toBe('one two three four');
+    expect(model.calls).toBe(1);
+    expect(model.aborted).toBe(0);
+  });
+
+  it('aborts the computation when every request waiting for it is gone', async () => {
+    const model = new Model(['x', 'y', 'z'], 60);
+    const k = key('all leave');
+    const controllers = [new AbortController(), new AbortController()];
+    const requests = controllers.map((ctl) => ask(c.a, k, model, ctl.signal));
+    await sleep(30);
+    for (const ctl of controllers) ctl.abort(new Error('gone'));
+    await Promise.all(requests);
+    await sleep(150);
+    expect(model.aborted).toBe(1);
+    expect(await c.a.store.get(k, { record: false })).toBeNull();
+  });
+
+  it('never stores an answer that may not be cached; the next request computes again', async () => {
+    const model = new Model(['cut sh'], 10, false);
+    const k = key('not cacheable');
+    expect(await ask(c.a, k, model)).toMatchObject({ text: 'cut sh', source: 'model' });
+    expect(await ask(c.b, k, model)).toMatchObject({ source: 'model' });
+    expect(model.calls).toBe(2);
+  });
+
+  it('lets a waiter compute itself when the leader fails, and shares nothing of the failure', async () => {
+    const k = key('leader fails');
+    const failing = new Model(['partial'], 10);
+    const broken = async (onDelta: (d: string) => void, signal: AbortSignal): Promise<Computed> => {
+      await failing.compute(onDelta, signal);
+      throw new Error('upstream broke');
+    };
+    const good = new Model(['fine'], 10);
+    const leader = c.a.flights
+      .getOrCompute(k, { ttlSeconds: 60, onDelta: () => {}, signal: new AbortController().signal, compute: broken })
+      .catch((err: unknown) => err);
+    await sleep(2);
+    const waiter = await ask(c.b, k, good);
+    expect(await leader).toMatchObject({ message: 'upstream broke' });
+    expect(waiter).toMatchObject({ text: 'fine', source: 'model' });
+  });
+
+  it('takes a dead holder\'s key over once its short lease runs out', async () => {
+    const k = key('holder died');
+    // A holder that took the lock and never renews it, as a killed replica.
+    expect(typeof (await c.a.lock.acquire(k, 600))).toBe('object');
+    const started = performance.now();
+    const r = await ask(c.b, k, new Model(['took over'], 5));
+    expect(r).toMatchObject({ text: 'took over', source: 'model' });
+    expect(performance.now() - started).toBeLessThan(5_000);
+  });
+
+  it('renews its lease while computing longer than the lease', async () => {
+    const slow = new Model(['s', 'l', 'o', 'w'], 400); // 1.6 s against a 600 ms lease
+    const k = key('slow answer');
+    const leader = ask(c.a, k, slow);
+    await sleep(1_000);
+    // Still held: a second replica must not start its own computation.
+    expect(await c.b.lock.acquire(k, 600)).toBe('busy');
+    const other = new Model(['other'], 5);
+    const follower = await ask(c.b, k, other);
+    expect(other.calls).toBe(0);
+    expect(follower).toMatchObject({ text: 'slow', source: 'peer' });
+    expect((await leader).source).toBe('model');
+  });
+});
+
+describe('AnswerFlights when the lock cannot coordinate', () => {
+  it('computes without waiting (fails open)', async () => {
+    const metrics = createCacheMetrics(new Registry());
+    const namespace = new CacheNamespace('ai_cache_down');
+    const store = new MemoryAnswerStore({ namespace, metrics });
+    const down: FlightLock = {
+      acquire: async (): Promise<FlightAttempt> => 'unavailable',
+      waitForRelease: async () => 'unavailable',
+      close: async () => {},
+    };
+    const flights = new AnswerFlights(store, down, { leaseMs: 1_000 });
+    const model = new Model(['ok'], 1);
+    const k = cacheKey(
+      { task_type: 'collaboration', mode: 'ally', model: 'm', prompt_version: '1', history: [], message: 'x', context: {}, scope: 'user:u' },
+      'ai_cache_down',
+    );
+    const result = await flights.getOrCompute(k, { ttlSeconds: 5, onDelta: () => {}, signal: new AbortController().signal, compute: model.compute });
+    expect(result.source).toBe('model');
+    expect(await store.get(k, { record: false })).toMatchObject({ response: 'ok' });
+  });
+});

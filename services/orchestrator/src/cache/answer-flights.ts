@@ -1,0 +1,166 @@
+import { AppError } from '@actionedx/shared';
+import { checkPositiveInteger, type AnswerStore, type CacheEntry } from './answer-store.js';
+import type { FlightLease, FlightLock } from './flight-lock.js';
+import { LocalFlight, type FlightResult } from './local-flight.js';
+
+export type { AnswerSource, FlightResult } from './local-flight.js';
+
+/** What computing an answer gives: the entry, and whether it may be stored (it passed the quality check). */
+export interface Computed {
+  entry: CacheEntry;
+  cacheable: boolean;
+}
+
+export interface GetOrComputeOptions {
+  /** How long a computed answer stays stored. */
+  ttlSeconds: number;
+  /** Each piece of the answer as it comes: a stored answer is one piece. */
+  onDelta: (delta: string) => void;
+  /** This request's end (the client went away, its deadline passed); the shared work goes on for others. */
+  signal: AbortSignal;
+  /** Makes the answer when nobody has it; its signal aborts only when every request waiting for it is gone. */
+  compute: (onDelta: (delta: string) => void, signal: AbortSignal) => Promise<Computed>;
+}
+
+export interface AnswerFlightsOptions {
+  /**
+   * Lease of a flight lock, renewed every third of it while the answer is computed: a replica that dies
+   * frees its keys within this. Default 3 s.
+   */
+  leaseMs?: number;
+  /** How long a request waits for another replica's answer before computing it itself. Default 120 s. */
+  waitMs?: number;
+}
+
+/** Rounds of "someone else is computing" before a request computes the answer itself. */
+const MAX_ROUNDS = 3;
+
+/**
+ * The cache's single flight, as a cacher owns it (lock → re-check → compute → store → unlock): identical
+ * requests running at once, in this process or on any replica, share one computation.
+ *
+ * ```
+ * get → hit                       → the stored answer               source 'cache'
+ *     → miss → joined a local flight → its chunks, live             source 'peer'
+ *            → lead a local flight → acquire the lock
+ *                 lease       → re-check → compute → answer followers → store → release   'model'
+ *                 busy        → wait for release → stored? answer : try again             'peer'
+ *                 unavailable → compute (fail open)                                       'model'
+ * ```
+ */
+export class AnswerFlights {
+  private readonly local = new Map<string, LocalFlight>();
+  private readonly leaseMs: number;
+  private readonly waitMs: number;
+
+  constructor(
+    private readonly store: AnswerStore,
+    private readonly lock: FlightLock,
+    opts: AnswerFlightsOptions = {},
+  ) {
+    this.leaseMs = opts.leaseMs ?? 3_000;
+    this.waitMs = opts.waitMs ?? 120_000;
+    checkPositiveInteger('leaseMs', this.leaseMs);
+  }
+
+  /** The namespace of the keys, to build them with `cacheKey(parts, flights.prefix)`. */
+  get prefix(): string {
+    return this.store.prefix;
+  }
+
+  /** Flights running in this process (for tests and health). */
+  get inFlight(): number {
+    return this.local.size;
+  }
+
+  async getOrCompute(key: string, opts: GetOrComputeOptions): Promise<FlightResult> {
+    const stored = await this.store.get(key);
+    if (stored) {
+      opts.onDelta(stored.response);
+      return { entry: stored, source: 'cache' };
+    }
+    const joined = this.local.get(key);
+    const flight = joined ?? this.lead(key, opts);
+    const detach = flight.follow(opts.onDelta, opts.signal);
+    let source: FlightResult['source'] = 'model';
+    try {
+      const result = await settledOrAborted(flight.result, opts.signal);
+      // Only the request that led the flight paid for its computation.
+      source = joined ? 'peer' : result.source;
+      return { entry: result.entry, source };
+    } finally {
+      detach();
+      this.store.count(source === 'model' ? 'miss' : 'coalesced');
+    }
+  }
+
+  private lead(key: string, opts: GetOrComputeOptions): LocalFlight {
+    const flight = new LocalFlight();
+    this.local.set(key, flight);
+    void this.fly(flight, key, opts).finally(() => this.local.delete(key));
+    return flight;
+  }
+
+  private async fly(flight: LocalFlight, key: string, opts: GetOrComputeOptions): Promise<void> {
+    try {
+      for (let round = 0; round < MAX_ROUNDS; round++) {
+        const lease = await this.lock.acquire(key, this.leaseMs);
+        if (lease === 'busy') {
+          const outcome = await this.lock.waitForRelease(key, { signal: flight.signal, timeoutMs: this.waitMs });
+          if (outcome === 'aborted') throw flight.signal.reason ?? new AppError('cancelled');
+          if (outcome === 'released' && (await this.answerFromStore(flight, key))) return;
+          continue;
+        }
+        // A lease, or 'unavailable' (the backend is down): compute; failing open beats failing.
+        return await this.computeUnder(lease === 'unavailable' ? undefined : lease, flight, key, opts);
+      }
+      await this.computeUnder(undefined, flight, key, opts);
+    } catch (err) {
+      flight.fail(err);
+    }
+  }
+
+  private async computeUnder(lease: FlightLease | undefined, flight: LocalFlight, key: string, opts: GetOrComputeOptions): Promise<void> {
+    const renew = lease && setInterval(() => void lease.extend(this.leaseMs), this.leaseMs / 3);
+    renew?.unref();
+    try {
+      // Re-check under the lock: a leader may have stored the answer between our miss and our lease.
+      if (lease && (await this.answerFromStore(flight, key))) return;
+      const computed = await opts.compute((d) => flight.push(d), flight.signal);
+      // Followers first, then the store: storing costs the clients no latency, and it still happens before the
+      // lock is released, so the other replicas' waiters find the answer.
+      flight.resolve({ entry: computed.entry, source: 'model' });
+      if (computed.cacheable) await this.store.set(key, computed.entry, opts.ttlSeconds);
+    } finally {
+      clearInterval(renew);
+      await lease?.release();
+    }
+  }
+
+  private async answerFromStore(flight: LocalFlight, key: string): Promise<boolean> {
+    const entry = await this.store.get(key, { record: false });
+    if (!entry) return false;
+    flight.push(entry.response);
+    flight.resolve({ entry, source: 'peer' });
+    return true;
+  }
+}
+
+/** Settles with `p`, or rejects as soon as `signal` aborts (the flight may go on for other followers). */
+function settledOrAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}

@@ -1,0 +1,75 @@
+import { randomUUID } from 'node:crypto';
+import { checkPositiveInteger } from './answer-store.js';
+import type { CacheNamespace } from './cache-namespace.js';
+import { awaitRelease, FlightSignals } from './flight-signals.js';
+import type { FlightAttempt, FlightLease, FlightLock, WaitOptions, WaitOutcome } from './flight-lock.js';
+
+export interface MemoryFlightLockOptions {
+  /** How often a waiter re-reads the lock, to notice an expired lease. Default 50 ms. */
+  pollMs?: number;
+}
+
+interface Held {
+  token: string;
+  expiresAt: number;
+}
+
+/** Single-flight locks for one process (embedded mode), with the same lease rules as the Redis ones. */
+export class MemoryFlightLock implements FlightLock {
+  private readonly held = new Map<string, Held>();
+  private readonly signals = new FlightSignals();
+  private readonly pollMs: number;
+  private closed = false;
+
+  constructor(
+    private readonly deps: { namespace: CacheNamespace },
+    opts: MemoryFlightLockOptions = {},
+  ) {
+    this.pollMs = opts.pollMs ?? 50;
+  }
+
+  async acquire(key: string, leaseMs: number): Promise<FlightAttempt> {
+    this.deps.namespace.assertAnswerKey(key);
+    checkPositiveInteger('leaseMs', leaseMs);
+    if (this.closed) return 'unavailable';
+    if (this.isHeld(key)) return 'busy';
+    const token = randomUUID();
+    this.held.set(key, { token, expiresAt: Date.now() + leaseMs });
+    return this.lease(key, token);
+  }
+
+  waitForRelease(key: string, opts: WaitOptions): Promise<WaitOutcome> {
+    this.deps.namespace.assertAnswerKey(key);
+    const isHeld = async () => (this.closed ? null : this.isHeld(key));
+    return awaitRelease(this.signals.watch(key), isHeld, { signal: opts.signal, timeoutMs: opts.timeoutMs, pollMs: this.pollMs });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.signals.notifyAll();
+  }
+
+  private isHeld(key: string): boolean {
+    const lock = this.held.get(key);
+    if (lock && lock.expiresAt <= Date.now()) this.held.delete(key);
+    return this.held.has(key);
+  }
+
+  private lease(key: string, token: string): FlightLease {
+    const owned = () => this.isHeld(key) && this.held.get(key)?.token === token;
+    return {
+      key,
+      release: async () => {
+        if (!owned()) return;
+        this.held.delete(key);
+        this.signals.notify(key);
+      },
+      extend: async (leaseMs) => {
+        checkPositiveInteger('leaseMs', leaseMs);
+        if (!owned()) return false;
+        this.held.set(key, { token, expiresAt: Date.now() + leaseMs });
+        return true;
+      },
+    };
+  }
+}
