@@ -83,10 +83,21 @@ describe('cache administration', () => {
     expect(inv.requests.map((r) => r.body)).toEqual([{ pattern: 'ai_cache:*' }, { task_type: 'strategy_audit' }]);
   });
 
+  it("reads the seed's own call, ?pattern=*, as every answer (ai_cache:*)", async () => {
+    const inv = serve(Subjects.cacheInvalidate, (body) => ({
+      ok: true,
+      data: { pattern: (body as { pattern: string }).pattern, deleted: 3 },
+    }));
+    const res = await fetch(`${gw.baseUrl}/api/cache/invalidate?pattern=*`, { method: 'POST' });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ pattern: 'ai_cache:*', deleted: 3 });
+    expect(inv.requests.map((r) => r.body)).toEqual([{ pattern: 'ai_cache:*' }]);
+  });
+
   it('refuses patterns outside ai_cache: and bad parameters without asking any worker', async () => {
     const inv = serve(Subjects.cacheInvalidate, () => ({ ok: true, data: { pattern: 'x', deleted: 0 } }));
     const call = (qs: string) => fetch(`${gw.baseUrl}/api/cache/invalidate?${qs}`, { method: 'POST' });
-    const bad = ['*', 'ws_session:*', 'ai_cache', 'ai_cache:', `ai_cache:${'x'.repeat(260)}`, 'ai_cache:a b', ''];
+    const bad = ['ws_session:*', 'ai_cache', 'ai_cache:', `ai_cache:${'x'.repeat(260)}`, 'ai_cache:a b', 'ai_cache:a.b', '**', ''];
     for (const pattern of [...bad, 'ai_cache:[a-z]*', 'ai_cache:\\x', 'xai_cache:*']) {
       const res = await call(`pattern=${encodeURIComponent(pattern)}`);
       expect(res.status).toBe(400);
