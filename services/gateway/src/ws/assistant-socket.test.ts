@@ -287,9 +287,29 @@ describe('WebSocket /ws/assistant/:session_id', () => {
     it('refuses other paths with 404 and unsafe ids with 400', async () => {
       expect(await upgradeStatus('/ws/other/session-1')).toBe(404);
       expect(await upgradeStatus('/ws/assistant/')).toBe(404);
-      expect(await upgradeStatus('/ws/assistant/a.b')).toBe(400);
-      expect(await upgradeStatus(`/ws/assistant/${'x'.repeat(65)}`)).toBe(400);
+      expect(await upgradeStatus(`/ws/assistant/${'x'.repeat(LIMITS.sessionIdMaxChars + 1)}`)).toBe(400);
+      expect(await upgradeStatus('/ws/assistant/a%20b')).toBe(400);
+      expect(await upgradeStatus('/ws/assistant/a%2Fb')).toBe(400);
+      expect(await upgradeStatus('/ws/assistant/a*b')).toBe(400);
       expect(await upgradeStatus('/ws/assistant/s1?user_id=bad%20user')).toBe(400);
+      expect(await upgradeStatus(`/ws/assistant/s1?user_id=${'u'.repeat(LIMITS.userIdMaxChars + 1)}`)).toBe(400);
+    });
+
+    it('accepts a session id of exactly 128 characters with . : @ (as REST does), and keeps its session', async () => {
+      const id = `team.alpha:user@example.org-${'x'.repeat(LIMITS.sessionIdMaxChars - 28)}`;
+      expect(id).toHaveLength(LIMITS.sessionIdMaxChars);
+      const ws = await open(`/ws/assistant/${id}?user_id=user@example.org`);
+      expect(ws.received[0]).toMatchObject({ type: 'connected', session_id: id });
+      const w = worker({ script: answerWith(['ok']) });
+      ws.send(turn);
+      expect((await ws.until('response')).at(-1)).toMatchObject({ response: 'ok' });
+      expect(w.jobs[0]!.job.request).toMatchObject({ session_id: id, user_id: 'user@example.org' });
+      await ws.close();
+      await expect.poll(async () => (await store.load(id))?.message_count).toBe(1);
+      // Percent-encoded in the path, it is the same session.
+      const again = await open(`/ws/assistant/${encodeURIComponent(id)}`);
+      expect(again.received[0]).toMatchObject({ type: 'connected', session_id: id });
+      expect(await upgradeStatus(`/ws/assistant/${id}x`)).toBe(400);
     });
   });
 
