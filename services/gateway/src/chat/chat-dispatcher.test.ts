@@ -8,11 +8,10 @@ import {
 } from '@actionedx/shared';
 import type { Registry } from 'prom-client';
 import { createGatewayMetrics } from '../metrics.js';
-import { CancelRecorder, FakeWorker, answerWith, sleep, waitFor } from '../testing/fake-worker.js';
-import { metricValue } from '../testing/test-gateway.js';
 import { ChatDispatcher, type ChatDispatcherOptions } from './chat-dispatcher.js';
 import type { DispatchListener } from './dispatch-types.js';
 import { parseChatRequest } from './request-validation.js';
+import { CancelRecorder, FakeWorker, answerWith, sleep, waitFor, metricValue } from '@actionedx/testkit';
 
 const request: ChatRequest = parseChatRequest({ user_id: 'u1', message: 'Help me with a 9-Pillar audit' });
 const TRACEPARENT = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';

@@ -8,8 +8,14 @@ import {
   type CacheHealth,
   type CacheStats,
 } from '@actionedx/shared';
-import { FakeAdminEndpoint, FakeWorker, answerWith } from '../testing/fake-worker.js';
-import { sampleValue, startTestGateway, type TestGateway } from '../testing/test-gateway.js';
+import {
+  FakeAdminEndpoint,
+  FakeWorker,
+  answerWith,
+  sampleValue,
+  startTestGateway,
+  type TestGateway,
+} from '@actionedx/testkit';
 
 let gw: TestGateway;
 const endpoints: Array<{ stop(): void }> = [];

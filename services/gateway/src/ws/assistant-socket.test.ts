@@ -1,10 +1,18 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { LIMITS } from '@actionedx/shared';
-import { CancelRecorder, FakeWorker, answerWith, sleep, waitFor } from '../testing/fake-worker.js';
-import { metricValue, startTestGateway, type TestGateway } from '../testing/test-gateway.js';
-import { TestSocket } from '../testing/test-socket.js';
 import { MemorySessionStore } from './memory-session-store.js';
+import {
+  CancelRecorder,
+  FakeWorker,
+  answerWith,
+  sleep,
+  waitFor,
+  metricValue,
+  startTestGateway,
+  type TestGateway,
+  TestSocket,
+} from '@actionedx/testkit';
 
 let gw: TestGateway;
 let store: MemorySessionStore;

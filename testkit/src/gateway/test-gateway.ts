@@ -5,9 +5,8 @@ import {
   type Redis,
 } from '@actionedx/shared';
 import type { Registry } from 'prom-client';
-import { createGateway, type Gateway } from '../app.js';
-import { loadGatewayConfig, type GatewayConfig } from '../config.js';
-import type { SessionStore } from '../ws/session-store.js';
+import { createGateway, loadGatewayConfig, type Gateway, type GatewayConfig, type SessionStore } from '@actionedx/gateway';
+import type { SseEvent } from '../clients.js';
 
 export interface TestGateway {
   bus: InProcessBus;
@@ -73,18 +72,13 @@ export async function metricValue(registry: Registry, name: string, labels: Reco
   return match?.value ?? 0;
 }
 
-export interface SseEvent {
-  event: string;
-  data: unknown;
-}
-
 /** Read a whole SSE response into its events. */
-export async function readSse(res: Response): Promise<SseEvent[]> {
-  const text = await res.text();
-  return parseSse(text);
+export async function readSseResponse(res: Response): Promise<SseEvent[]> {
+  return parseSseText(await res.text());
 }
 
-export function parseSse(text: string): SseEvent[] {
+/** The events of a complete SSE body, each `data` parsed as JSON. */
+export function parseSseText(text: string): SseEvent[] {
   const events: SseEvent[] = [];
   for (const block of text.split('\n\n')) {
     let event = 'message';
