@@ -9,11 +9,13 @@ import {
   type Logger,
   type RequestContext,
   type WebSocketMetrics,
+  type WsChatTurn,
+  type WsClientMessage,
+  type WsServerMessage,
 } from '@actionedx/shared';
 import type { ChatDispatcher } from '../chat/chat-dispatcher.js';
 import { toChatResponse, type DispatchListener } from '../chat/dispatch-types.js';
-import { parseChatRequest } from '../chat/request-validation.js';
-import { parseClientMessage, type ClientMessage } from './client-messages.js';
+import { parseClientMessage } from './client-messages.js';
 import { toErrorFrame } from './error-frame.js';
 import type { SessionMetadata, SessionStore } from './session-store.js';
 import type { SocketTarget } from './socket-target.js';
@@ -141,15 +143,17 @@ export class AssistantConnection {
 
   private handle(data: RawData, isBinary: boolean): void {
     if (this.closed) return;
-    let msg: ClientMessage;
+    let msg: WsClientMessage;
     try {
       msg = parseClientMessage(data, isBinary, this.deps.bodyLimitBytes);
     } catch (err) {
       return this.sendError(err);
     }
     switch (msg.type) {
-      case 'turn':
-        return this.startTurn(msg.body);
+      case undefined:
+      case 'message':
+      case 'chat':
+        return this.startTurn(msg);
       case 'ping':
         return this.send({ type: 'pong', timestamp: new Date().toISOString() });
       case 'typing':
@@ -157,7 +161,7 @@ export class AssistantConnection {
           type: 'typing',
           session_id: this.session.session_id,
           user_id: this.session.user_id,
-          is_typing: msg.isTyping,
+          is_typing: msg.is_typing,
           timestamp: new Date().toISOString(),
         });
       case 'mode_switch':
@@ -171,19 +175,18 @@ export class AssistantConnection {
     }
   }
 
-  private startTurn(body: Record<string, unknown>): void {
+  /** The socket's `?user_id=` and current mode fill in what the turn leaves out; the path names the session. */
+  private startTurn(turn: WsChatTurn): void {
     if (this.turn !== undefined) return this.sendError(new AppError('busy'));
-    let request: ChatRequest;
-    try {
-      request = parseChatRequest({
-        ...body,
-        user_id: body.user_id ?? this.session.user_id ?? undefined,
-        mode: body.mode ?? this.session.mode,
-        session_id: this.session.session_id,
-      });
-    } catch (err) {
-      return this.sendError(err);
+    const { type: _type, user_id: userId = this.session.user_id ?? undefined, mode = this.session.mode, ...rest } = turn;
+    if (userId === undefined) {
+      return this.sendError(
+        new AppError('validation_failed', 'user_id: give it in the message or in the URL (?user_id=).', {
+          details: { field: 'user_id' },
+        }),
+      );
     }
+    const request: ChatRequest = { ...rest, user_id: userId, mode, session_id: this.session.session_id };
     const ctx: RequestContext = { request_id: newRequestId(), traceparent: childTraceparent(this.traceparent) };
     const requestId = ctx.request_id;
     const controller = new AbortController();
@@ -261,7 +264,7 @@ export class AssistantConnection {
     this.send(frame);
   }
 
-  private send(message: object): void {
+  private send(message: WsServerMessage): void {
     if (this.socket.readyState !== WebSocket.OPEN) return;
     this.coalesceWrites();
     this.socket.send(JSON.stringify(message));

@@ -53,6 +53,8 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
+  // Every frame any test received, read or not, is one of the shared protocol's messages.
+  for (const s of sockets) expect(s.malformed).toEqual([]);
   for (const s of sockets) await s.close();
   for (const w of workers) w.stop();
   await gw.close();
