@@ -1,4 +1,4 @@
-import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { WebSocket, type RawData } from 'ws';
 import {
   AppError,
@@ -15,6 +15,7 @@ import {
 } from '@actionedx/shared';
 import type { ChatDispatcher } from '../chat/chat-dispatcher.js';
 import { toChatResponse, type DispatchListener } from '../chat/dispatch-types.js';
+import { settledWithin } from '../settled-within.js';
 import { parseClientMessage } from './client-messages.js';
 import { toErrorFrame } from './error-frame.js';
 import type { SessionMetadata, SessionStore } from './session-store.js';
@@ -54,10 +55,12 @@ export class AssistantConnection {
   private readonly outbound: Counted;
 
   /**
+   * @param raw the connection under `socket`, as the HTTP upgrade handed it over (see `coalesceWrites`).
    * @param traceparent the upgrade request's trace context: each turn is a new span of the same trace.
    */
   constructor(
     private readonly socket: WebSocket,
+    private readonly raw: Duplex,
     target: SocketTarget,
     private readonly deps: AssistantConnectionDeps,
     private readonly traceparent: string | undefined,
@@ -114,12 +117,7 @@ export class AssistantConnection {
 
   /** Resolves in every case: a store that fails or hangs leaves a fresh session. */
   private async restore(): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<undefined>((resolve) => {
-      timer = setTimeout(() => resolve(undefined), RESTORE_TIMEOUT_MS);
-    });
-    const stored = await Promise.race([this.deps.store.load(this.session.session_id), timeout]).catch(() => undefined);
-    clearTimeout(timer);
+    const stored = await settledWithin(this.deps.store.load(this.session.session_id), RESTORE_TIMEOUT_MS);
     if (stored !== undefined) {
       this.session.message_count += stored.message_count;
       this.session.mode = stored.mode;
@@ -225,18 +223,17 @@ export class AssistantConnection {
 
   /**
    * Frames that arrive together (one bus read can hold many chunks of one answer) leave in one socket
-   * write instead of one system call each: the socket is corked until the end of this tick.
+   * write instead of one system call each: the connection is corked until the end of this tick. Each frame
+   * stays its own WebSocket message (the seed's client reads one JSON object per message).
    */
   private coalesceWrites(): void {
-    if (this.corked) return;
-    // ws keeps its net.Socket in `_socket`; cork/uncork nest, so ws's own corking still works.
-    const raw = (this.socket as unknown as { _socket?: Socket })._socket;
-    if (raw === undefined || raw.destroyed) return;
+    if (this.corked || this.raw.destroyed) return;
     this.corked = true;
-    raw.cork();
+    // cork/uncork nest, so ws's own corking inside a send still works.
+    this.raw.cork();
     process.nextTick(() => {
       this.corked = false;
-      raw.uncork();
+      this.raw.uncork();
     });
   }
 

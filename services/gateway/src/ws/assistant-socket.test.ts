@@ -323,6 +323,30 @@ describe('WebSocket /ws/assistant/:session_id', () => {
     });
   });
 
+  describe('a session store that hangs or fails', () => {
+    const hanging = { kind: 'memory' as const, load: () => new Promise<never>(() => {}), save: async () => {}, remove: async () => {} };
+    const failing = { ...hanging, load: () => Promise.reject(new Error('store down')) };
+
+    it.each([
+      ['hangs', hanging, 900],
+      ['fails', failing, 0],
+    ])('when it %s, the socket still opens with a fresh session', async (_what, sessionStore, atLeastMs) => {
+      const g = await startTestGateway({}, { sessionStore });
+      try {
+        const started = performance.now();
+        const ws = await TestSocket.open(`${g.wsUrl}/ws/assistant/s-store?user_id=u1`);
+        sockets.push(ws);
+        expect(performance.now() - started).toBeGreaterThanOrEqual(atLeastMs);
+        expect(ws.received[0]).toMatchObject({ type: 'connected', session_id: 's-store', mode: 'strategist' });
+        ws.send({ type: 'ping' });
+        expect(await ws.next()).toMatchObject({ type: 'pong' });
+        await ws.close();
+      } finally {
+        await g.close();
+      }
+    });
+  });
+
   describe('sessions and stats', () => {
     it('keeps session metadata in the store across reconnections, and reports it in /api/websocket/stats', async () => {
       worker({ script: answerWith(['ok']) });
