@@ -5,7 +5,14 @@ import {
   type Redis,
 } from '@actionedx/shared';
 import type { Registry } from 'prom-client';
-import { createGateway, loadGatewayConfig, type Gateway, type GatewayConfig, type SessionStore } from '@actionedx/gateway';
+import {
+  GATEWAY_VERSION,
+  createGateway,
+  loadGatewayConfig,
+  type Gateway,
+  type GatewayConfig,
+  type SessionStore,
+} from '@actionedx/gateway';
 import type { SseEvent } from '../clients.js';
 
 export interface TestGateway {
@@ -42,7 +49,7 @@ export async function startTestGateway(
     shutdownGraceMs: 200,
     ...overrides,
   };
-  const logger = createLogger({ service: 'gateway', level: process.env.TEST_LOG_LEVEL ?? 'silent', pretty: false });
+  const logger = createLogger({ service: 'gateway', version: GATEWAY_VERSION, level: process.env.TEST_LOG_LEVEL ?? 'silent', pretty: false });
   const registry = createMetricsRegistry('gateway', { defaultMetrics: false });
   const gateway = createGateway({ bus, config, logger, registry, ...deps });
   const { port } = await gateway.listen();

@@ -6,12 +6,13 @@ import {
   createMetricsRegistry,
   type ChatRequest,
 } from '@actionedx/shared';
+import { CancelRecorder, FakeWorker, answerWith, sleep, waitFor, metricValue } from '@actionedx/testkit';
 import type { Registry } from 'prom-client';
 import { createGatewayMetrics } from '../metrics.js';
+import { GATEWAY_VERSION } from '../version.js';
 import { ChatDispatcher, type ChatDispatcherOptions } from './chat-dispatcher.js';
 import type { DispatchListener } from './dispatch-types.js';
 import { parseChatRequest } from './request-validation.js';
-import { CancelRecorder, FakeWorker, answerWith, sleep, waitFor, metricValue } from '@actionedx/testkit';
 
 const request: ChatRequest = parseChatRequest({ user_id: 'u1', message: 'Help me with a 9-Pillar audit' });
 const TRACEPARENT = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
@@ -33,7 +34,7 @@ function setup(overrides: Partial<ChatDispatcherOptions> = {}): void {
     heartbeatMs: 40,
     requestTimeoutMs: 10_000,
     maxAttempts: 3,
-    logger: createLogger({ service: 'gateway', level: 'silent', pretty: false }),
+    logger: createLogger({ service: 'gateway', version: GATEWAY_VERSION, level: 'silent', pretty: false }),
     metrics: createGatewayMetrics(registry),
     ...overrides,
   });

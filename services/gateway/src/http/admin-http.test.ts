@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   Subjects,
@@ -16,6 +17,9 @@ import {
   startTestGateway,
   type TestGateway,
 } from '@actionedx/testkit';
+
+/** The version the health report must carry: the gateway package's own. */
+const GATEWAY_PACKAGE = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 let gw: TestGateway;
 const endpoints: Array<{ stop(): void }> = [];
@@ -150,7 +154,7 @@ describe('health', () => {
     expect(body).toMatchObject({
       status: 'healthy',
       service: 'gateway',
-      version: expect.any(String),
+      version: GATEWAY_PACKAGE.version,
       uptime_s: expect.any(Number),
       dependencies: {
         nats: { status: 'connected', kind: 'in-process' },

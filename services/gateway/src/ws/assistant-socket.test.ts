@@ -1,7 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { LIMITS } from '@actionedx/shared';
-import { MemorySessionStore } from './memory-session-store.js';
 import {
   CancelRecorder,
   FakeWorker,
@@ -13,6 +12,7 @@ import {
   type TestGateway,
   TestSocket,
 } from '@actionedx/testkit';
+import { MemorySessionStore } from './memory-session-store.js';
 
 let gw: TestGateway;
 let store: MemorySessionStore;

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger, createRedisClient, type Redis } from '@actionedx/shared';
+import { GATEWAY_VERSION } from '../version.js';
 import { MemorySessionStore } from './memory-session-store.js';
 import { RedisSessionStore } from './redis-session-store.js';
 import { sessionKey, type SessionMetadata, type SessionStore } from './session-store.js';
 
-const logger = createLogger({ service: 'gateway', level: 'silent', pretty: false });
+const logger = createLogger({ service: 'gateway', version: GATEWAY_VERSION, level: 'silent', pretty: false });
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 const CONNECTED_AT = new Date().toISOString();
