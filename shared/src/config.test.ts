@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, env, loadConfig } from './config.js';
+import { CommonEnvSchema, ConfigError, env, loadConfig } from './config.js';
 import { acceptRequestId, childTraceparent } from './context.js';
 
 describe('loadConfig', () => {
@@ -22,6 +22,45 @@ describe('loadConfig', () => {
       expect(problems).toMatch(/NATS_URL/);
       expect(problems).toMatch(/FLAG/);
     }
+  });
+});
+
+describe('URL variables', () => {
+  const Schema = CommonEnvSchema.extend({ OPENAI_BASE_URL: env.url(['http', 'https']).optional() });
+
+  it('names each unparseable or wrong-scheme URL, together with every other problem, without echoing it', () => {
+    let error: unknown;
+    try {
+      loadConfig(Schema, {
+        REDIS_URL: 'redis//:s3cret@cache:6379',
+        NATS_URL: 'not a url',
+        OPENAI_BASE_URL: 'ftp://models.example',
+        LOG_LEVEL: 'loud',
+      });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems;
+    expect(problems).toHaveLength(4);
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        'REDIS_URL: is not a valid URL (expected redis:// or rediss://...)',
+        'NATS_URL: is not a valid URL (expected nats:// or tls:// or ws:// or wss://...)',
+        'OPENAI_BASE_URL: must be a http:// or https:// URL',
+        expect.stringMatching(/^LOG_LEVEL: /),
+      ]),
+    );
+    expect((error as ConfigError).message).not.toContain('s3cret');
+  });
+
+  it('accepts URLs of the expected schemes', () => {
+    const cfg = loadConfig(Schema, {
+      REDIS_URL: 'rediss://:pw@cache:6380/2',
+      NATS_URL: 'nats://127.0.0.1:4222',
+      OPENAI_BASE_URL: 'http://127.0.0.1:8090/v1',
+    });
+    expect(cfg).toMatchObject({ REDIS_URL: 'rediss://:pw@cache:6380/2', OPENAI_BASE_URL: 'http://127.0.0.1:8090/v1' });
   });
 });
 

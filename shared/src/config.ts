@@ -39,13 +39,20 @@ export const env = {
       .enum(BOOL_WORDS)
       .optional()
       .transform((v) => (v === undefined ? undefined : TRUE_WORDS.has(v))),
+  /**
+   * A URL of one of `protocols`. Checked without throwing: a refinement that throws would end the parse
+   * with a bare "Invalid URL" and hide the variable's name and every other problem. The value is not
+   * echoed: URLs carry passwords.
+   */
   url: (protocols: string[]) =>
-    z
-      .string()
-      .url()
-      .refine((u) => protocols.includes(new URL(u).protocol.replace(/:$/, '')), {
-        message: `must be a ${protocols.join(' or ')} URL`,
-      }),
+    z.string().superRefine((value, ctx) => {
+      const expected = protocols.map((p) => `${p}://`).join(' or ');
+      if (!URL.canParse(value)) {
+        ctx.addIssue({ code: 'custom', message: `is not a valid URL (expected ${expected}...)` });
+      } else if (!protocols.includes(new URL(value).protocol.replace(/:$/, ''))) {
+        ctx.addIssue({ code: 'custom', message: `must be a ${expected} URL` });
+      }
+    }),
   logLevel: () => z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 };
 

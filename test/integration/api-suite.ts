@@ -230,7 +230,14 @@ export function defineApiSuite(target: () => ApiTarget): void {
       expect(byPattern.body.deleted).toBeGreaterThan(0);
       expect((await postJson(`${target().url}/api/assistant/chat`, body)).body.cached).toBe(false);
 
-      for (const bad of ['*', 'session:*', 'ai_cache:[a-z]*', 'ai_cache:\\x']) {
+      // The seed's own call: every answer of the cache.
+      const every = await postJson(`${target().url}/api/cache/invalidate?pattern=*`, {});
+      expect(every.status).toBe(200);
+      expect(every.body).toEqual({ pattern: 'ai_cache:*', deleted: expect.any(Number) });
+      expect(every.body.deleted).toBeGreaterThan(0);
+      expect((await postJson(`${target().url}/api/assistant/chat`, body)).body.cached).toBe(false);
+
+      for (const bad of ['**', 'session:*', 'ai_cache:a.b', 'ai_cache:[a-z]*', 'ai_cache:\\x']) {
         const res = await postJson(`${target().url}/api/cache/invalidate?pattern=${encodeURIComponent(bad)}`, {});
         expect(res.status, bad).toBe(400);
         expect(res.body.error.code).toBe('invalid_pattern');

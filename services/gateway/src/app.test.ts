@@ -1,7 +1,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { CancelRecorder, FakeWorker, answerWith, sleep, waitFor } from './testing/fake-worker.js';
-import { startTestGateway, type TestGateway } from './testing/test-gateway.js';
-import { TestSocket } from './testing/test-socket.js';
+import {
+  CancelRecorder,
+  FakeWorker,
+  answerWith,
+  sleep,
+  waitFor,
+  startTestGateway,
+  type TestGateway,
+  TestSocket,
+} from '@actionedx/testkit';
 
 let gw: TestGateway | undefined;
 

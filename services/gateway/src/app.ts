@@ -11,6 +11,7 @@ import { HealthCheck } from './health/health-check.js';
 import { createHttpApp } from './http/create-http-app.js';
 import { RequestTracker } from './http/request-context.js';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.js';
+import { settledWithin } from './settled-within.js';
 import { GATEWAY_VERSION } from './version.js';
 import { AssistantSocketServer } from './ws/assistant-socket-server.js';
 import { MemorySessionStore } from './ws/memory-session-store.js';
@@ -64,16 +65,6 @@ function listen(server: Server, port: number, host: string): Promise<AddressInfo
       resolve(server.address() as AddressInfo);
     });
   });
-}
-
-/** Resolves when `promise` does or after `ms`, whichever comes first. */
-async function within(promise: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, ms);
-  });
-  await Promise.race([promise, timeout]);
-  clearTimeout(timer);
 }
 
 /** Build the gateway (HTTP + WebSocket + chat dispatcher) on the given bus, without listening. */
@@ -135,13 +126,13 @@ export function createGateway(deps: GatewayDeps): Gateway {
       if (server.listening) server.close(() => resolve());
       else resolve();
     });
-    await within(Promise.all([dispatcher.idle(), tracker.idle()]), graceMs);
+    await settledWithin(Promise.all([dispatcher.idle(), tracker.idle()]), graceMs);
     if (dispatcher.inFlight > 0) logger.warn({ in_flight: dispatcher.inFlight }, 'grace period over; ending requests');
     dispatcher.close();
-    await within(tracker.idle(), FLUSH_WAIT_MS);
+    await settledWithin(tracker.idle(), FLUSH_WAIT_MS);
     await sockets.close();
     server.closeAllConnections();
-    await within(serverClosed, FLUSH_WAIT_MS);
+    await settledWithin(serverClosed, FLUSH_WAIT_MS);
   }
 
   let closing: Promise<void> | undefined;

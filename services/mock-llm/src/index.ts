@@ -1,4 +1,4 @@
-export { createMockLlm, type MockLlm, type MockLlmDeps, type ListeningMockLlm } from './server.js';
+export { createMockLlm, MOCK_LLM_VERSION, type MockLlm, type MockLlmDeps, type ListeningMockLlm } from './server.js';
 export { loadMockLlmConfig, MockLlmEnvSchema, DEFAULT_BEHAVIOUR, type MockLlmConfig } from './config.js';
 export type { MockBehaviour } from './behaviour.js';
 export type { MockStats } from './completion.js';

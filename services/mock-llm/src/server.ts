@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import express, { type ErrorRequestHandler } from 'express';
 import type { Registry } from 'prom-client';
-import { createLogger, createMetricsRegistry, type Logger } from '@actionedx/shared';
+import { createLogger, createMetricsRegistry, readPackageVersion, type Logger } from '@actionedx/shared';
 import { BehaviourPatchSchema, behaviourToWire, mergeBehaviour, type MockBehaviour } from './behaviour.js';
 import { createCompletionHandler, type MockStats } from './completion.js';
 import { DEFAULT_BEHAVIOUR } from './config.js';
@@ -31,13 +31,16 @@ export interface MockLlm {
   setDefaults(patch: Partial<MockBehaviour>): MockBehaviour;
 }
 
+/** This package's version, for its log lines. */
+export const MOCK_LLM_VERSION = readPackageVersion(import.meta.url);
+
 const MODELS = ['gpt-4o', 'gpt-4o-mini', 'mock-1'];
 /** Chat histories can be long; a large cap keeps the mock from refusing what a real provider accepts. */
 const BODY_LIMIT = '8mb';
 
 /** The mock OpenAI-compatible server; `config` may be a whole MockLlmConfig or only the behaviour to change. */
 export function createMockLlm(config: Partial<MockBehaviour> = {}, deps: MockLlmDeps = {}): MockLlm {
-  const logger = deps.logger ?? createLogger({ service: 'mock-llm', level: 'silent' });
+  const logger = deps.logger ?? createLogger({ service: 'mock-llm', version: MOCK_LLM_VERSION, level: 'silent' });
   const registry = deps.registry ?? createMetricsRegistry('mock-llm');
   const metrics = createMockLlmMetrics(registry);
   const stats: MockStats = { completions: 0, streams: 0, client_disconnects: 0, in_flight: 0 };

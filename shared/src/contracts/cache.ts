@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { AppError } from '../errors.js';
 import { TASK_TYPES } from './chat.js';
 
 /** Cache administration over the bus (gateway → any orchestrator). The figures are cluster-wide. */
@@ -21,8 +22,52 @@ export const CacheStatsSchema = z.object({
 });
 export type CacheStats = z.infer<typeof CacheStatsSchema>;
 
+/** The namespace of cached answers: keys `ai_cache:<task_type>:<sha256 hex>`, as the seed's patterns expect. */
+export const CACHE_KEY_PREFIX = 'ai_cache';
+/** A namespace prefix holds no glob or separator characters, so `<prefix>:*` never reaches into another one. */
+export const CACHE_PREFIX_FORMAT = /^[A-Za-z0-9_-]{1,64}$/;
+export const CACHE_PATTERN_MAX_CHARS = 256;
+/** The seed's own call, `POST /api/cache/invalidate?pattern=*`: every answer of the namespace. */
+export const EVERY_ANSWER_PATTERN = '*';
+
+/**
+ * An invalidation pattern as both sides of the bus read it: `*` (every answer), or `<prefix>:` followed by
+ * letters, digits, `_ : -` and the wildcards `* ?`, at most 256 characters. No `.` (no key holds one, and it
+ * would be a wildcard to a regular expression), no classes or escapes: a pattern should be read at a glance.
+ * The output is the pattern to scan, `*` already widened to `<prefix>:*`.
+ */
+export function cachePatternSchema(prefix: string = CACHE_KEY_PREFIX) {
+  if (!CACHE_PREFIX_FORMAT.test(prefix)) throw new TypeError(`cache prefix must match ${CACHE_PREFIX_FORMAT}, got "${prefix}"`);
+  return z
+    .string()
+    .max(CACHE_PATTERN_MAX_CHARS, `the pattern is longer than ${CACHE_PATTERN_MAX_CHARS} characters`)
+    .regex(
+      new RegExp(`^(?:\\*|${prefix}:[A-Za-z0-9_:*?-]+)$`),
+      `the pattern must be * or start with ${prefix}: and then hold only letters, digits, _ : - and the wildcards * ?`,
+    )
+    .transform((p) => (p === EVERY_ANSWER_PATTERN ? `${prefix}:*` : p));
+}
+
+/** The public pattern rules (`ai_cache:`); the gateway's query parameter and the OpenAPI document use it. */
+export const CachePatternSchema = cachePatternSchema();
+
+/** A pattern checked against `cachePatternSchema(prefix)`, or an `invalid_pattern` error naming the rule broken. */
+export function parseCachePattern(pattern: string, prefix: string = CACHE_KEY_PREFIX): string {
+  const schema = prefix === CACHE_KEY_PREFIX ? CachePatternSchema : cachePatternSchema(prefix);
+  const parsed = schema.safeParse(pattern);
+  if (parsed.success) return parsed.data;
+  throw new AppError('invalid_pattern', parsed.error.issues[0]?.message, { details: { field: 'pattern' } });
+}
+
+/**
+ * On the bus the pattern is only a bounded string: each worker checks it against its own namespace with
+ * `parseCachePattern`, so a refusal is `invalid_pattern`, not a malformed message.
+ */
 export const CacheInvalidateRequestSchema = z
-  .object({ pattern: z.string().min(1).max(256).optional(), task_type: z.enum(TASK_TYPES).optional() })
+  .object({
+    pattern: z.string().min(1).max(CACHE_PATTERN_MAX_CHARS).optional(),
+    task_type: z.enum(TASK_TYPES).optional(),
+  })
   .refine((r) => r.pattern !== undefined || r.task_type !== undefined, 'give a pattern or a task_type');
 export type CacheInvalidateRequest = z.infer<typeof CacheInvalidateRequestSchema>;
 

@@ -31,9 +31,16 @@ export const LIMITS = {
 const idString = (max: number) =>
   z
     .string()
-    .min(1)
-    .max(max)
+    .min(1, 'may not be empty')
+    .max(max, `is longer than ${max} characters`)
     .regex(/^[A-Za-z0-9_.:@-]+$/, 'may only hold letters, digits and _ . : @ -');
+
+/**
+ * Ids a client picks, the same on REST, in the WebSocket path and in every document. They may hold `.` `:` `@`:
+ * wherever one must go into a NATS subject or a Redis key it is encoded first.
+ */
+export const UserIdSchema = idString(LIMITS.userIdMaxChars);
+export const SessionIdSchema = idString(LIMITS.sessionIdMaxChars);
 
 export const HistoryTurnSchema = z.object({
   role: z.enum(['user', 'assistant']),
@@ -49,14 +56,14 @@ const ContextSchema = z
 
 /** A chat turn as a client sends it (REST body, WebSocket message). */
 export const ChatRequestSchema = z.object({
-  user_id: idString(LIMITS.userIdMaxChars),
+  user_id: UserIdSchema,
   message: z
     .string()
     .max(LIMITS.messageMaxChars, `message is longer than ${LIMITS.messageMaxChars} characters`)
     .refine((m) => m.trim().length > 0, 'message is empty'),
   mode: z.enum(MODES).default('strategist'),
   task_type: z.enum(TASK_TYPES).default('realtime_tutoring'),
-  session_id: idString(LIMITS.sessionIdMaxChars).optional(),
+  session_id: SessionIdSchema.optional(),
   context: ContextSchema.default({}),
   history: z.array(HistoryTurnSchema).max(LIMITS.historyMaxTurns).default([]),
   use_cache: z.boolean().default(true),

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../errors.js';
+import { CachePatternSchema, cachePatternSchema, parseCachePattern } from './cache.js';
 import { ChatRequestSchema, LIMITS } from './chat.js';
 import { decodeFrame, decodeFrames, encodeFrame, encodeFrames } from './codec.js';
 import type { Frame } from './frames.js';
@@ -71,5 +72,51 @@ describe('frame codec', () => {
   it('refuses bytes that are not a frame', () => {
     expect(() => decodeFrame(new TextEncoder().encode('{nope'))).toThrow(AppError);
     expect(() => decodeFrame(new TextEncoder().encode('{"type":"chunk","request_id":"r"}'))).toThrow(AppError);
+  });
+});
+
+describe('cache invalidation patterns', () => {
+  it.each([
+    ['ai_cache:*', 'ai_cache:*'],
+    ['ai_cache:collaboration:*', 'ai_cache:collaboration:*'],
+    ['ai_cache:strategy_audit:ab12?f*', 'ai_cache:strategy_audit:ab12?f*'],
+    ['ai_cache:x-y_z:1', 'ai_cache:x-y_z:1'],
+    ['*', 'ai_cache:*'],
+  ])('accepts %s as %s', (pattern, scan) => {
+    expect(CachePatternSchema.parse(pattern)).toBe(scan);
+    expect(parseCachePattern(pattern)).toBe(scan);
+  });
+
+  it.each([
+    '',
+    '**',
+    '?',
+    'ai_cache',
+    'ai_cache:',
+    'xai_cache:*',
+    'ws_session:*',
+    'ai_cache:a.b',
+    'ai_cache:[a-z]*',
+    'ai_cache:\\*',
+    'ai_cache:a b',
+    'ai_cache:é',
+    `ai_cache:${'x'.repeat(248)}`,
+  ])('refuses %j with invalid_pattern', (pattern) => {
+    expect(CachePatternSchema.safeParse(pattern).success).toBe(false);
+    expect(() => parseCachePattern(pattern)).toThrow(expect.objectContaining({ code: 'invalid_pattern' }));
+  });
+
+  it('takes 256 characters, not 257', () => {
+    const at = `ai_cache:${'x'.repeat(256 - 9)}`;
+    expect(parseCachePattern(at)).toBe(at);
+    expect(() => parseCachePattern(`${at}x`)).toThrow(/longer than 256/);
+  });
+
+  it('applies the same rules to another namespace, and refuses a prefix that could act as a glob', () => {
+    expect(parseCachePattern('*', 'tenant_b')).toBe('tenant_b:*');
+    expect(parseCachePattern('tenant_b:x*', 'tenant_b')).toBe('tenant_b:x*');
+    expect(() => parseCachePattern('ai_cache:*', 'tenant_b')).toThrow(AppError);
+    expect(() => cachePatternSchema('a*')).toThrow(TypeError);
+    expect(() => cachePatternSchema('a.b')).toThrow(TypeError);
   });
 });

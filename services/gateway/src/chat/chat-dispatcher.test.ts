@@ -6,10 +6,10 @@ import {
   createMetricsRegistry,
   type ChatRequest,
 } from '@actionedx/shared';
+import { CancelRecorder, FakeWorker, answerWith, sleep, waitFor, metricValue } from '@actionedx/testkit';
 import type { Registry } from 'prom-client';
 import { createGatewayMetrics } from '../metrics.js';
-import { CancelRecorder, FakeWorker, answerWith, sleep, waitFor } from '../testing/fake-worker.js';
-import { metricValue } from '../testing/test-gateway.js';
+import { GATEWAY_VERSION } from '../version.js';
 import { ChatDispatcher, type ChatDispatcherOptions } from './chat-dispatcher.js';
 import type { DispatchListener } from './dispatch-types.js';
 import { parseChatRequest } from './request-validation.js';
@@ -34,7 +34,7 @@ function setup(overrides: Partial<ChatDispatcherOptions> = {}): void {
     heartbeatMs: 40,
     requestTimeoutMs: 10_000,
     maxAttempts: 3,
-    logger: createLogger({ service: 'gateway', level: 'silent', pretty: false }),
+    logger: createLogger({ service: 'gateway', version: GATEWAY_VERSION, level: 'silent', pretty: false }),
     metrics: createGatewayMetrics(registry),
     ...overrides,
   });

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   Subjects,
@@ -8,8 +9,17 @@ import {
   type CacheHealth,
   type CacheStats,
 } from '@actionedx/shared';
-import { FakeAdminEndpoint, FakeWorker, answerWith } from '../testing/fake-worker.js';
-import { sampleValue, startTestGateway, type TestGateway } from '../testing/test-gateway.js';
+import {
+  FakeAdminEndpoint,
+  FakeWorker,
+  answerWith,
+  sampleValue,
+  startTestGateway,
+  type TestGateway,
+} from '@actionedx/testkit';
+
+/** The version the health report must carry: the gateway package's own. */
+const GATEWAY_PACKAGE = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 let gw: TestGateway;
 const endpoints: Array<{ stop(): void }> = [];
@@ -84,10 +94,21 @@ describe('cache administration', () => {
     expect(inv.requests.map((r) => r.body)).toEqual([{ pattern: 'ai_cache:*' }, { task_type: 'strategy_audit' }]);
   });
 
+  it("reads the seed's own call, ?pattern=*, as every answer (ai_cache:*)", async () => {
+    const inv = serve(Subjects.cacheInvalidate, (body) => ({
+      ok: true,
+      data: { pattern: (body as { pattern: string }).pattern, deleted: 3 },
+    }));
+    const res = await fetch(`${gw.baseUrl}/api/cache/invalidate?pattern=*`, { method: 'POST' });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ pattern: 'ai_cache:*', deleted: 3 });
+    expect(inv.requests.map((r) => r.body)).toEqual([{ pattern: 'ai_cache:*' }]);
+  });
+
   it('refuses patterns outside ai_cache: and bad parameters without asking any worker', async () => {
     const inv = serve(Subjects.cacheInvalidate, () => ({ ok: true, data: { pattern: 'x', deleted: 0 } }));
     const call = (qs: string) => fetch(`${gw.baseUrl}/api/cache/invalidate?${qs}`, { method: 'POST' });
-    const bad = ['*', 'ws_session:*', 'ai_cache', 'ai_cache:', `ai_cache:${'x'.repeat(260)}`, 'ai_cache:a b', ''];
+    const bad = ['ws_session:*', 'ai_cache', 'ai_cache:', `ai_cache:${'x'.repeat(260)}`, 'ai_cache:a b', 'ai_cache:a.b', '**', ''];
     for (const pattern of [...bad, 'ai_cache:[a-z]*', 'ai_cache:\\x', 'xai_cache:*']) {
       const res = await call(`pattern=${encodeURIComponent(pattern)}`);
       expect(res.status).toBe(400);
@@ -134,7 +155,7 @@ describe('health', () => {
     expect(body).toMatchObject({
       status: 'healthy',
       service: 'gateway',
-      version: expect.any(String),
+      version: GATEWAY_PACKAGE.version,
       uptime_s: expect.any(Number),
       dependencies: {
         nats: { status: 'connected', kind: 'in-process' },

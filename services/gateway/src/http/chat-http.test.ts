@@ -1,7 +1,18 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LIMITS } from '@actionedx/shared';
-import { CancelRecorder, FakeWorker, answerWith, sleep, waitFor } from '../testing/fake-worker.js';
-import { metricValue, parseSse, readSse, sampleValue, startTestGateway, type TestGateway } from '../testing/test-gateway.js';
+import {
+  CancelRecorder,
+  FakeWorker,
+  answerWith,
+  sleep,
+  waitFor,
+  metricValue,
+  parseSseText,
+  readSseResponse,
+  sampleValue,
+  startTestGateway,
+  type TestGateway,
+} from '@actionedx/testkit';
 
 let gw: TestGateway;
 let workers: FakeWorker[];
@@ -134,7 +145,7 @@ describe('POST /api/assistant/chat (SSE)', () => {
     expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
     expect(res.headers.get('cache-control')).toContain('no-cache');
     expect(res.headers.get('x-accel-buffering')).toBe('no');
-    const events = await readSse(res);
+    const events = await readSseResponse(res);
     const requestId = res.headers.get('x-request-id');
     expect(events.map((e) => e.event)).toEqual(['start', 'chunk', 'chunk', 'chunk', 'done']);
     expect(events[0]!.data).toEqual({ request_id: requestId });
@@ -163,14 +174,14 @@ describe('POST /api/assistant/chat (SSE)', () => {
       const { value } = await reader.read();
       text += new TextDecoder().decode(value);
     }
-    expect(parseSse(text).map((e) => e.event)).toEqual(['start', 'chunk']);
+    expect(parseSseText(text).map((e) => e.event)).toEqual(['start', 'chunk']);
     release();
     for (;;) {
       const { value, done } = await reader.read();
       if (done) break;
       text += new TextDecoder().decode(value);
     }
-    expect(parseSse(text).at(-1)).toMatchObject({ event: 'done', data: { response: 'early late' } });
+    expect(parseSseText(text).at(-1)).toMatchObject({ event: 'done', data: { response: 'early late' } });
   });
 
   it('tells the client to reset when the worker is lost after chunks were sent, then sends the whole answer', async () => {
@@ -178,7 +189,7 @@ describe('POST /api/assistant/chat (SSE)', () => {
     const pending = post('/api/assistant/chat', chatBody, sse);
     await waitFor(() => dead.jobs.length === 1, 1_000, 'the first job');
     worker({ id: 'alive', script: answerWith(['Hello', ' world']) });
-    const events = await readSse(await pending);
+    const events = await readSseResponse(await pending);
     expect(events.map((e) => e.event)).toEqual(['start', 'chunk', 'chunk', 'reset', 'chunk', 'chunk', 'done']);
     expect(events[4]!.data).toEqual({ seq: 0, content: 'Hello' });
     expect(events.at(-1)!.data).toMatchObject({ response: 'Hello world' });
@@ -186,7 +197,7 @@ describe('POST /api/assistant/chat (SSE)', () => {
 
   it('ends with an error event when the worker fails mid-stream', async () => {
     worker({ script: (ctl) => (ctl.chunk('par'), ctl.error('upstream_error', 'The model provider failed.', true)) });
-    const events = await readSse(await post('/api/assistant/chat', chatBody, sse));
+    const events = await readSseResponse(await post('/api/assistant/chat', chatBody, sse));
     expect(events.map((e) => e.event)).toEqual(['start', 'chunk', 'error']);
     expect(events[2]!.data).toMatchObject({ error: { code: 'upstream_error', retryable: true } });
   });
@@ -401,7 +412,7 @@ describe('task endpoints', () => {
 
   it('streams too, and rejects an empty task with message_empty', async () => {
     worker({ script: answerWith(['x']) });
-    const events = await readSse(
+    const events = await readSseResponse(
       await post('/api/tri-core-loop', { user_id: 'u1', message: 'align us' }, { accept: 'text/event-stream' }),
     );
     expect(events.map((e) => e.event)).toEqual(['start', 'chunk', 'done']);

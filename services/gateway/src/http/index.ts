@@ -2,4 +2,4 @@ export { createHttpApp, type HttpAppDeps } from './create-http-app.js';
 export { toHttpError } from './error-mapper.js';
 export { RequestTracker } from './request-context.js';
 export { TASK_ENDPOINTS, type TaskEndpoint } from './task-requests.js';
-export { parseInvalidateQuery, CACHE_KEY_PREFIX } from './routes/cache-routes.js';
+export { parseInvalidateQuery } from './routes/cache-routes.js';

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import {
   CacheHealthSchema,
   CacheInvalidateResultSchema,
+  CachePatternSchema,
   CacheStatsSchema,
   ChatRequestSchema,
   ChatResponseSchema,
@@ -64,7 +65,12 @@ export function buildOpenApi(): Record<string, unknown> {
         post: {
           summary: 'Delete cached answers by pattern (`ai_cache:*`) and/or task type',
           parameters: [
-            { name: 'pattern', in: 'query', schema: { type: 'string', maxLength: 256, pattern: '^ai_cache:' } },
+            {
+              name: 'pattern',
+              in: 'query',
+              description: '`ai_cache:` then letters, digits, `_ : -` and the wildcards `* ?`; `*` alone is every answer',
+              schema: input(CachePatternSchema),
+            },
             { name: 'task_type', in: 'query', schema: { type: 'string', enum: [...TASK_TYPES] } },
           ],
           responses: { '200': { description: 'How many were deleted', content: json(output(CacheInvalidateResultSchema)) }, '400': errors['400'], '503': errors['503'] },
@@ -76,6 +82,9 @@ export function buildOpenApi(): Record<string, unknown> {
       '/readyz': { get: { summary: 'Readiness (503 while the bus is down or shutting down)', responses: { '200': { description: 'ready' }, '503': { description: 'not ready' } } } },
       '/api/websocket/stats': { get: { summary: 'WebSocket connections and sessions', responses: { '200': { description: 'Figures' } } } },
       '/api/metrics': { get: { summary: 'Prometheus text format', responses: { '200': { description: 'Metrics', content: { 'text/plain': { schema: { type: 'string' } } } } } } },
+      '/metrics': { get: { summary: 'Prometheus text format (the scrape path every service has)', responses: { '200': { description: 'Metrics', content: { 'text/plain': { schema: { type: 'string' } } } } } } },
+      '/api/openapi.json': { get: { summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1', content: json({ type: 'object' }) } } } },
+      '/api/asyncapi.json': { get: { summary: 'The WebSocket protocol (/ws/assistant/{session_id}) as AsyncAPI 3.0', responses: { '200': { description: 'AsyncAPI 3.0', content: json({ type: 'object' }) } } } },
     },
     components: {
       schemas: {

@@ -1,4 +1,4 @@
-import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { WebSocket, type RawData } from 'ws';
 import {
   AppError,
@@ -9,11 +9,14 @@ import {
   type Logger,
   type RequestContext,
   type WebSocketMetrics,
+  type WsChatTurn,
+  type WsClientMessage,
+  type WsServerMessage,
 } from '@actionedx/shared';
 import type { ChatDispatcher } from '../chat/chat-dispatcher.js';
 import { toChatResponse, type DispatchListener } from '../chat/dispatch-types.js';
-import { parseChatRequest } from '../chat/request-validation.js';
-import { parseClientMessage, type ClientMessage } from './client-messages.js';
+import { settledWithin } from '../settled-within.js';
+import { parseClientMessage } from './client-messages.js';
 import { toErrorFrame } from './error-frame.js';
 import type { SessionMetadata, SessionStore } from './session-store.js';
 import type { SocketTarget } from './socket-target.js';
@@ -52,10 +55,12 @@ export class AssistantConnection {
   private readonly outbound: Counted;
 
   /**
+   * @param raw the connection under `socket`, as the HTTP upgrade handed it over (see `coalesceWrites`).
    * @param traceparent the upgrade request's trace context: each turn is a new span of the same trace.
    */
   constructor(
     private readonly socket: WebSocket,
+    private readonly raw: Duplex,
     target: SocketTarget,
     private readonly deps: AssistantConnectionDeps,
     private readonly traceparent: string | undefined,
@@ -112,12 +117,7 @@ export class AssistantConnection {
 
   /** Resolves in every case: a store that fails or hangs leaves a fresh session. */
   private async restore(): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<undefined>((resolve) => {
-      timer = setTimeout(() => resolve(undefined), RESTORE_TIMEOUT_MS);
-    });
-    const stored = await Promise.race([this.deps.store.load(this.session.session_id), timeout]).catch(() => undefined);
-    clearTimeout(timer);
+    const stored = await settledWithin(this.deps.store.load(this.session.session_id), RESTORE_TIMEOUT_MS);
     if (stored !== undefined) {
       this.session.message_count += stored.message_count;
       this.session.mode = stored.mode;
@@ -141,15 +141,17 @@ export class AssistantConnection {
 
   private handle(data: RawData, isBinary: boolean): void {
     if (this.closed) return;
-    let msg: ClientMessage;
+    let msg: WsClientMessage;
     try {
       msg = parseClientMessage(data, isBinary, this.deps.bodyLimitBytes);
     } catch (err) {
       return this.sendError(err);
     }
     switch (msg.type) {
-      case 'turn':
-        return this.startTurn(msg.body);
+      case undefined:
+      case 'message':
+      case 'chat':
+        return this.startTurn(msg);
       case 'ping':
         return this.send({ type: 'pong', timestamp: new Date().toISOString() });
       case 'typing':
@@ -157,7 +159,7 @@ export class AssistantConnection {
           type: 'typing',
           session_id: this.session.session_id,
           user_id: this.session.user_id,
-          is_typing: msg.isTyping,
+          is_typing: msg.is_typing,
           timestamp: new Date().toISOString(),
         });
       case 'mode_switch':
@@ -171,19 +173,18 @@ export class AssistantConnection {
     }
   }
 
-  private startTurn(body: Record<string, unknown>): void {
+  /** The socket's `?user_id=` and current mode fill in what the turn leaves out; the path names the session. */
+  private startTurn(turn: WsChatTurn): void {
     if (this.turn !== undefined) return this.sendError(new AppError('busy'));
-    let request: ChatRequest;
-    try {
-      request = parseChatRequest({
-        ...body,
-        user_id: body.user_id ?? this.session.user_id ?? undefined,
-        mode: body.mode ?? this.session.mode,
-        session_id: this.session.session_id,
-      });
-    } catch (err) {
-      return this.sendError(err);
+    const { type: _type, user_id: userId = this.session.user_id ?? undefined, mode = this.session.mode, ...rest } = turn;
+    if (userId === undefined) {
+      return this.sendError(
+        new AppError('validation_failed', 'user_id: give it in the message or in the URL (?user_id=).', {
+          details: { field: 'user_id' },
+        }),
+      );
     }
+    const request: ChatRequest = { ...rest, user_id: userId, mode, session_id: this.session.session_id };
     const ctx: RequestContext = { request_id: newRequestId(), traceparent: childTraceparent(this.traceparent) };
     const requestId = ctx.request_id;
     const controller = new AbortController();
@@ -222,18 +223,17 @@ export class AssistantConnection {
 
   /**
    * Frames that arrive together (one bus read can hold many chunks of one answer) leave in one socket
-   * write instead of one system call each: the socket is corked until the end of this tick.
+   * write instead of one system call each: the connection is corked until the end of this tick. Each frame
+   * stays its own WebSocket message (the seed's client reads one JSON object per message).
    */
   private coalesceWrites(): void {
-    if (this.corked) return;
-    // ws keeps its net.Socket in `_socket`; cork/uncork nest, so ws's own corking still works.
-    const raw = (this.socket as unknown as { _socket?: Socket })._socket;
-    if (raw === undefined || raw.destroyed) return;
+    if (this.corked || this.raw.destroyed) return;
     this.corked = true;
-    raw.cork();
+    // cork/uncork nest, so ws's own corking inside a send still works.
+    this.raw.cork();
     process.nextTick(() => {
       this.corked = false;
-      raw.uncork();
+      this.raw.uncork();
     });
   }
 
@@ -261,7 +261,7 @@ export class AssistantConnection {
     this.send(frame);
   }
 
-  private send(message: object): void {
+  private send(message: WsServerMessage): void {
     if (this.socket.readyState !== WebSocket.OPEN) return;
     this.coalesceWrites();
     this.socket.send(JSON.stringify(message));

@@ -4,6 +4,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { AppError, Headers, acceptRequestId, childTraceparent, type Logger } from '@actionedx/shared';
 import type { ChatDispatcher } from '../chat/chat-dispatcher.js';
 import type { GatewayMetrics } from '../metrics.js';
+import { settledWithin } from '../settled-within.js';
 import { AssistantConnection } from './assistant-connection.js';
 import type { SessionStore } from './session-store.js';
 import { parseSocketTarget, type SocketTarget } from './socket-target.js';
@@ -96,12 +97,7 @@ export class AssistantSocketServer {
     const closed = [...this.connections.values()];
     for (const c of this.connections.keys()) c.shutdown();
     if (closed.length > 0) {
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, CLOSE_WAIT_MS);
-      });
-      await Promise.race([Promise.all(closed), timeout]);
-      clearTimeout(timer);
+      await settledWithin(Promise.all(closed), CLOSE_WAIT_MS);
       for (const c of this.connections.keys()) c.terminate();
     }
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
@@ -119,14 +115,16 @@ export class AssistantSocketServer {
       return rejectUpgrade(socket, err instanceof AppError ? err : new AppError('not_found'), requestId);
     }
     const traceparent = childTraceparent(req.headers[Headers.traceparent] as string | undefined);
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, target, traceparent));
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, socket, target, traceparent));
   }
 
-  private accept(ws: WebSocket, target: SocketTarget, traceparent: string): void {
+  /** `raw` is the connection the upgrade took over: the connection keeps it to batch its writes. */
+  private accept(ws: WebSocket, raw: Duplex, target: SocketTarget, traceparent: string): void {
     const { dispatcher, store, logger, bodyLimitBytes } = this.deps;
     const metrics = this.deps.metrics.ws;
     const connection = new AssistantConnection(
       ws,
+      raw,
       target,
       { dispatcher, store, logger, metrics, counters: this.counters, bodyLimitBytes },
       traceparent,

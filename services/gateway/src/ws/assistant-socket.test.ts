@@ -1,9 +1,17 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { LIMITS } from '@actionedx/shared';
-import { CancelRecorder, FakeWorker, answerWith, sleep, waitFor } from '../testing/fake-worker.js';
-import { metricValue, startTestGateway, type TestGateway } from '../testing/test-gateway.js';
-import { TestSocket } from '../testing/test-socket.js';
+import {
+  CancelRecorder,
+  FakeWorker,
+  answerWith,
+  sleep,
+  waitFor,
+  metricValue,
+  startTestGateway,
+  type TestGateway,
+  TestSocket,
+} from '@actionedx/testkit';
 import { MemorySessionStore } from './memory-session-store.js';
 
 let gw: TestGateway;
@@ -45,6 +53,8 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
+  // Every frame any test received, read or not, is one of the shared protocol's messages.
+  for (const s of sockets) expect(s.malformed).toEqual([]);
   for (const s of sockets) await s.close();
   for (const w of workers) w.stop();
   await gw.close();
@@ -287,9 +297,53 @@ describe('WebSocket /ws/assistant/:session_id', () => {
     it('refuses other paths with 404 and unsafe ids with 400', async () => {
       expect(await upgradeStatus('/ws/other/session-1')).toBe(404);
       expect(await upgradeStatus('/ws/assistant/')).toBe(404);
-      expect(await upgradeStatus('/ws/assistant/a.b')).toBe(400);
-      expect(await upgradeStatus(`/ws/assistant/${'x'.repeat(65)}`)).toBe(400);
+      expect(await upgradeStatus(`/ws/assistant/${'x'.repeat(LIMITS.sessionIdMaxChars + 1)}`)).toBe(400);
+      expect(await upgradeStatus('/ws/assistant/a%20b')).toBe(400);
+      expect(await upgradeStatus('/ws/assistant/a%2Fb')).toBe(400);
+      expect(await upgradeStatus('/ws/assistant/a*b')).toBe(400);
       expect(await upgradeStatus('/ws/assistant/s1?user_id=bad%20user')).toBe(400);
+      expect(await upgradeStatus(`/ws/assistant/s1?user_id=${'u'.repeat(LIMITS.userIdMaxChars + 1)}`)).toBe(400);
+    });
+
+    it('accepts a session id of exactly 128 characters with . : @ (as REST does), and keeps its session', async () => {
+      const id = `team.alpha:user@example.org-${'x'.repeat(LIMITS.sessionIdMaxChars - 28)}`;
+      expect(id).toHaveLength(LIMITS.sessionIdMaxChars);
+      const ws = await open(`/ws/assistant/${id}?user_id=user@example.org`);
+      expect(ws.received[0]).toMatchObject({ type: 'connected', session_id: id });
+      const w = worker({ script: answerWith(['ok']) });
+      ws.send(turn);
+      expect((await ws.until('response')).at(-1)).toMatchObject({ response: 'ok' });
+      expect(w.jobs[0]!.job.request).toMatchObject({ session_id: id, user_id: 'user@example.org' });
+      await ws.close();
+      await expect.poll(async () => (await store.load(id))?.message_count).toBe(1);
+      // Percent-encoded in the path, it is the same session.
+      const again = await open(`/ws/assistant/${encodeURIComponent(id)}`);
+      expect(again.received[0]).toMatchObject({ type: 'connected', session_id: id });
+      expect(await upgradeStatus(`/ws/assistant/${id}x`)).toBe(400);
+    });
+  });
+
+  describe('a session store that hangs or fails', () => {
+    const hanging = { kind: 'memory' as const, load: () => new Promise<never>(() => {}), save: async () => {}, remove: async () => {} };
+    const failing = { ...hanging, load: () => Promise.reject(new Error('store down')) };
+
+    it.each([
+      ['hangs', hanging, 900],
+      ['fails', failing, 0],
+    ])('when it %s, the socket still opens with a fresh session', async (_what, sessionStore, atLeastMs) => {
+      const g = await startTestGateway({}, { sessionStore });
+      try {
+        const started = performance.now();
+        const ws = await TestSocket.open(`${g.wsUrl}/ws/assistant/s-store?user_id=u1`);
+        sockets.push(ws);
+        expect(performance.now() - started).toBeGreaterThanOrEqual(atLeastMs);
+        expect(ws.received[0]).toMatchObject({ type: 'connected', session_id: 's-store', mode: 'strategist' });
+        ws.send({ type: 'ping' });
+        expect(await ws.next()).toMatchObject({ type: 'pong' });
+        await ws.close();
+      } finally {
+        await g.close();
+      }
     });
   });
 

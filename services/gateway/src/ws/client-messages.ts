@@ -1,13 +1,6 @@
 import type { RawData } from 'ws';
-import { AppError, MODES, type Mode } from '@actionedx/shared';
-
-/** What a client can send on the assistant socket, once the JSON is read. */
-export type ClientMessage =
-  | { type: 'turn'; body: Record<string, unknown> }
-  | { type: 'ping' }
-  | { type: 'typing'; isTyping: boolean }
-  | { type: 'mode_switch'; mode: Mode }
-  | { type: 'cancel' };
+import { AppError, WS_CLIENT_MESSAGES, isWsClientMessageType, type WsClientMessage } from '@actionedx/shared';
+import { parseOrThrow } from '../chat/request-validation.js';
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -19,10 +12,10 @@ const textOf = (data: RawData): string =>
   Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data as ArrayBuffer).toString('utf8');
 
 /**
- * One incoming WebSocket message as a ClientMessage, or an AppError with the code the client sees.
- * A message without `type` (the seed's client) or with `type: "message"` is a chat turn.
+ * One incoming WebSocket message, parsed with the shared schema of its `type` (`WS_CLIENT_MESSAGES`), or an
+ * AppError with the code the client sees. A message without `type` (the seed's client) is a chat turn.
  */
-export function parseClientMessage(data: RawData, isBinary: boolean, limitBytes: number): ClientMessage {
+export function parseClientMessage(data: RawData, isBinary: boolean, limitBytes: number): WsClientMessage {
   if (isBinary) throw new AppError('binary_frame');
   if (byteLength(data) > limitBytes) {
     throw new AppError('payload_too_large', `A message may hold at most ${limitBytes} bytes.`);
@@ -34,28 +27,9 @@ export function parseClientMessage(data: RawData, isBinary: boolean, limitBytes:
     throw new AppError('invalid_json', 'The message is not valid JSON.');
   }
   if (!isPlainObject(value)) throw new AppError('invalid_message', 'Send a JSON object.');
-  const type = value.type;
-  switch (type) {
-    case undefined:
-    case 'message':
-    case 'chat': {
-      const { type: _type, ...body } = value;
-      return { type: 'turn', body };
-    }
-    case 'ping':
-      return { type: 'ping' };
-    case 'cancel':
-      return { type: 'cancel' };
-    case 'typing':
-      return { type: 'typing', isTyping: value.is_typing !== false };
-    case 'mode_switch': {
-      const mode = value.mode;
-      if (typeof mode !== 'string' || !(MODES as readonly string[]).includes(mode)) {
-        throw new AppError('unknown_mode', `Unknown mode; use one of: ${MODES.join(', ')}.`, { details: { field: 'mode' } });
-      }
-      return { type: 'mode_switch', mode: mode as Mode };
-    }
-    default:
-      throw new AppError('unknown_message_type', undefined, { details: { field: 'type' } });
+  const type = value.type === undefined ? 'message' : value.type;
+  if (!isWsClientMessageType(type)) {
+    throw new AppError('unknown_message_type', undefined, { details: { field: 'type' } });
   }
+  return parseOrThrow(WS_CLIENT_MESSAGES[type], value);
 }

@@ -1,17 +1,7 @@
-import { toAppError } from '@actionedx/shared';
-
-/** The `error` message a socket client sees. */
-export interface ErrorFrameMessage {
-  type: 'error';
-  code: string;
-  message: string;
-  retryable: boolean;
-  request_id?: string;
-  details?: Record<string, unknown>;
-}
+import { toAppError, type WsError } from '@actionedx/shared';
 
 /** The one error mapper of the WebSocket transport: an AppError's fields, never a stack. */
-export function toErrorFrame(err: unknown, requestId?: string): ErrorFrameMessage {
+export function toErrorFrame(err: unknown, requestId?: string): WsError {
   const e = toAppError(err);
   return {
     type: 'error',

@@ -1,7 +1,7 @@
 export { AssistantSocketServer, type AssistantSocketServerDeps } from './assistant-socket-server.js';
 export { AssistantConnection } from './assistant-connection.js';
-export { parseClientMessage, type ClientMessage } from './client-messages.js';
-export { toErrorFrame, type ErrorFrameMessage } from './error-frame.js';
+export { parseClientMessage } from './client-messages.js';
+export { toErrorFrame } from './error-frame.js';
 export { MemorySessionStore } from './memory-session-store.js';
 export { RedisSessionStore } from './redis-session-store.js';
 export { SessionMetadataSchema, sessionKey, type SessionMetadata, type SessionStore } from './session-store.js';

@@ -1,8 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { WebSocket } from 'ws';
 import { seedClientFor } from '@actionedx/testkit';
-import { FakeWorker, answerWith, waitFor } from '../testing/fake-worker.js';
-import { startTestGateway, type TestGateway } from '../testing/test-gateway.js';
+import { FakeWorker, answerWith, waitFor, startTestGateway, type TestGateway } from '@actionedx/testkit';
 
 /** The seed's "WebSocket Client Example", byte for byte (one copy, in testkit); only the host is rewritten. */
 const clientFor = (wsUrl: string): string => seedClientFor(wsUrl.replace(/^ws:\/\//, ''));

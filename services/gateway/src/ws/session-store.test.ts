@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger, createRedisClient, type Redis } from '@actionedx/shared';
+import { GATEWAY_VERSION } from '../version.js';
 import { MemorySessionStore } from './memory-session-store.js';
 import { RedisSessionStore } from './redis-session-store.js';
 import { sessionKey, type SessionMetadata, type SessionStore } from './session-store.js';
 
-const logger = createLogger({ service: 'gateway', level: 'silent', pretty: false });
+const logger = createLogger({ service: 'gateway', version: GATEWAY_VERSION, level: 'silent', pretty: false });
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 const CONNECTED_AT = new Date().toISOString();
@@ -31,6 +32,15 @@ function contract(name: string, make: () => SessionStore): void {
       expect((await store.load(id))?.message_count).toBe(4);
       await store.remove(id);
       expect(await store.load(id)).toBeUndefined();
+    });
+
+    it('keeps ids with . : @ apart from each other', async () => {
+      const store = make();
+      const base = `s-${randomUUID()}`;
+      const ids = [`${base}.a:b@c`, `${base}.a:b`, `${base}.a`];
+      for (const [i, id] of ids.entries()) await store.save({ ...session(id), message_count: i });
+      for (const [i, id] of ids.entries()) expect(await store.load(id)).toEqual({ ...session(id), message_count: i });
+      for (const id of ids) await store.remove(id);
     });
   });
 }
@@ -78,6 +88,16 @@ describe.skipIf(redis === undefined)('RedisSessionStore (real Redis)', () => {
     const ttl = await redis!.ttl(sessionKey(id));
     expect(ttl).toBeGreaterThan(110);
     expect(ttl).toBeLessThanOrEqual(120);
+    await store.remove(id);
+  });
+
+  it('encodes : and @ of an id in its key, and keeps the key of an id without them', async () => {
+    expect(sessionKey('session-123')).toBe('ws_session:session-123');
+    expect(sessionKey('a.b:c@d')).toBe('ws_session:a.b%3Ac%40d');
+    const store = new RedisSessionStore(redis!, 60, logger);
+    const id = `t.${randomUUID()}:u@example.org`;
+    await store.save(session(id));
+    expect(await redis!.exists(`ws_session:${encodeURIComponent(id)}`)).toBe(1);
     await store.remove(id);
   });
 

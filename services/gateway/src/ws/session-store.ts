@@ -13,7 +13,11 @@ export const SessionMetadataSchema = z.object({
 });
 export type SessionMetadata = z.infer<typeof SessionMetadataSchema>;
 
-export const sessionKey = (sessionId: string): string => `ws_session:${sessionId}`;
+/**
+ * The Redis key of a session. The id is percent-encoded, so its `:` and `@` can never read as another
+ * segment of the key; ids of letters, digits, `_ . -` keep the key they always had.
+ */
+export const sessionKey = (sessionId: string): string => `ws_session:${encodeURIComponent(sessionId)}`;
 
 /**
  * Session metadata that outlives a connection, so a client that reconnects keeps its mode and count.

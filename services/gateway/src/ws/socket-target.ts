@@ -1,4 +1,4 @@
-import { AppError, ChatRequestSchema, SUBJECT_TOKEN } from '@actionedx/shared';
+import { AppError, LIMITS, SessionIdSchema, UserIdSchema } from '@actionedx/shared';
 
 /** What a WebSocket URL names: `/ws/assistant/<session_id>?user_id=<user_id>`. */
 export interface SocketTarget {
@@ -19,16 +19,20 @@ export function parseSocketTarget(url: string | undefined): SocketTarget {
   } catch {
     sessionId = '';
   }
-  if (!SUBJECT_TOKEN.test(sessionId)) {
-    throw new AppError('validation_failed', 'session_id must be 1-64 letters, digits, _ or -.', {
-      details: { field: 'session_id' },
-    });
+  if (!SessionIdSchema.safeParse(sessionId).success) {
+    throw new AppError(
+      'validation_failed',
+      `session_id must be 1-${LIMITS.sessionIdMaxChars} letters, digits or _ . : @ -.`,
+      { details: { field: 'session_id' } },
+    );
   }
   const userId = parsed.searchParams.get('user_id') ?? undefined;
-  if (userId !== undefined && !ChatRequestSchema.shape.user_id.safeParse(userId).success) {
-    throw new AppError('validation_failed', 'user_id may only hold letters, digits and _ . : @ - (at most 128).', {
-      details: { field: 'user_id' },
-    });
+  if (userId !== undefined && !UserIdSchema.safeParse(userId).success) {
+    throw new AppError(
+      'validation_failed',
+      `user_id must be 1-${LIMITS.userIdMaxChars} letters, digits or _ . : @ -.`,
+      { details: { field: 'user_id' } },
+    );
   }
   return { sessionId, userId };
 }

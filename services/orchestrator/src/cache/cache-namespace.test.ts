@@ -1,6 +1,15 @@
-import { describe, expect, it } from 'vitest';
-import { AppError } from '@actionedx/shared';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AppError, createCacheMetrics, createLogger, createRedisClient, type Redis } from '@actionedx/shared';
+import { cacheKey } from './cache-key.js';
 import { CacheNamespace } from './cache-namespace.js';
+import { MemoryResponseCache } from './memory-response-cache.js';
+import { RedisResponseCache } from './redis-response-cache.js';
+import type { CacheEntry, ResponseCache } from './response-cache.js';
+
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 const hash = 'a'.repeat(64);
 const ns = new CacheNamespace('ai_cache');
@@ -55,10 +64,24 @@ describe('CacheNamespace', () => {
     expect(both.matches(`ai_cache:strategy_audit:${hash}`)).toBe(false);
   });
 
+  it('reads the seed\'s `*` as every answer of the namespace, and nothing else', () => {
+    const every = ns.invalidationTarget({ pattern: '*' });
+    expect(every.pattern).toBe('ai_cache:*');
+    expect(every.matches(`ai_cache:collaboration:${hash}`)).toBe(true);
+    for (const other of ['ai_cache:stats', `ai_cache:lock:collaboration:${hash}`, `ai_cache:flight:collaboration:${hash}`, 'ws_session:s1']) {
+      expect(every.matches(other), other).toBe(false);
+    }
+    expect(new CacheNamespace('tenant_b').invalidationTarget({ pattern: '*' }).pattern).toBe('tenant_b:*');
+  });
+
   it('refuses patterns outside the namespace or with classes, escapes or other characters', () => {
     for (const pattern of [
-      '*',
+      '**',
+      '*:*',
       'ai_cache',
+      'ai_cache:',
+      'ai_cache:collaboration.*',
+      'ai_cache:a.b',
       'ai_cache_other:*',
       'other:ai_cache:*',
       'ai_cache:[a-z]*',
@@ -71,5 +94,75 @@ describe('CacheNamespace', () => {
     }
     expect(refusal(() => ns.invalidationTarget({}))).toBe('validation_failed');
     expect(refusal(() => ns.invalidationTarget({ task_type: 'nope' as 'collaboration' }))).toBe('unknown_task_type');
+  });
+});
+
+const entry: CacheEntry = {
+  v: 1,
+  response: 'An answer',
+  suggestions: [],
+  model: 'gpt-4o-mini',
+  usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
+  cost_usd: 0,
+  created_at: 0,
+};
+
+const answerKey = (prefix: string, message: string, taskType: 'collaboration' | 'strategy_audit') =>
+  cacheKey(
+    { task_type: taskType, mode: 'ally', model: 'm', prompt_version: '1', history: [], message, context: {}, scope: 'global' },
+    prefix,
+  );
+
+/**
+ * `POST /api/cache/invalidate?pattern=*` end to end on each backend: every answer goes; hit/miss counters,
+ * flight locks and everything outside the namespace (WebSocket sessions) stay.
+ */
+describe.each(['memory', 'redis'] as const)('invalidating `*` on the %s backend', (backend) => {
+  const prefix = `ai_cache_ns_${randomBytes(6).toString('hex')}`;
+  const sessionKey = `ws_session:ns-test-${randomBytes(6).toString('hex')}`;
+  let cache: ResponseCache;
+  let admin: Redis | undefined;
+
+  beforeAll(async () => {
+    const metrics = createCacheMetrics(new Registry());
+    if (backend === 'memory') {
+      cache = new MemoryResponseCache({ metrics }, { prefix });
+      return;
+    }
+    const connect = async (name: string): Promise<Redis> => {
+      const r = createRedisClient({ url: REDIS_URL, name: `${prefix}-${name}`, commandTimeoutMs: 2_000 });
+      if (r.status !== 'ready') await once(r, 'ready');
+      return r;
+    };
+    admin = await connect('admin');
+    const logger = createLogger({ service: 'cache-namespace-test', version: '0.0.0', level: 'silent', pretty: false });
+    cache = new RedisResponseCache({ redis: await connect('cache'), metrics, logger }, { prefix, closeClient: true });
+  });
+
+  afterAll(async () => {
+    await cache.close();
+    if (admin === undefined) return;
+    const [, keys] = await admin.scan('0', 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    await admin.unlink(sessionKey, ...keys);
+    await admin.quit();
+  });
+
+  it('deletes every answer and keeps counters, locks and sessions', async () => {
+    const answers = [answerKey(prefix, 'a', 'collaboration'), answerKey(prefix, 'b', 'strategy_audit')];
+    for (const key of answers) expect(await cache.store(key, entry, 60)).toBe(true);
+    expect(await cache.lookup(answers[0]!)).not.toBeNull();
+    const locked = answerKey(prefix, 'in flight', 'collaboration');
+    const lease = await cache.acquireFlight(locked, 30_000);
+    expect(typeof lease).toBe('object');
+    await admin?.set(sessionKey, '{"session_id":"s"}', 'EX', 60);
+
+    expect(await cache.invalidate({ pattern: '*' })).toEqual({ pattern: `${prefix}:*`, deleted: 2 });
+
+    for (const key of answers) expect(await cache.lookup(key)).toBeNull();
+    expect(await cache.acquireFlight(locked, 30_000)).toBe('busy');
+    expect(await cache.stats()).toMatchObject({ hits: 1, misses: 2, total_keys: 0 });
+    if (admin !== undefined) {
+      expect(await admin.exists(`${prefix}:stats`, `${prefix}:lock:${locked.slice(prefix.length + 1)}`, sessionKey)).toBe(3);
+    }
   });
 });

@@ -1,11 +1,11 @@
-import { AppError, TASK_TYPES, type CacheInvalidateRequest } from '@actionedx/shared';
-import { DEFAULT_CACHE_PREFIX } from './cache-key.js';
-
-/** A prefix holds no glob characters, so `<prefix>:*` never reaches into another namespace. */
-const PREFIX_FORMAT = /^[A-Za-z0-9_-]{1,64}$/;
-/** Redis glob without classes or escapes: `*` and `?` are all an operator needs, and nothing can surprise. */
-const PATTERN_CHARS = /^[A-Za-z0-9_:*?-]+$/;
-const PATTERN_MAX_CHARS = 256;
+import {
+  AppError,
+  CACHE_KEY_PREFIX,
+  CACHE_PREFIX_FORMAT,
+  TASK_TYPES,
+  parseCachePattern,
+  type CacheInvalidateRequest,
+} from '@actionedx/shared';
 
 /** What an invalidation deletes: the SCAN pattern, and the test each found key must also pass. */
 export interface InvalidationTarget {
@@ -25,8 +25,8 @@ export class CacheNamespace {
   readonly flightPattern: string;
   private readonly answerKey: RegExp;
 
-  constructor(readonly prefix: string = DEFAULT_CACHE_PREFIX) {
-    if (!PREFIX_FORMAT.test(prefix)) throw new TypeError(`cache prefix must match ${PREFIX_FORMAT}, got "${prefix}"`);
+  constructor(readonly prefix: string = CACHE_KEY_PREFIX) {
+    if (!CACHE_PREFIX_FORMAT.test(prefix)) throw new TypeError(`cache prefix must match ${CACHE_PREFIX_FORMAT}, got "${prefix}"`);
     this.statsKey = `${prefix}:stats`;
     this.flightPattern = `${prefix}:flight:*`;
     // Any lower-case task type, so that keys of a type this version does not know can still be invalidated.
@@ -62,8 +62,9 @@ export class CacheNamespace {
   }
 
   /**
-   * Checks an invalidation request: a pattern must stay inside `<prefix>:` and use only letters, digits,
-   * `_ : - * ?`; a task type becomes `<prefix>:<task_type>:*`; given both, a key must match both.
+   * Checks an invalidation request with the shared pattern rules (`cachePatternSchema`), in this namespace:
+   * `*` is every answer (`<prefix>:*`); a task type becomes `<prefix>:<task_type>:*`; given both, a key must
+   * match both. Counters, locks and channels are never matched, whatever the pattern.
    */
   invalidationTarget(req: CacheInvalidateRequest): InvalidationTarget {
     const { pattern, task_type: taskType } = req;
@@ -74,16 +75,7 @@ export class CacheNamespace {
       if (taskType === undefined) throw new AppError('validation_failed', 'give a pattern or a task_type');
       return this.target(`${this.prefix}:${taskType}:*`, undefined);
     }
-    if (pattern.length > PATTERN_MAX_CHARS) {
-      throw new AppError('invalid_pattern', `the pattern is longer than ${PATTERN_MAX_CHARS} characters`);
-    }
-    if (!pattern.startsWith(`${this.prefix}:`)) {
-      throw new AppError('invalid_pattern', `the pattern must start with "${this.prefix}:"`);
-    }
-    if (!PATTERN_CHARS.test(pattern)) {
-      throw new AppError('invalid_pattern', 'the pattern may only hold letters, digits, _ : - and the wildcards * ?');
-    }
-    return this.target(pattern, taskType);
+    return this.target(parseCachePattern(pattern, this.prefix), taskType);
   }
 
   private target(pattern: string, taskType: string | undefined): InvalidationTarget {
@@ -104,8 +96,8 @@ export class CacheNamespace {
 }
 
 /**
- * A pattern already checked against PATTERN_CHARS, read as Redis MATCH reads it: `*` any run, `?` one
- * character; every other allowed character is literal in a regular expression too.
+ * A pattern already checked by `cachePatternSchema`, read as Redis MATCH reads it: `*` any run, `?` one
+ * character; every other allowed character (no `.`, classes or escapes) is literal in a regular expression too.
  */
 function globToRegExp(pattern: string): RegExp {
   return new RegExp(`^${pattern.replaceAll('*', '.*').replaceAll('?', '.')}$`, 's');

@@ -1,8 +1,10 @@
 import { Router } from 'express';
 import {
   AppError,
+  CACHE_KEY_PREFIX,
   CacheInvalidateRequestSchema,
   TASK_TYPES,
+  parseCachePattern,
   type CacheInvalidateRequest,
 } from '@actionedx/shared';
 import type { OrchestratorAdmin } from '../../admin/orchestrator-admin.js';
@@ -10,45 +12,28 @@ import { parseOrThrow } from '../../chat/request-validation.js';
 import { methodNotAllowed } from '../error-mapper.js';
 import { contextOf } from '../request-context.js';
 
-/** Invalidation never leaves the answer cache's namespace, whatever a client asks. */
-export const CACHE_KEY_PREFIX = 'ai_cache:';
-const PATTERN_MAX_CHARS = 256;
-/**
- * After the prefix: key characters and the `*` and `?` wildcards. Character classes and escapes
- * (`[...]`, `\\`) are refused: no key needs them, and a pattern should be read at a glance.
- */
-const PATTERN_REST = /^[A-Za-z0-9_.:*?-]+$/;
-
 function single(value: unknown, name: string): string | undefined {
   if (value === undefined) return undefined;
   if (typeof value === 'string') return value;
   throw new AppError('validation_failed', `${name} must be given once.`, { details: { field: name } });
 }
 
-/** `?pattern=ai_cache:...&task_type=...` as the orchestrators' invalidate request. */
+/**
+ * `?pattern=...&task_type=...` as the orchestrators' invalidate request. The pattern is checked here with the
+ * rules the workers apply (`parseCachePattern`), so a bad one never costs a bus round trip, and `*` (the
+ * seed's call) is sent as `ai_cache:*`.
+ */
 export function parseInvalidateQuery(query: Record<string, unknown>): CacheInvalidateRequest {
   const pattern = single(query.pattern, 'pattern');
   const taskType = single(query.task_type, 'task_type');
   if (pattern === undefined && taskType === undefined) {
-    throw new AppError('validation_failed', `Give a pattern (${CACHE_KEY_PREFIX}...) or a task_type.`);
+    throw new AppError('validation_failed', `Give a pattern (${CACHE_KEY_PREFIX}:...) or a task_type.`);
   }
-  if (
-    pattern !== undefined &&
-    (!pattern.startsWith(CACHE_KEY_PREFIX) ||
-      pattern.length > PATTERN_MAX_CHARS ||
-      !PATTERN_REST.test(pattern.slice(CACHE_KEY_PREFIX.length)))
-  ) {
-    throw new AppError(
-      'invalid_pattern',
-      `The pattern must start with ${CACHE_KEY_PREFIX}, then hold letters, digits, _ . : - and the wildcards * ?, ` +
-        `${PATTERN_MAX_CHARS} characters at most.`,
-      { details: { field: 'pattern' } },
-    );
-  }
+  const scan = pattern === undefined ? undefined : parseCachePattern(pattern);
   if (taskType !== undefined && !(TASK_TYPES as readonly string[]).includes(taskType)) {
     throw new AppError('unknown_task_type', undefined, { details: { field: 'task_type' } });
   }
-  return parseOrThrow(CacheInvalidateRequestSchema, { pattern, task_type: taskType });
+  return parseOrThrow(CacheInvalidateRequestSchema, { pattern: scan, task_type: taskType });
 }
 
 /** Cache administration, forwarded to any orchestrator (the figures are cluster-wide). */

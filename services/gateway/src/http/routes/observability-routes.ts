@@ -1,6 +1,7 @@
 import { Router, type RequestHandler } from 'express';
 import type { Registry } from 'prom-client';
 import type { WebSocketStats } from '../../ws/websocket-stats.js';
+import { buildAsyncApi } from '../asyncapi.js';
 import { buildOpenApi } from '../openapi.js';
 
 /**
@@ -18,7 +19,7 @@ async function exposition(own: Registry, also: Registry | undefined): Promise<st
   return `${parts.join('\n\n')}\n`;
 }
 
-/** `/api/metrics` and `/metrics` (Prometheus text), `/api/websocket/stats`, `/api/openapi.json`. */
+/** `/api/metrics` and `/metrics` (Prometheus text), `/api/websocket/stats`, `/api/openapi.json`, `/api/asyncapi.json`. */
 export function observabilityRoutes(deps: {
   registry: Registry;
   alsoServe?: Registry | undefined;
@@ -36,8 +37,12 @@ export function observabilityRoutes(deps: {
   });
   // Built once: the schemas do not change while the process runs.
   const openApi = buildOpenApi();
+  const asyncApi = buildAsyncApi();
   router.get('/api/openapi.json', (_req, res) => {
     res.json(openApi);
+  });
+  router.get('/api/asyncapi.json', (_req, res) => {
+    res.json(asyncApi);
   });
   return router;
 }

@@ -1,17 +1,27 @@
 import { WebSocket } from 'ws';
+import { WsServerMessageSchema } from '@actionedx/shared';
 
 export type SocketMessage = { type: string; [key: string]: unknown };
 
-/** A WebSocket client for tests: every message is queued and read in order. */
+/**
+ * A WebSocket client for tests: every message is queued and read in order, and checked against the shared
+ * protocol (`WsServerMessageSchema`): a frame that does not parse fails the read that reaches it.
+ */
 export class TestSocket {
   readonly received: SocketMessage[] = [];
+  /** Messages that are not one JSON object of the protocol, with why. */
+  readonly malformed: Array<{ raw: string; problem: string }> = [];
   private cursor = 0;
   private wake: (() => void) | undefined;
   closeCode: number | undefined;
 
   private constructor(readonly ws: WebSocket) {
     ws.on('message', (data) => {
-      this.received.push(JSON.parse(String(data)) as SocketMessage);
+      const raw = String(data);
+      const value = JSON.parse(raw) as SocketMessage;
+      const parsed = WsServerMessageSchema.safeParse(value);
+      if (!parsed.success) this.malformed.push({ raw, problem: JSON.stringify(parsed.error.issues) });
+      this.received.push(value);
       this.wake?.();
     });
     ws.on('close', (code) => {
@@ -53,7 +63,10 @@ export class TestSocket {
         };
       });
     }
-    return this.received[this.cursor++]!;
+    const message = this.received[this.cursor++]!;
+    const bad = this.malformed[0];
+    if (bad !== undefined) throw new Error(`a message outside the protocol: ${bad.raw} (${bad.problem})`);
+    return message;
   }
 
   /** Messages up to and including the first of type `type`. */

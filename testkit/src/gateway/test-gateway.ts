@@ -5,9 +5,15 @@ import {
   type Redis,
 } from '@actionedx/shared';
 import type { Registry } from 'prom-client';
-import { createGateway, type Gateway } from '../app.js';
-import { loadGatewayConfig, type GatewayConfig } from '../config.js';
-import type { SessionStore } from '../ws/session-store.js';
+import {
+  GATEWAY_VERSION,
+  createGateway,
+  loadGatewayConfig,
+  type Gateway,
+  type GatewayConfig,
+  type SessionStore,
+} from '@actionedx/gateway';
+import type { SseEvent } from '../clients.js';
 
 export interface TestGateway {
   bus: InProcessBus;
@@ -43,7 +49,7 @@ export async function startTestGateway(
     shutdownGraceMs: 200,
     ...overrides,
   };
-  const logger = createLogger({ service: 'gateway', level: process.env.TEST_LOG_LEVEL ?? 'silent', pretty: false });
+  const logger = createLogger({ service: 'gateway', version: GATEWAY_VERSION, level: process.env.TEST_LOG_LEVEL ?? 'silent', pretty: false });
   const registry = createMetricsRegistry('gateway', { defaultMetrics: false });
   const gateway = createGateway({ bus, config, logger, registry, ...deps });
   const { port } = await gateway.listen();
@@ -73,18 +79,13 @@ export async function metricValue(registry: Registry, name: string, labels: Reco
   return match?.value ?? 0;
 }
 
-export interface SseEvent {
-  event: string;
-  data: unknown;
-}
-
 /** Read a whole SSE response into its events. */
-export async function readSse(res: Response): Promise<SseEvent[]> {
-  const text = await res.text();
-  return parseSse(text);
+export async function readSseResponse(res: Response): Promise<SseEvent[]> {
+  return parseSseText(await res.text());
 }
 
-export function parseSse(text: string): SseEvent[] {
+/** The events of a complete SSE body, each `data` parsed as JSON. */
+export function parseSseText(text: string): SseEvent[] {
   const events: SseEvent[] = [];
   for (const block of text.split('\n\n')) {
     let event = 'message';
