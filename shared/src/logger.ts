@@ -13,7 +13,7 @@ export interface LoggerConfig {
    * The service's own version, `readPackageVersion(import.meta.url)` from its main module; on every line.
    * Optional only until every main passes it; without it lines say `unknown` rather than a made-up number.
    */
-  version?: string;
+  version: string;
   level?: string;
   /** Human-readable output; default: on for a terminal outside production, when pino-pretty is installed. */
   pretty?: boolean;
@@ -126,7 +126,7 @@ export function createLogger(cfg: LoggerConfig): Logger {
     prettyAvailable();
   const opts: LoggerOptions = {
     level: cfg.level ?? 'info',
-    base: { service: cfg.service, version: cfg.version ?? 'unknown', pid: process.pid },
+    base: { service: cfg.service, version: cfg.version, pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: {
       level: (label) => ({ level: label }),

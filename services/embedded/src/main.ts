@@ -1,4 +1,4 @@
-import { ConfigError, createLogger, createMetricsRegistry, InProcessBus, onShutdown } from '@actionedx/shared';
+import { ConfigError, createLogger, createMetricsRegistry, InProcessBus, onShutdown, readPackageVersion } from '@actionedx/shared';
 import { createGateway, loadGatewayConfig } from '@actionedx/gateway';
 import { createMockLlm, type ListeningMockLlm } from '@actionedx/mock-llm';
 import { assembleOrchestrator, loadOrchestratorConfig } from '@actionedx/orchestrator';
@@ -21,7 +21,7 @@ function configs() {
 }
 
 const cfg = configs();
-const logger = createLogger({ service: 'actionedx', level: cfg.gateway.logLevel, ...(cfg.gateway.logPretty === undefined ? {} : { pretty: cfg.gateway.logPretty }) });
+const logger = createLogger({ service: 'actionedx', version: readPackageVersion(import.meta.url), level: cfg.gateway.logLevel, ...(cfg.gateway.logPretty === undefined ? {} : { pretty: cfg.gateway.logPretty }) });
 const bus = new InProcessBus((err, subject) => logger.error({ err, subject }, 'bus handler failed'));
 
 let mock: ListeningMockLlm | undefined;

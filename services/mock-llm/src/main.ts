@@ -1,4 +1,4 @@
-import { ConfigError, createLogger, createMetricsRegistry, onShutdown } from '@actionedx/shared';
+import { ConfigError, createLogger, createMetricsRegistry, onShutdown, readPackageVersion } from '@actionedx/shared';
 import { loadMockLlmConfig, type MockLlmConfig } from './config.js';
 import { createMockLlm } from './server.js';
 
@@ -12,7 +12,7 @@ try {
   process.exit(1);
 }
 
-const logger = createLogger({ service: 'mock-llm', level: config.logLevel, pretty: config.logPretty });
+const logger = createLogger({ service: 'mock-llm', version: readPackageVersion(import.meta.url), level: config.logLevel, pretty: config.logPretty });
 const mock = createMockLlm(config, { logger, registry: createMetricsRegistry('mock-llm') });
 const server = await mock.listen(config.port, config.host);
 logger.info({ port: server.port, url: server.url }, 'listening');

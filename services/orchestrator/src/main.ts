@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { ConfigError, createBusInBackground, createLogger, createMetricsRegistry, onShutdown } from '@actionedx/shared';
+import { ConfigError, createBusInBackground, createLogger, createMetricsRegistry, onShutdown, readPackageVersion } from '@actionedx/shared';
 import { assembleOrchestrator } from './assemble.js';
 import { loadOrchestratorConfig, type OrchestratorConfig } from './config.js';
 import { createOpsServer } from './http/ops-server.js';
@@ -20,7 +20,7 @@ function config(): OrchestratorConfig {
 
 const cfg = config();
 const workerId = cfg.WORKER_ID ?? `${hostname()}-${process.pid}`;
-const logger = createLogger({ service: 'orchestrator', level: cfg.LOG_LEVEL, ...(cfg.LOG_PRETTY === undefined ? {} : { pretty: cfg.LOG_PRETTY }) }).child({ worker_id: workerId });
+const logger = createLogger({ service: 'orchestrator', version: readPackageVersion(import.meta.url), level: cfg.LOG_LEVEL, ...(cfg.LOG_PRETTY === undefined ? {} : { pretty: cfg.LOG_PRETTY }) }).child({ worker_id: workerId });
 const registry = createMetricsRegistry('orchestrator');
 
 // Listening does not wait for NATS: until it answers, /readyz says 503 and no job can arrive.

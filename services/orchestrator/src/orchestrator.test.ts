@@ -35,13 +35,13 @@ describe('orchestrator on the in-process bus', () => {
     store = new MemoryConversationStore({ metrics: createDbMetrics(registry) });
     orch = createOrchestrator({
       bus,
-      cache: createCache({ registry, logger: createLogger({ service: 'orchestrator', level: 'silent' }), name: 'test' }),
+      cache: createCache({ registry, logger: createLogger({ service: 'orchestrator', version: 'test', level: 'silent' }), name: 'test' }),
       store,
       model: new ModelClient({ apiKey: 'test', baseURL: upstream.url, maxRetries: 0, timeoutMs: 5000 }),
       tasks: new TaskRegistry({
         model: { ethical_assessment: 'mock-fault-server_error', collaboration: 'mock-fault-truncate', framework_alignment: 'house-model' },
       }),
-      logger: createLogger({ service: 'orchestrator', level: 'silent' }),
+      logger: createLogger({ service: 'orchestrator', version: 'test', level: 'silent' }),
       registry,
       workerId: 'w1',
     });

@@ -2,9 +2,6 @@ import type { z } from 'zod';
 import {
   AdminReplySchema,
   AppError,
-  BusClosedError,
-  BusNoRespondersError,
-  BusTimeoutError,
   CacheHealthSchema,
   CacheInvalidateResultSchema,
   CacheStatsSchema,
@@ -99,10 +96,9 @@ export class OrchestratorAdmin {
     }
   }
 
+  /** Bus failures are AppErrors already (no_workers, bus_unavailable); anything else is a bug. */
   private busError(err: unknown, subject: string): AppError {
-    if (err instanceof BusNoRespondersError) return new AppError('no_workers');
-    if (err instanceof BusTimeoutError) return new AppError('no_workers', 'No orchestrator answered in time.');
-    if (err instanceof BusClosedError) return new AppError('bus_unavailable');
+    if (err instanceof AppError) return err;
     this.logger.error({ subject, err }, 'administrative bus request failed');
     return new AppError('internal', undefined, { cause: err });
   }

@@ -185,7 +185,7 @@ export class InFlightRequest implements FrameTarget {
   private onAckFailure(attempt: number, err: unknown): void {
     // Frames of this attempt may have arrived before the reply was lost: the worker has it.
     if (this.settled || attempt !== this.attempt || this.acked) return;
-    if (err instanceof BusNoRespondersError) return this.fail(new AppError('no_workers'), undefined);
+    if (err instanceof BusNoRespondersError) return this.fail(err, undefined);
     if (err instanceof BusTimeoutError) {
       this.noAckStreak += 1;
       if (this.noAckStreak >= 2) {
@@ -193,7 +193,7 @@ export class InFlightRequest implements FrameTarget {
       }
       return this.retry('no_ack');
     }
-    if (err instanceof BusClosedError) return this.fail(new AppError('bus_unavailable'), undefined);
+    if (err instanceof BusClosedError) return this.fail(err, undefined);
     this.core.logger.error({ request_id: this.requestId, err }, 'sending the chat job failed');
     this.fail(toAppError(err), 'gave_up');
   }

@@ -23,7 +23,7 @@ import { RedisGuard } from './redis-guard.js';
 
 const memoryStore = () => new MemoryAnswerStore({ namespace: new CacheNamespace(), metrics: createCacheMetrics(new Registry()) });
 
-const logger = createLogger({ service: 'cache-admin-test', level: 'silent' });
+const logger = createLogger({ service: 'cache-admin-test', version: 'test', level: 'silent' });
 
 const entry: CacheEntry = {
   v: 1,

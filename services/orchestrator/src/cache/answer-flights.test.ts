@@ -20,7 +20,7 @@ import { RedisGuard } from './redis-guard.js';
  */
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const logger = createLogger({ service: 'flights-test', level: 'silent' });
+const logger = createLogger({ service: 'flights-test', version: 'test', level: 'silent' });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const entryOf = (response: string): CacheEntry => ({

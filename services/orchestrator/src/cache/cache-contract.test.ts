@@ -29,7 +29,7 @@ import { RedisGuard } from './redis-guard.js';
  */
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const logger = createLogger({ service: 'cache-test', level: 'silent' });
+const logger = createLogger({ service: 'cache-test', version: 'test', level: 'silent' });
 
 /** One replica's view of the cache. */
 interface Replica {

@@ -1,8 +1,8 @@
 import { createHash, type Hash } from 'node:crypto';
-import type { HistoryTurn, Mode, TaskType } from '@actionedx/shared';
+import { CACHE_KEY_PREFIX, type HistoryTurn, type Mode, type TaskType } from '@actionedx/shared';
 
 /** The namespace of answer keys: `ai_cache:<task_type>:<hash>`, as the seed's invalidation patterns expect. */
-export const DEFAULT_CACHE_PREFIX = 'ai_cache';
+export const DEFAULT_CACHE_PREFIX = CACHE_KEY_PREFIX;
 
 /**
  * Version of the key encoding and of the stored entry format. Bumping it moves every request to a fresh

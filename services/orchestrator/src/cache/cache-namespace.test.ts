@@ -5,9 +5,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppError, createCacheMetrics, createLogger, createRedisClient, type Redis } from '@actionedx/shared';
 import { cacheKey } from './cache-key.js';
 import { CacheNamespace } from './cache-namespace.js';
-import { MemoryResponseCache } from './memory-response-cache.js';
-import { RedisResponseCache } from './redis-response-cache.js';
-import type { CacheEntry, ResponseCache } from './response-cache.js';
+import type { AnswerStore, CacheEntry } from './answer-store.js';
+import type { FlightLock } from './flight-lock.js';
+import { MemoryAnswerStore } from './memory-answer-store.js';
+import { MemoryFlightLock } from './memory-flight-lock.js';
+import { RedisAnswerStore } from './redis-answer-store.js';
+import { RedisFlightLock } from './redis-flight-lock.js';
+import { RedisGuard } from './redis-guard.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -120,13 +124,16 @@ const answerKey = (prefix: string, message: string, taskType: 'collaboration' | 
 describe.each(['memory', 'redis'] as const)('invalidating `*` on the %s backend', (backend) => {
   const prefix = `ai_cache_ns_${randomBytes(6).toString('hex')}`;
   const sessionKey = `ws_session:ns-test-${randomBytes(6).toString('hex')}`;
-  let cache: ResponseCache;
+  let cache: { store: AnswerStore; lock: FlightLock; close(): Promise<void> };
   let admin: Redis | undefined;
 
   beforeAll(async () => {
     const metrics = createCacheMetrics(new Registry());
+    const namespace = new CacheNamespace(prefix);
     if (backend === 'memory') {
-      cache = new MemoryResponseCache({ metrics }, { prefix });
+      const store = new MemoryAnswerStore({ namespace, metrics });
+      const lock = new MemoryFlightLock({ namespace });
+      cache = { store, lock, close: async () => (await lock.close(), await store.close()) };
       return;
     }
     const connect = async (name: string): Promise<Redis> => {
@@ -136,7 +143,10 @@ describe.each(['memory', 'redis'] as const)('invalidating `*` on the %s backend'
     };
     admin = await connect('admin');
     const logger = createLogger({ service: 'cache-namespace-test', version: '0.0.0', level: 'silent', pretty: false });
-    cache = new RedisResponseCache({ redis: await connect('cache'), metrics, logger }, { prefix, closeClient: true });
+    const guard = new RedisGuard(await connect('cache'), { metrics, logger }, { closeClient: true });
+    const store = new RedisAnswerStore({ guard, namespace, metrics, logger });
+    const lock = new RedisFlightLock({ guard, namespace, logger });
+    cache = { store, lock, close: async () => (await lock.close(), await store.close(), await guard.close()) };
   });
 
   afterAll(async () => {
@@ -149,18 +159,19 @@ describe.each(['memory', 'redis'] as const)('invalidating `*` on the %s backend'
 
   it('deletes every answer and keeps counters, locks and sessions', async () => {
     const answers = [answerKey(prefix, 'a', 'collaboration'), answerKey(prefix, 'b', 'strategy_audit')];
-    for (const key of answers) expect(await cache.store(key, entry, 60)).toBe(true);
-    expect(await cache.lookup(answers[0]!)).not.toBeNull();
+    for (const key of answers) expect(await cache.store.set(key, entry, 60)).toBe(true);
+    expect(await cache.store.get(answers[0]!)).not.toBeNull();
+    cache.store.count('miss');
     const locked = answerKey(prefix, 'in flight', 'collaboration');
-    const lease = await cache.acquireFlight(locked, 30_000);
+    const lease = await cache.lock.acquire(locked, 30_000);
     expect(typeof lease).toBe('object');
     await admin?.set(sessionKey, '{"session_id":"s"}', 'EX', 60);
 
-    expect(await cache.invalidate({ pattern: '*' })).toEqual({ pattern: `${prefix}:*`, deleted: 2 });
+    expect(await cache.store.invalidate({ pattern: '*' })).toEqual({ pattern: `${prefix}:*`, deleted: 2 });
 
-    for (const key of answers) expect(await cache.lookup(key)).toBeNull();
-    expect(await cache.acquireFlight(locked, 30_000)).toBe('busy');
-    expect(await cache.stats()).toMatchObject({ hits: 1, misses: 2, total_keys: 0 });
+    for (const key of answers) expect(await cache.store.get(key, { record: false })).toBeNull();
+    expect(await cache.lock.acquire(locked, 30_000)).toBe('busy');
+    expect(await cache.store.stats()).toMatchObject({ hits: 1, misses: 1, total_keys: 0 });
     if (admin !== undefined) {
       expect(await admin.exists(`${prefix}:stats`, `${prefix}:lock:${locked.slice(prefix.length + 1)}`, sessionKey)).toBe(3);
     }

@@ -20,7 +20,7 @@ import { RedisAnswerStore } from './redis-answer-store.js';
 import { RedisFlightLock, type RedisFlightLockOptions } from './redis-flight-lock.js';
 import { RedisGuard } from './redis-guard.js';
 
-const logger = createLogger({ service: 'cache-test', level: 'silent' });
+const logger = createLogger({ service: 'cache-test', version: 'test', level: 'silent' });
 
 /** One replica's Redis cache: the answer store and the flight lock on one guarded client. */
 interface RedisCache {

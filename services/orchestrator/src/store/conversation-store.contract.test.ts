@@ -17,7 +17,7 @@ import {
 import { HISTORY_INDEX_NAME, TTL_INDEX_NAME } from './mongo-queries.js';
 
 const MONGO_URL = process.env.MONGO_URL;
-const logger = createLogger({ service: 'store-test', level: 'silent', pretty: false });
+const logger = createLogger({ service: 'store-test', version: 'test', level: 'silent', pretty: false });
 
 // Recent times: MongoDB's TTL monitor would delete turns older than the 90-day default mid-test.
 const BASE = Date.now() - 3_600_000;
