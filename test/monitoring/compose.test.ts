@@ -57,11 +57,12 @@ describe('docker-compose.yml', () => {
     const raw = parse(readText('docker-compose.yml')) as Record<string, unknown>;
     const unknown = Object.keys(raw).filter((k) => !k.startsWith('x-') && !COMPOSE_V1.topLevel.includes(k));
     expect(unknown, 'top-level keys Compose v1 refuses').toEqual([]);
-    if (raw.version !== undefined) expect(String(raw.version)).toMatch(/^3(\.\d+)?$/);
+    const version = raw.version as string | number | undefined;
+    if (version !== undefined) expect(String(version)).toMatch(/^3(\.\d+)?$/);
     for (const [name, s] of Object.entries(S) as [string, Record<string, any>][]) {
       expect(Object.keys(s).filter((k) => !COMPOSE_V1.service.includes(k)), `${name}: service keys Compose v1 refuses`).toEqual([]);
       expect(Object.keys(s.healthcheck ?? {}).filter((k) => !COMPOSE_V1.healthcheck.includes(k)), `${name}: healthcheck keys`).toEqual([]);
-      for (const [dep, spec] of Object.entries(s.depends_on ?? {}) as [string, Record<string, unknown>][]) {
+      for (const [dep, spec] of Object.entries<Record<string, unknown>>(s.depends_on ?? {})) {
         expect(Object.keys(spec), `${name} depends_on ${dep}`).toEqual(['condition']);
         expect(COMPOSE_V1.dependsOnConditions, `${name} depends_on ${dep}`).toContain(spec.condition);
       }

@@ -157,7 +157,7 @@ describe('k8s wiring', () => {
     for (const t of templates) {
       const secret = readYaml(t);
       expect(secret.kind).toBe('Secret');
-      for (const v of Object.values(secret.stringData) as string[]) expect(v).not.toMatch(/sk-[A-Za-z0-9_-]{16,}/);
+      for (const v of Object.values<string>(secret.stringData)) expect(v).not.toMatch(/sk-[A-Za-z0-9_-]{16,}/);
       for (const k of KUSTOMIZATIONS) expect(readYaml(k).resources ?? [], k).not.toContain(t.split('/').pop());
     }
     expect(readYaml('k8s/base/secret.template.yaml').stringData.OPENAI_API_KEY).toMatch(/^<.*>$/);
