@@ -22,6 +22,8 @@ for arg in "$@"; do
   prev=$arg
 done
 [ ${#projects[@]} -eq 0 ] && projects=(unit integration monitoring e2e)
+# a pattern (--project 'int*'): prepare for every project
+case "${projects[*]}" in *[*?[]*) projects=(unit integration monitoring e2e) ;; esac
 wants() {
   local p
   for p in "${projects[@]}"; do [ "$p" = "$1" ] && return 0; done
