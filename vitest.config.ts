@@ -1,10 +1,24 @@
 import { fileURLToPath } from 'node:url';
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 const src = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 
+/**
+ * Tests beside the code that talk to a real server (or start the built services): they run in the
+ * `integration` project, every other `*.test.ts` beside the code is a unit test. A new test beside the
+ * code that needs Redis, NATS or MongoDB belongs in this list.
+ */
+const INTEGRATION_BESIDE_CODE = [
+  'shared/src/bus/bus.contract.test.ts', // the bus contract on NATS (and in process)
+  'services/gateway/src/main.test.ts', // the built gateway as a process, on NATS
+  'services/gateway/src/ws/session-store.test.ts', // WebSocket sessions in Redis
+  'services/orchestrator/src/cache/response-cache.test.ts', // the cache contract on Redis (and in memory)
+  'services/orchestrator/src/cache/redis-response-cache.test.ts', // Redis, and redis-server processes of its own
+  'services/orchestrator/src/store/conversation-store.contract.test.ts', // the store contract on MongoDB (MONGO_URL), and in memory
+];
+
 // Tests import workspace packages from source, so a test run never reads a stale build.
-// Integration tests spawn the built services (dist/), which `npm test` builds first.
+// Integration and end-to-end tests spawn the built services (dist/), which `npm test` builds first.
 export default defineConfig({
   resolve: {
     alias: {
@@ -16,10 +30,40 @@ export default defineConfig({
     },
   },
   test: {
-    include: ['shared/src/**/*.test.ts', 'services/*/src/**/*.test.ts', 'test/**/*.test.ts'],
     testTimeout: 20_000,
     hookTimeout: 30_000,
+    // Forks, not threads: the integration setup hands the server URLs over in process.env.
     pool: 'forks',
     reporters: ['default'],
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'unit',
+          // no servers: everything beside the code but the list above, and the test tooling's own tests
+          include: ['shared/src/**/*.test.ts', 'services/*/src/**/*.test.ts', 'scripts/**/*.test.ts', 'test/setup/**/*.test.ts'],
+          exclude: [...configDefaults.exclude, ...INTEGRATION_BESIDE_CODE],
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'integration',
+          // real Redis, NATS (and MongoDB when there is one), the services as processes, a real Prometheus
+          include: [...INTEGRATION_BESIDE_CODE, 'test/integration/**/*.test.ts'],
+          globalSetup: ['test/setup/integration-global-setup.ts'],
+        },
+      },
+      {
+        extends: true,
+        // promtool, kubectl: the configuration of Prometheus, Grafana, Compose and Kubernetes
+        test: { name: 'monitoring', include: ['test/monitoring/**/*.test.ts'] },
+      },
+      {
+        extends: true,
+        // the seed's client in headless Chromium against the built platform
+        test: { name: 'e2e', include: ['test/e2e/**/*.test.ts'] },
+      },
+    ],
   },
 });

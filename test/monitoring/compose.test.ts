@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { readText, readYaml, repoPath } from './support.js';
 
 interface Service {
@@ -28,12 +29,46 @@ interface Compose {
 }
 
 const compose = readYaml<Compose>('docker-compose.yml');
+
+/**
+ * What Compose v1 accepts (docker-compose 1.29, the last v1, validates every file against the Compose spec
+ * of its day): the seed's commands use `docker-compose`, so the file stays within it; v2 accepts all of it.
+ */
+const COMPOSE_V1 = {
+  topLevel: ['version', 'services', 'networks', 'volumes', 'configs', 'secrets'],
+  service: `blkio_config build cap_add cap_drop cgroup_parent command configs container_name cpu_count cpu_percent
+    cpu_period cpu_quota cpu_rt_period cpu_rt_runtime cpu_shares cpus cpuset credential_spec depends_on deploy
+    device_cgroup_rules devices dns dns_opt dns_search domainname entrypoint env_file environment expose extends
+    external_links extra_hosts group_add healthcheck hostname image init ipc isolation labels links logging
+    mac_address mem_limit mem_reservation mem_swappiness memswap_limit network_mode networks oom_kill_disable
+    oom_score_adj pid pids_limit platform ports privileged profiles pull_policy read_only restart runtime scale
+    secrets security_opt shm_size stdin_open stop_grace_period stop_signal storage_opt sysctls tmpfs tty ulimits
+    user userns_mode volumes volumes_from working_dir`.split(/\s+/),
+  healthcheck: ['disable', 'interval', 'retries', 'start_period', 'test', 'timeout'],
+  dependsOnConditions: ['service_started', 'service_healthy', 'service_completed_successfully'],
+};
 const S = compose.services;
 const APP_ROLES = { gateway: '8001', orchestrator: '8002', 'mock-llm': '8090' } as const;
 // Images without a shell or HTTP client to run a health check with (scratch-based exporters).
 const NO_HEALTHCHECK = ['nats-exporter', 'redis-exporter'];
 
 describe('docker-compose.yml', () => {
+  it('is a file Compose v1 (docker-compose, format 3.x) accepts as well as v2: no top-level name, only keys v1 knows', () => {
+    const raw = parse(readText('docker-compose.yml')) as Record<string, unknown>;
+    const unknown = Object.keys(raw).filter((k) => !k.startsWith('x-') && !COMPOSE_V1.topLevel.includes(k));
+    expect(unknown, 'top-level keys Compose v1 refuses').toEqual([]);
+    const version = raw.version as string | number | undefined;
+    if (version !== undefined) expect(String(version)).toMatch(/^3(\.\d+)?$/);
+    for (const [name, s] of Object.entries(S) as [string, Record<string, any>][]) {
+      expect(Object.keys(s).filter((k) => !COMPOSE_V1.service.includes(k)), `${name}: service keys Compose v1 refuses`).toEqual([]);
+      expect(Object.keys(s.healthcheck ?? {}).filter((k) => !COMPOSE_V1.healthcheck.includes(k)), `${name}: healthcheck keys`).toEqual([]);
+      for (const [dep, spec] of Object.entries<Record<string, unknown>>(s.depends_on ?? {})) {
+        expect(Object.keys(spec), `${name} depends_on ${dep}`).toEqual(['condition']);
+        expect(COMPOSE_V1.dependsOnConditions, `${name} depends_on ${dep}`).toContain(spec.condition);
+      }
+    }
+  });
+
   it('runs the whole stack', () => {
     expect(Object.keys(S)).toEqual(
       expect.arrayContaining(['nats', 'redis', 'mongo', 'mock-llm', 'gateway', 'orchestrator', 'prometheus', 'grafana']),

@@ -132,7 +132,7 @@ describe.each(dashboards)('dashboard $file', ({ json: d }) => {
       const { resultLabels } = checkExpr(expr, recorded);
       if (!resultLabels || !legend) continue;
       for (const m of legend.matchAll(/\{\{\s*(\w+)\s*\}\}/g)) {
-        expect(resultLabels.has(m[1]!), `${panel}: legend {{${m[1]}}} not in by (${[...resultLabels]})`).toBe(true);
+        expect(resultLabels.has(m[1]!), `${panel}: legend {{${m[1]}}} not in by (${[...resultLabels].join(',')})`).toBe(true);
       }
     }
   });

@@ -1,12 +1,14 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { dirname, join, normalize } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { kubectlPath, listFiles, readText, readYaml, readYamlDocuments, repoPath, run } from './support.js';
 
 const YAML_FILES = listFiles('k8s', (p) => /\.ya?ml$/.test(p));
-const KUSTOMIZATIONS = YAML_FILES.filter((f) => f.endsWith('/kustomization.yaml'));
-const MANIFESTS = YAML_FILES.filter((f) => !f.endsWith('/kustomization.yaml') && !f.includes('/files/'));
+/** monitoring/kustomization.yaml generates the monitoring ConfigMaps from the files beside it (their one copy). */
+const MONITORING_FILES = 'monitoring/kustomization.yaml';
+const KUSTOMIZATIONS = [...YAML_FILES.filter((f) => f.endsWith('/kustomization.yaml')), MONITORING_FILES];
+const MANIFESTS = YAML_FILES.filter((f) => !f.endsWith('/kustomization.yaml'));
 const docs = MANIFESTS.flatMap((file) => readYamlDocuments(file).map((doc) => ({ file, doc })));
 const deployments = docs.filter(({ doc }) => doc.kind === 'Deployment');
 const APP_IMAGE = 'actionedx/platform';
@@ -16,7 +18,7 @@ const byKindName = (kind: string, name: string) => docs.find(({ doc }) => doc.ki
 describe('k8s YAML', () => {
   it('parses, every document of every file, as Kubernetes objects', () => {
     expect(YAML_FILES.length).toBeGreaterThan(10);
-    for (const file of YAML_FILES.filter((f) => !f.includes('/files/'))) {
+    for (const file of [...YAML_FILES, MONITORING_FILES]) {
       const parsed = readYamlDocuments(file);
       expect(parsed.length, file).toBeGreaterThan(0);
       for (const d of parsed) {
@@ -24,10 +26,6 @@ describe('k8s YAML', () => {
         expect(d.kind, file).toBeTruthy();
         if (d.kind !== 'Kustomization') expect(d.metadata?.name, file).toBeTruthy();
       }
-    }
-    // the copies in k8s/monitoring/files are plain YAML too
-    for (const file of YAML_FILES.filter((f) => f.includes('/files/'))) {
-      for (const d of parseAllDocuments(readText(file)) as any[]) expect(d.errors, file).toEqual([]);
     }
   });
 
@@ -159,7 +157,7 @@ describe('k8s wiring', () => {
     for (const t of templates) {
       const secret = readYaml(t);
       expect(secret.kind).toBe('Secret');
-      for (const v of Object.values(secret.stringData) as string[]) expect(v).not.toMatch(/sk-[A-Za-z0-9_-]{16,}/);
+      for (const v of Object.values<string>(secret.stringData)) expect(v).not.toMatch(/sk-[A-Za-z0-9_-]{16,}/);
       for (const k of KUSTOMIZATIONS) expect(readYaml(k).resources ?? [], k).not.toContain(t.split('/').pop());
     }
     expect(readYaml('k8s/base/secret.template.yaml').stringData.OPENAI_API_KEY).toMatch(/^<.*>$/);
@@ -196,24 +194,19 @@ describe('kustomizations', () => {
     }
   });
 
-  it('k8s/monitoring/files are identical copies of monitoring/ (run k8s/monitoring/sync-files.sh)', () => {
-    const copies: Record<string, string> = {
-      'k8s/monitoring/files/prometheus.yml': 'monitoring/prometheus/prometheus.k8s.yml',
-      'k8s/monitoring/files/actionedx.rules.yml': 'monitoring/prometheus/rules/actionedx.rules.yml',
-      'k8s/monitoring/files/grafana-datasources.yml': 'monitoring/grafana/provisioning/datasources/prometheus.yml',
-      'k8s/monitoring/files/grafana-dashboards.yml': 'monitoring/grafana/provisioning/dashboards/dashboards.yml',
-    };
-    for (const d of listFiles('monitoring/grafana/dashboards', (p) => p.endsWith('.json'))) {
-      copies[`k8s/monitoring/files/dashboards/${d.split('/').pop()}`] = d;
-    }
-    for (const [copy, source] of Object.entries(copies)) {
-      expect(existsSync(repoPath(copy)), `${copy} missing`).toBe(true);
-      expect(readFileSync(repoPath(copy), 'utf8') === readText(source), `${copy} differs from ${source}`).toBe(true);
-    }
-    expect(listFiles('k8s/monitoring/files').sort()).toEqual(Object.keys(copies).sort());
-    // and every dashboard is in the ConfigMap
-    const gen = readYaml('k8s/monitoring/kustomization.yaml').configMapGenerator.find((g: any) => g.name === 'grafana-dashboards');
-    expect(gen.files.sort()).toEqual(Object.keys(copies).filter((c) => c.endsWith('.json')).map((c) => c.replace('k8s/monitoring/', '')).sort());
+  it('generates the monitoring ConfigMaps from monitoring/ (the one copy), every dashboard included', () => {
+    expect(existsSync(repoPath('k8s/monitoring/files')), 'k8s/monitoring/files: a second copy of monitoring/').toBe(false);
+    expect(readYaml('k8s/monitoring/kustomization.yaml').resources).toContain('../../monitoring');
+    const generated = Object.fromEntries(
+      readYaml(MONITORING_FILES).configMapGenerator.map((g: any) => [g.name, g.files.map((f: string) => `monitoring/${String(f).split('=').pop()}`)]),
+    );
+    expect(generated).toEqual({
+      'prometheus-config': ['monitoring/prometheus/prometheus.k8s.yml'],
+      'prometheus-rules': ['monitoring/prometheus/rules/actionedx.rules.yml'],
+      'grafana-datasources': ['monitoring/grafana/provisioning/datasources/prometheus.yml'],
+      'grafana-dashboard-provider': ['monitoring/grafana/provisioning/dashboards/dashboards.yml'],
+      'grafana-dashboards': listFiles('monitoring/grafana/dashboards', (p) => p.endsWith('.json')),
+    });
   });
 
   it('runs Prometheus with 30 days of retention and its rules beside its config', () => {
@@ -228,17 +221,52 @@ describe('kustomizations', () => {
   });
 
   const kubectl = kubectlPath();
+  /** The reason a rendering test skips, in its title; empty when kubectl is there. */
+  const noKubectl = kubectl ? '' : ' (skipped: kubectl is not installed; set KUBECTL or put kubectl on PATH)';
   const render = (dir: string) => {
     const r = run(kubectl!, ['kustomize', repoPath(dir)]);
     expect(r.status, r.output).toBe(0);
     return parseAllDocuments(r.output).map((d) => d.toJS());
   };
 
-  it.skipIf(!kubectl)('render with kubectl kustomize (skipped without kubectl)', () => {
+  it.skipIf(!kubectl)(`render with kubectl kustomize${noKubectl}`, () => {
     for (const dir of ['k8s/base', 'k8s/monitoring', 'k8s/overlays/dev', 'k8s/overlays/prod']) render(dir);
   });
 
-  it.skipIf(!kubectl)('dev runs everything; prod drops the mock LLM and talks to OpenAI', () => {
+  it.skipIf(!kubectl)(`renders monitoring/'s files byte for byte into the ConfigMaps Prometheus and Grafana mount${noKubectl}`, () => {
+    for (const dir of ['k8s/monitoring', 'k8s/overlays/dev']) {
+      const rendered = render(dir);
+      const configMap = (name: string) => {
+        const found = rendered.filter((d) => d.kind === 'ConfigMap' && d.metadata.name.startsWith(`${name}-`));
+        expect(found, `${dir}: ConfigMap ${name}`).toHaveLength(1);
+        expect(found[0].metadata.namespace, `${dir}: ConfigMap ${name}`).toBe('actionedx');
+        return found[0];
+      };
+      const expected: [string, string, string][] = [
+        ['prometheus-config', 'prometheus.yml', 'monitoring/prometheus/prometheus.k8s.yml'],
+        ['prometheus-rules', 'actionedx.rules.yml', 'monitoring/prometheus/rules/actionedx.rules.yml'],
+        ['grafana-datasources', 'prometheus.yml', 'monitoring/grafana/provisioning/datasources/prometheus.yml'],
+        ['grafana-dashboard-provider', 'dashboards.yml', 'monitoring/grafana/provisioning/dashboards/dashboards.yml'],
+        ...listFiles('monitoring/grafana/dashboards', (p) => p.endsWith('.json')).map(
+          (d): [string, string, string] => ['grafana-dashboards', d.split('/').pop()!, d],
+        ),
+      ];
+      for (const [name, key, source] of expected) {
+        expect(configMap(name).data[key] === readText(source), `${dir}: ${name}/${key} differs from ${source}`).toBe(true);
+      }
+      expect(Object.keys(configMap('grafana-dashboards').data).length).toBe(expected.filter(([n]) => n === 'grafana-dashboards').length);
+      // the Deployments mount the generated (hash-suffixed) names
+      const volumes = rendered
+        .filter((d) => d.kind === 'Deployment' && ['prometheus', 'grafana'].includes(d.metadata.name))
+        .flatMap((d) => d.spec.template.spec.volumes);
+      const mounted = volumes.flatMap((v: any) => [v.configMap?.name, ...(v.projected?.sources ?? []).map((s: any) => s.configMap?.name)]).filter(Boolean);
+      expect(mounted.sort()).toEqual(
+        ['prometheus-config', 'prometheus-rules', 'grafana-datasources', 'grafana-dashboard-provider', 'grafana-dashboards'].map((n) => configMap(n).metadata.name).sort(),
+      );
+    }
+  });
+
+  it.skipIf(!kubectl)(`dev runs everything; prod drops the mock LLM and talks to OpenAI${noKubectl}`, () => {
     const dev = render('k8s/overlays/dev');
     const names = (list: any[], kind: string) => list.filter((d) => d.kind === kind).map((d) => d.metadata.name).sort();
     expect(names(dev, 'Deployment')).toEqual(['gateway', 'grafana', 'mock-llm', 'mongo', 'nats', 'orchestrator', 'prometheus', 'redis']);
