@@ -1,21 +1,9 @@
 import { fileURLToPath } from 'node:url';
 import { configDefaults, defineConfig } from 'vitest/config';
+import { INTEGRATION_BESIDE_CODE } from './test/setup/integration-beside-code.js';
 
 const src = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 
-/**
- * Tests beside the code that talk to a real server (or start the built services): they run in the
- * `integration` project, every other `*.test.ts` beside the code is a unit test. A new test beside the
- * code that needs Redis, NATS or MongoDB belongs in this list.
- */
-const INTEGRATION_BESIDE_CODE = [
-  'shared/src/bus/bus.contract.test.ts', // the bus contract on NATS (and in process)
-  'services/gateway/src/main.test.ts', // the built gateway as a process, on NATS
-  'services/gateway/src/ws/session-store.test.ts', // WebSocket sessions in Redis
-  'services/orchestrator/src/cache/response-cache.test.ts', // the cache contract on Redis (and in memory)
-  'services/orchestrator/src/cache/redis-response-cache.test.ts', // Redis, and redis-server processes of its own
-  'services/orchestrator/src/store/conversation-store.contract.test.ts', // the store contract on MongoDB (MONGO_URL), and in memory
-];
 
 // Tests import workspace packages from source, so a test run never reads a stale build.
 // Integration and end-to-end tests spawn the built services (dist/), which `npm test` builds first.

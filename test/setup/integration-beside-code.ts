@@ -1,0 +1,15 @@
+/**
+ * Tests beside the code that talk to a real server (or start the built services): they run in the
+ * `integration` project, every other `*.test.ts` beside the code is a unit test. A new test beside the
+ * code that needs Redis, NATS or MongoDB belongs in this list.
+ */
+export const INTEGRATION_BESIDE_CODE = [
+  'shared/src/bus/bus.contract.test.ts', // the bus contract on NATS (and in process)
+  'services/gateway/src/main.test.ts', // the built gateway as a process, on NATS
+  'services/gateway/src/ws/session-store.test.ts', // WebSocket sessions in Redis
+  'services/orchestrator/src/cache/cache-contract.test.ts', // the answer store and flight lock contract on Redis (and in memory)
+  'services/orchestrator/src/cache/redis-answer-store.test.ts', // Redis, and redis-server processes of its own
+  'services/orchestrator/src/cache/answer-flights.test.ts', // single flight across replicas on Redis (and in memory)
+  'services/orchestrator/src/cache/cache-namespace.test.ts', // invalidating `*` on Redis
+  'services/orchestrator/src/store/conversation-store.contract.test.ts', // the store contract on MongoDB (MONGO_URL), and in memory
+];
