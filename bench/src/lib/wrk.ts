@@ -2,6 +2,7 @@ import { execFile, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { cpuPerRequestUs, snapshot, type CpuProbe } from './probes.js';
 import { trackPid } from './procs.js';
 
 /** wrk (Debian package `wrk`): C, one epoll loop per thread, a few µs of CPU per request. */
@@ -131,3 +132,24 @@ export function runWrk(wrk: string, opts: WrkOptions): Promise<WrkResult> {
 
 export const wrkVersion = (wrk: string): Promise<string> =>
   new Promise((resolve) => execFile(wrk, ['-v'], (_e, stdout, stderr) => resolve(`${stdout}${stderr}`.split('\n')[0]?.trim() ?? '')));
+
+export interface WrkCpuResult extends WrkResult {
+  /** Requests answered with a 2xx. */
+  completed: number;
+  /** CPU microseconds per completed request of each probed process, and of wrk itself (`wrk`). */
+  cpuUsPerReq: Record<string, number>;
+}
+
+/** A wrk run between two readings of the processes' CPU time: CPU per completed request of each. */
+export async function runWrkWithCpu(wrk: string, opts: WrkOptions, probes: CpuProbe[]): Promise<WrkCpuResult> {
+  const before = await snapshot(probes);
+  const w = await runWrk(wrk, opts);
+  const after = await snapshot(probes);
+  const completed = w.requests - w.errors.status;
+  const cpu = cpuPerRequestUs(before, after, completed);
+  cpu['wrk'] = completed > 0 ? (w.cpuS * 1e6) / completed : Number.NaN;
+  return { ...w, completed, cpuUsPerReq: cpu };
+}
+
+/** Every error wrk counted: non-2xx answers and socket errors. */
+export const wrkErrors = (w: WrkResult): number => w.errors.status + w.errors.connect + w.errors.read + w.errors.write + w.errors.timeout;
