@@ -17,6 +17,7 @@ import { describeLoad, LoadMeter } from './lib/machine-load.js';
 import { killStragglers, ROOT, runCleanups } from './lib/procs.js';
 import { redisProbe } from './lib/probes.js';
 import { aggregate, legend, machine, machineBusy, renderTable, type ScenarioResult } from './lib/report.js';
+import { memoryResult, takeMemoryReadings, type MemoryReading } from './lib/memory.js';
 import { REDIS_BASE } from './lib/stack.js';
 import { ensureWrk, wrkVersion } from './lib/wrk.js';
 import { renderSummary, summarizeProfile } from './profile/summarize.js';
@@ -135,6 +136,7 @@ async function main(): Promise<number> {
 
   const selected = SCENARIOS.filter((s) => !opts.only || opts.only.includes(s.id));
   const results: ScenarioResult[] = [];
+  const memory: MemoryReading[] = [];
   const missing = missingBuilds();
   const started = Date.now();
   const wholeRun = await LoadMeter.begin(redisCpu);
@@ -157,6 +159,7 @@ async function main(): Promise<number> {
     await runCleanups();
     // Every process of the scenario has exited and been reaped: its CPU time is in the bench's share now.
     const load = await meter.end();
+    memory.push(...takeMemoryReadings());
     const r: ScenarioResult = {
       id: s.id,
       title: s.title,
@@ -172,6 +175,7 @@ async function main(): Promise<number> {
     results.push(r);
     log(`scenario ${s.id} done in ${r.seconds.toFixed(0)} s; meanwhile ${describeLoad(load)}`);
   }
+  if (memory.length > 0) results.push(memoryResult(memory));
   const load = await wholeRun.end();
   redis.disconnect();
 

@@ -1,6 +1,7 @@
 import { postJson } from '@actionedx/testkit';
 import { record, turnOrder, type Scenario, type Side } from '../lib/context.js';
 import { histTotals, meanMsBetween, metricsProbe, pidProbe, redisProbe, type CpuProbe } from '../lib/probes.js';
+import { noteBaselineMemory } from '../lib/memory.js';
 import { nextMessage, spawnNode, type NodeChild } from '../lib/procs.js';
 import type { Row } from '../lib/report.js';
 import { startBenchStack } from '../lib/stack.js';
@@ -120,6 +121,9 @@ export const cached: Scenario = {
         );
       }
       out.details.rounds = Object.fromEntries(Object.entries(sides).map(([name, s]) => [name, { c1: s.c1, c50: s.c50 }]));
+      // Their memory after the load, beside the gateway's and the orchestrator's when the stack stops.
+      noteBaselineMemory({ scenario: 'cached', service: 'express front', role: 'gateway' }, front.pid);
+      noteBaselineMemory({ scenario: 'cached', service: 'redis worker', role: 'orchestrator' }, worker.pid);
       out.details.cpu_sources = Object.fromEntries(Object.entries(sides).map(([name, s]) => [name, s.probes.map((pr) => `${pr.name}: ${pr.source}`)]));
       out.details.wrk = { threads: 1, duration_s: { c1: d1, c50: d50 }, rounds: ctx.rounds, order: 'product first in odd-numbered rounds (1, 3, ...), baseline first in the others' };
     } finally {

@@ -1,6 +1,7 @@
 import { postJson } from '@actionedx/testkit';
 import { record, turnOrder, type Scenario, type Side } from '../lib/context.js';
 import { metricsProbe, pidProbe, redisProbe, type CpuProbe } from '../lib/probes.js';
+import { noteBaselineMemory } from '../lib/memory.js';
 import { nextMessage, spawnNode, type NodeChild } from '../lib/procs.js';
 import type { Row } from '../lib/report.js';
 import { startBenchStack } from '../lib/stack.js';
@@ -114,6 +115,9 @@ export const missThroughput: Scenario = {
         );
       }
       out.details.rounds = Object.fromEntries(Object.entries(sides).map(([name, s]) => [name, s.runs]));
+      // Their memory after the load, beside the gateway's and the orchestrator's when the stack stops.
+      noteBaselineMemory({ scenario: 'miss-throughput', service: 'express front', role: 'gateway' }, front.pid);
+      noteBaselineMemory({ scenario: 'miss-throughput', service: 'SDK worker', role: 'orchestrator' }, worker.pid);
       out.details.cpu_sources = Object.fromEntries(Object.entries(sides).map(([name, s]) => [name, s.probes.map((pr) => `${pr.name}: ${pr.source}`)]));
       out.details.settings = {
         connections: CONNECTIONS,
