@@ -180,7 +180,12 @@ async function main(): Promise<number> {
   redis.disconnect();
 
   const table = renderTable(results);
-  process.stdout.write(`\n${table}\n\n${legend(opts.rounds)}\n\n`);
+  // How much outside work each scenario shared the cores with: the first thing to look at when a range is wide.
+  const noise = results
+    .filter((r) => r.load)
+    .map((r) => `${r.id} ${r.load!.otherCores.toFixed(2)}`)
+    .join(', ');
+  process.stdout.write(`\n${table}\n\n${legend(opts.rounds)}\nOther work on the machine meanwhile (cores, average): ${noise}; whole run ${load.otherCores.toFixed(2)}.\n\n`);
   log(`total ${((Date.now() - started) / 1000).toFixed(0)} s; over the whole run ${describeLoad(load)}`);
 
   const json = {

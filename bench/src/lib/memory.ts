@@ -16,8 +16,10 @@ export interface MemoryReading {
   /** Which product service it is, or stands in for (a baseline's front stands where the gateway does). */
   role: 'gateway' | 'orchestrator';
   side: 'product' | 'baseline';
-  /** Just after the service was ready, or when its stack stopped after the scenario's load. */
+  /** Just after the service was ready, or after (some of) the scenario's load. */
   phase: 'start' | 'end';
+  /** When an `end` reading was taken, if not when the stack stopped (`after the idle rounds`). */
+  stage?: string;
   rssBytes: number;
   /** NaN for processes without a /metrics (the baselines). */
   heapUsedBytes: number;
@@ -58,13 +60,19 @@ export function memoryResult(all: MemoryReading[]): ScenarioResult {
   const scenarios = [...new Set(ends.map((m) => m.scenario))];
   for (const sc of scenarios) {
     for (const m of ends.filter((e) => e.scenario === sc).sort((a, b) => a.role.localeCompare(b.role) || a.service.localeCompare(b.service))) {
-      const base = all.find((b) => b.scenario === sc && b.side === 'baseline' && b.role === m.role);
-      record(out, 0, { metric: `${m.service} RSS at the end of ${sc}${base ? ` (baseline: ${base.service})` : ''}`, unit: 'MiB', product: m.rssBytes / MiB, baseline: base ? base.rssBytes / MiB : null });
+      // The baseline process read at the same point of the same scenario, in the same place.
+      const base = all.find((b) => b.scenario === sc && b.side === 'baseline' && b.role === m.role && b.stage === m.stage);
+      record(out, 0, {
+        metric: `${m.service} RSS ${m.stage ?? 'at the end'} of ${sc}${base ? ` (baseline: ${base.service})` : ''}`,
+        unit: 'MiB',
+        product: m.rssBytes / MiB,
+        baseline: base ? base.rssBytes / MiB : null,
+      });
     }
   }
   const startRss = all.filter((m) => m.phase === 'start' && m.role === 'gateway').map((m) => m.rssBytes / MiB);
   if (startRss.length > 0) record(out, 0, { metric: `gateway RSS once ready, before any load (median of ${startRss.length} starts)`, unit: 'MiB', product: median(startRss), baseline: null });
-  const gateways = ends.filter((m) => m.role === 'gateway');
+  const gateways = ends.filter((m) => m.role === 'gateway' && m.stage === undefined);
   if (gateways.length > 0) {
     const worst = gateways.reduce((a, b) => (b.rssBytes > a.rssBytes ? b : a));
     record(out, 0, {
