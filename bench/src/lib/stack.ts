@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort, startNats, startService, startStack, until, type ServiceProcess, type Stack } from '@actionedx/testkit';
 import { natsServerPid, onCleanup, ROOT, trackPid } from './procs.js';
+import { noteServiceMemory } from './memory.js';
 import { RemoteProfiler } from './profiler.js';
 
 /** The Redis database the bench uses (flushed at each stack start; tests use 1-15 per vitest worker). */
@@ -73,6 +74,15 @@ export async function startBenchStack(opts: BenchStackOptions): Promise<BenchSta
     s.proc.stdout!.on('data', (d: string) => tails.set(s, ((tails.get(s) ?? '') + d).slice(-4000)));
   };
   for (const s of [stack.gateway, stack.mockLlm, ...stack.orchestrators]) quiet(s);
+  // Memory of the services once ready and when the stack stops, after the scenario's load.
+  const readMemory = (phase: 'start' | 'end') =>
+    Promise.all([
+      noteServiceMemory({ scenario: opts.scenario, service: 'gateway', role: 'gateway', phase }, stack.gateway.url),
+      ...stack.orchestrators.map((o, i) =>
+        noteServiceMemory({ scenario: opts.scenario, service: stack.orchestrators.length > 1 ? `orchestrator ${i + 1}` : 'orchestrator', role: 'orchestrator', phase }, o.url),
+      ),
+    ]);
+  await readMemory('start');
   const natsPid = natsServerPid(stack.nats.port);
   trackPid(natsPid);
 
@@ -100,6 +110,7 @@ export async function startBenchStack(opts: BenchStackOptions): Promise<BenchSta
   const stop = async () => {
     if (stopped) return;
     stopped = true;
+    await readMemory('end');
     await writeProfiles(false);
     for (const p of profilers.values()) p.close();
     const grace = 3000;
@@ -199,6 +210,7 @@ export async function startRelayStack(opts: { scenario: string; profile: string[
   const stop = async () => {
     if (stopped) return;
     stopped = true;
+    await noteServiceMemory({ scenario: opts.scenario, service: `gateway (${opts.section} stack)`, role: 'gateway', phase: 'end' }, gateway.url);
     if (profiler) {
       const dir = join(ROOT, 'bench', 'results', 'profiles', opts.scenario);
       const file = join(dir, `gateway-${opts.section}.cpuprofile`);
@@ -214,6 +226,7 @@ export async function startRelayStack(opts: { scenario: string; profile: string[
   const unregister = onCleanup(`relay stack ${opts.scenario}`, stop);
   try {
     await until(async () => (await fetch(`${gateway.url}/readyz`)).status === 200, 15_000, 'gateway to be ready');
+    await noteServiceMemory({ scenario: opts.scenario, service: `gateway (${opts.section} stack)`, role: 'gateway', phase: 'start' }, gateway.url);
     if (inspectPort) {
       mkdirSync(join(ROOT, 'bench', 'results', 'profiles', opts.scenario), { recursive: true });
       profiler = await RemoteProfiler.attach(inspectPort);

@@ -2,6 +2,7 @@ import { execFile, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { cpuPerRequestUs, snapshot, type CpuProbe } from './probes.js';
 import { trackPid } from './procs.js';
 
 /** wrk (Debian package `wrk`): C, one epoll loop per thread, a few µs of CPU per request. */
@@ -47,17 +48,35 @@ export interface WrkResult {
 const scriptDir = mkdtempSync(join(tmpdir(), 'actionedx-bench-'));
 let scriptN = 0;
 
-function luaScript(body: string, headers: Record<string, string>): string {
+/** Where the per-request number goes in a unique body (split out of the JSON, so it never needs escaping). */
+const MARK = '@@BENCH_N@@';
+
+function luaScript(opts: WrkOptions): string {
   const path = join(scriptDir, `post-${scriptN++}.lua`);
-  const hdrs = Object.entries(headers)
+  const hdrs = Object.entries(opts.headers ?? {})
     .map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`)
     .join('\n');
+  let body: string;
+  if (opts.unique) {
+    // A `request` function makes every body different (a tag of the run and a counter after the message), so
+    // nothing downstream can answer it from a cache; it costs wrk a Lua string concatenation per request.
+    const b = opts.body as { message?: unknown };
+    if (typeof b.message !== 'string') throw new Error('a unique wrk body needs a string `message`');
+    const [prefix, suffix] = JSON.stringify({ ...b, message: `${b.message} #${opts.unique}-${MARK}` }).split(MARK) as [string, string];
+    body = `local prefix = [==[${prefix}]==]
+local suffix = [==[${suffix}]==]
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format(nil, nil, nil, prefix .. n .. suffix)
+end`;
+  } else body = `wrk.body = [==[${JSON.stringify(opts.body)}]==]`;
   writeFileSync(
     path,
     `wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 ${hdrs}
-wrk.body = [==[${body}]==]
+${body}
 function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format('\\nBENCH_JSON {"requests":%d,"duration_us":%d,"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d,"p50":%d,"p90":%d,"p99":%d,"max":%d,"mean":%.2f}\\n',
@@ -76,11 +95,16 @@ export interface WrkOptions {
   durationS: number;
   threads?: number;
   headers?: Record<string, string>;
+  /**
+   * Make every request's `message` unique: the body's message gets ` #<this tag>-<n>` appended, n counting
+   * from 1 in this run (one wrk thread). The tag must differ between runs that must not share messages.
+   */
+  unique?: string;
 }
 
 /** One wrk run of POSTs with a JSON body; latencies from wrk's own histogram. */
 export function runWrk(wrk: string, opts: WrkOptions): Promise<WrkResult> {
-  const script = luaScript(JSON.stringify(opts.body), opts.headers ?? {});
+  const script = luaScript(opts);
   const args = [
     `-t${opts.threads ?? 1}`,
     `-c${opts.connections}`,
@@ -131,3 +155,24 @@ export function runWrk(wrk: string, opts: WrkOptions): Promise<WrkResult> {
 
 export const wrkVersion = (wrk: string): Promise<string> =>
   new Promise((resolve) => execFile(wrk, ['-v'], (_e, stdout, stderr) => resolve(`${stdout}${stderr}`.split('\n')[0]?.trim() ?? '')));
+
+export interface WrkCpuResult extends WrkResult {
+  /** Requests answered with a 2xx. */
+  completed: number;
+  /** CPU microseconds per completed request of each probed process, and of wrk itself (`wrk`). */
+  cpuUsPerReq: Record<string, number>;
+}
+
+/** A wrk run between two readings of the processes' CPU time: CPU per completed request of each. */
+export async function runWrkWithCpu(wrk: string, opts: WrkOptions, probes: CpuProbe[]): Promise<WrkCpuResult> {
+  const before = await snapshot(probes);
+  const w = await runWrk(wrk, opts);
+  const after = await snapshot(probes);
+  const completed = w.requests - w.errors.status;
+  const cpu = cpuPerRequestUs(before, after, completed);
+  cpu['wrk'] = completed > 0 ? (w.cpuS * 1e6) / completed : Number.NaN;
+  return { ...w, completed, cpuUsPerReq: cpu };
+}
+
+/** Every error wrk counted: non-2xx answers and socket errors. */
+export const wrkErrors = (w: WrkResult): number => w.errors.status + w.errors.connect + w.errors.read + w.errors.write + w.errors.timeout;

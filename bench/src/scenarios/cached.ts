@@ -1,10 +1,11 @@
 import { postJson } from '@actionedx/testkit';
-import type { Scenario } from '../lib/context.js';
-import { cpuPerRequestUs, histTotals, meanMsBetween, metricsProbe, pidProbe, redisProbe, snapshot, type CpuProbe } from '../lib/probes.js';
+import { record, turnOrder, type Scenario, type Side } from '../lib/context.js';
+import { histTotals, meanMsBetween, metricsProbe, pidProbe, redisProbe, type CpuProbe } from '../lib/probes.js';
+import { noteBaselineMemory } from '../lib/memory.js';
 import { nextMessage, spawnNode, type NodeChild } from '../lib/procs.js';
 import type { Row } from '../lib/report.js';
 import { startBenchStack } from '../lib/stack.js';
-import { runWrk, type WrkResult } from '../lib/wrk.js';
+import { runWrk, runWrkWithCpu, wrkErrors, type WrkCpuResult, type WrkResult } from '../lib/wrk.js';
 
 const BODY = {
   user_id: 'bench-user',
@@ -13,12 +14,11 @@ const BODY = {
 };
 const BASELINE_KEY = 'bench:baseline:answer';
 
-interface Side {
-  name: 'product' | 'baseline';
+interface SideRun {
   url: string;
   probes: CpuProbe[];
   c1: Array<WrkResult & { timers?: Record<string, number> }>;
-  c50: Array<WrkResult & { cpuUsPerReq: Record<string, number> }>;
+  c50: WrkCpuResult[];
 }
 
 /** Scenario 1: a warm cache hit through the gateway against express → NATS → Redis GET with nothing else. */
@@ -54,28 +54,16 @@ export const cached: Scenario = {
       if (check.status !== 200) throw new Error(`baseline answered ${check.status}`);
 
       const shared = [pidProbe('nats-server', stack.natsPid), redisProbe(() => stack.redis.info('cpu'))];
-      const sides: Side[] = [
-        {
-          name: 'baseline',
-          url: baseUrl,
-          probes: [pidProbe('http', front.pid), pidProbe('worker', worker.pid), ...shared],
-          c1: [],
-          c50: [],
-        },
-        {
-          name: 'product',
-          url,
-          probes: [metricsProbe('http', stack.gateway.url), metricsProbe('worker', stack.orchestrators[0]!.url), ...shared],
-          c1: [],
-          c50: [],
-        },
-      ];
+      const sides: Record<Side, SideRun> = {
+        baseline: { url: baseUrl, probes: [pidProbe('http', front.pid), pidProbe('worker', worker.pid), ...shared], c1: [], c50: [] },
+        product: { url, probes: [metricsProbe('http', stack.gateway.url), metricsProbe('worker', stack.orchestrators[0]!.url), ...shared], c1: [], c50: [] },
+      };
 
-      const d = ctx.secs(8, 3);
-      const rounds = ctx.count(2, 1);
-      for (const s of sides) {
-        ctx.log(`  warm-up ${s.name}`);
-        await runWrk(ctx.wrk, { url: s.url, body: BODY, connections: 50, durationS: ctx.secs(3, 1) });
+      const d1 = ctx.secs(6, 2);
+      const d50 = ctx.secs(8, 2);
+      for (const name of turnOrder(0)) {
+        ctx.log(`  warm-up ${name}`);
+        await runWrk(ctx.wrk, { url: sides[name].url, body: BODY, connections: 50, durationS: ctx.secs(3, 1) });
       }
       // The product's own timers over the 1-connection runs: where a request's time goes.
       const chatRoute = (labels: string) => labels.includes('chat');
@@ -86,72 +74,58 @@ export const cached: Scenario = {
           histTotals(orchUrl, 'ai_request_latency_seconds'),
           histTotals(orchUrl, 'cache_lookup_latency_seconds'),
         ]);
-      for (let r = 0; r < rounds; r++) {
-        for (const s of sides) {
-          ctx.log(`  round ${r + 1}/${rounds}: ${s.name} at 1 connection, ${d} s`);
-          const t0 = s.name === 'product' ? await readTimers() : undefined;
-          const w = await runWrk(ctx.wrk, { url: s.url, body: BODY, connections: 1, durationS: d });
+      for (let r = 0; r < ctx.rounds; r++) {
+        for (const name of turnOrder(r)) {
+          const s = sides[name];
+          ctx.log(`  round ${r + 1}/${ctx.rounds}: ${name} at 1 connection, ${d1} s`);
+          const t0 = name === 'product' ? await readTimers() : undefined;
+          const w = await runWrk(ctx.wrk, { url: s.url, body: BODY, connections: 1, durationS: d1 });
           if (t0) {
             const t1 = await readTimers();
             s.c1.push({ ...w, timers: { gateway_http: meanMsBetween(t0[0], t1[0]), orchestrator_run: meanMsBetween(t0[1], t1[1]), cache_lookup: meanMsBetween(t0[2], t1[2]) } });
           } else s.c1.push(w);
         }
-        for (const s of sides) {
-          ctx.log(`  round ${r + 1}/${rounds}: ${s.name} at 50 connections, ${d} s`);
-          const before = await snapshot(s.probes);
-          const w = await runWrk(ctx.wrk, { url: s.url, body: BODY, connections: 50, durationS: d });
-          const after = await snapshot(s.probes);
-          const cpu = cpuPerRequestUs(before, after, w.requests);
-          cpu['wrk'] = (w.cpuS * 1e6) / w.requests;
-          s.c50.push({ ...w, cpuUsPerReq: cpu });
+        for (const name of turnOrder(r)) {
+          const s = sides[name];
+          ctx.log(`  round ${r + 1}/${ctx.rounds}: ${name} at 50 connections, ${d50} s`);
+          s.c50.push(await runWrkWithCpu(ctx.wrk, { url: s.url, body: BODY, connections: 50, durationS: d50 }, s.probes));
         }
-      }
-
-      // Best round of each side (highest throughput, lowest median): both sides are judged alike.
-      const best = (s: Side) => ({
-        c1: s.c1.reduce((a, b) => (b.p50 < a.p50 ? b : a)),
-        c50: s.c50.reduce((a, b) => (b.rps > a.rps ? b : a)),
-      });
-      const p = best(sides[1]!);
-      const b = best(sides[0]!);
-      const rows: Row[] = [
-        { metric: 'throughput @50 conn', unit: 'req/s', product: p.c50.rps, baseline: b.c50.rps, goal: { kind: 'min_ratio', value: 0.9 } },
-        { metric: 'p50 @1 conn', unit: 'ms', product: p.c1.p50, baseline: b.c1.p50, goal: { kind: 'max_ratio', value: 1.2 } },
-        { metric: 'p99 @1 conn', unit: 'ms', product: p.c1.p99, baseline: b.c1.p99 },
-        { metric: 'p50 @50 conn', unit: 'ms', product: p.c50.p50, baseline: b.c50.p50 },
-        { metric: 'p99 @50 conn', unit: 'ms', product: p.c50.p99, baseline: b.c50.p99 },
-        { metric: 'mean @1 conn', unit: 'ms', product: p.c1.mean, baseline: b.c1.mean },
-        { metric: 'mean @1: gateway HTTP timer', unit: 'ms', product: p.c1.timers?.gateway_http ?? null, baseline: null },
-        { metric: 'mean @1: orchestrator run', unit: 'ms', product: p.c1.timers?.orchestrator_run ?? null, baseline: null },
-        { metric: 'mean @1: cache lookup (Redis)', unit: 'ms', product: p.c1.timers?.cache_lookup ?? null, baseline: null },
-      ];
-      const cpuRow = (label: string, key: string): Row => ({
-        metric: `CPU/req ${label}`,
-        unit: 'µs',
-        product: p.c50.cpuUsPerReq[key] ?? null,
-        baseline: b.c50.cpuUsPerReq[key] ?? null,
-      });
-      rows.push(
-        cpuRow('gateway vs express front', 'http'),
-        cpuRow('orchestrator vs redis worker', 'worker'),
-        cpuRow('nats-server', 'nats-server'),
-        cpuRow('redis-server', 'redis-server'),
-        {
-          metric: 'CPU/req all servers',
+        const p = { c1: sides.product.c1[r]!, c50: sides.product.c50[r]! };
+        const b = { c1: sides.baseline.c1[r]!, c50: sides.baseline.c50[r]! };
+        const cpuRow = (label: string, key: string): Row => ({
+          metric: `CPU/req ${label}`,
           unit: 'µs',
-          product: sum(p.c50.cpuUsPerReq, ['http', 'worker', 'nats-server', 'redis-server']),
-          baseline: sum(b.c50.cpuUsPerReq, ['http', 'worker', 'nats-server', 'redis-server']),
-        },
-        cpuRow('wrk (load generator)', 'wrk'),
-      );
-      out.rows.push(...rows);
-      const errs = (w: WrkResult) => w.errors.status + w.errors.connect + w.errors.read + w.errors.write + w.errors.timeout;
-      const productErrors = [...sides[1]!.c1, ...sides[1]!.c50].reduce((a, w) => a + errs(w), 0);
-      const baselineErrors = [...sides[0]!.c1, ...sides[0]!.c50].reduce((a, w) => a + errs(w), 0);
-      out.rows.push({ metric: 'errors (non-2xx, socket)', unit: '', product: productErrors, baseline: baselineErrors, goal: { kind: 'eq', value: 0 } });
-      out.details.rounds = Object.fromEntries(sides.map((s) => [s.name, { c1: s.c1, c50: s.c50 }]));
-      out.details.cpu_sources = Object.fromEntries(sides.map((s) => [s.name, s.probes.map((pr) => `${pr.name}: ${pr.source}`)]));
-      out.details.wrk = { threads: 1, duration_s: d, rounds, pick: 'best round per side (max req/s at 50, min p50 at 1)' };
+          product: p.c50.cpuUsPerReq[key] ?? null,
+          baseline: b.c50.cpuUsPerReq[key] ?? null,
+        });
+        const servers = ['http', 'worker', 'nats-server', 'redis-server'];
+        record(
+          out,
+          r,
+          { metric: 'throughput @50 conn', unit: 'req/s', product: p.c50.rps, baseline: b.c50.rps, goal: { kind: 'min_ratio', value: 0.9 } },
+          { metric: 'p50 @1 conn', unit: 'ms', product: p.c1.p50, baseline: b.c1.p50, goal: { kind: 'max_ratio', value: 1.2 } },
+          { metric: 'p99 @1 conn', unit: 'ms', product: p.c1.p99, baseline: b.c1.p99 },
+          { metric: 'p50 @50 conn', unit: 'ms', product: p.c50.p50, baseline: b.c50.p50 },
+          { metric: 'p99 @50 conn', unit: 'ms', product: p.c50.p99, baseline: b.c50.p99 },
+          { metric: 'mean @1 conn', unit: 'ms', product: p.c1.mean, baseline: b.c1.mean },
+          { metric: 'mean @1: gateway HTTP timer', unit: 'ms', product: p.c1.timers?.gateway_http ?? null, baseline: null },
+          { metric: 'mean @1: orchestrator run', unit: 'ms', product: p.c1.timers?.orchestrator_run ?? null, baseline: null },
+          { metric: 'mean @1: cache lookup (Redis)', unit: 'ms', product: p.c1.timers?.cache_lookup ?? null, baseline: null },
+          cpuRow('gateway vs express front', 'http'),
+          cpuRow('orchestrator vs redis worker', 'worker'),
+          cpuRow('nats-server', 'nats-server'),
+          cpuRow('redis-server', 'redis-server'),
+          { metric: 'CPU/req all servers', unit: 'µs', product: sum(p.c50.cpuUsPerReq, servers), baseline: sum(b.c50.cpuUsPerReq, servers) },
+          cpuRow('wrk (load generator)', 'wrk'),
+          { metric: 'errors (non-2xx, socket)', unit: '', product: wrkErrors(p.c1) + wrkErrors(p.c50), baseline: wrkErrors(b.c1) + wrkErrors(b.c50), goal: { kind: 'eq', value: 0 } },
+        );
+      }
+      out.details.rounds = Object.fromEntries(Object.entries(sides).map(([name, s]) => [name, { c1: s.c1, c50: s.c50 }]));
+      // Their memory after the load, beside the gateway's and the orchestrator's when the stack stops.
+      noteBaselineMemory({ scenario: 'cached', service: 'express front', role: 'gateway' }, front.pid);
+      noteBaselineMemory({ scenario: 'cached', service: 'redis worker', role: 'orchestrator' }, worker.pid);
+      out.details.cpu_sources = Object.fromEntries(Object.entries(sides).map(([name, s]) => [name, s.probes.map((pr) => `${pr.name}: ${pr.source}`)]));
+      out.details.wrk = { threads: 1, duration_s: { c1: d1, c50: d50 }, rounds: ctx.rounds, order: 'product first in odd-numbered rounds (1, 3, ...), baseline first in the others' };
     } finally {
       await Promise.all([front?.stop(), worker?.stop()]);
       await stack.stop();

@@ -2,9 +2,10 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { counterSum } from '@actionedx/testkit';
-import type { BenchContext, Scenario, ScenarioOutcome } from '../lib/context.js';
+import { record, turnOrder, type BenchContext, type Scenario, type ScenarioOutcome, type Side } from '../lib/context.js';
 import { ClientProcess, type LoadResult } from '../lib/clients.js';
-import { metricsProbe, pidProbe, processFigures, redisProbe, scrapeMetrics, snapshot } from '../lib/probes.js';
+import { metricsProbe, pidProbe, processFigures, redisProbe, scrapeMetrics, snapshot, type CpuSnapshot } from '../lib/probes.js';
+import { noteBaselineMemory, noteServiceMemory } from '../lib/memory.js';
 import { nextMessage, procCpuSeconds, procRssBytes, spawnNode, type NodeChild } from '../lib/procs.js';
 import { startBenchStack, startRelayStack, type BenchStack } from '../lib/stack.js';
 import { sleep } from '../lib/stats.js';
@@ -74,68 +75,78 @@ async function idleCapacity(ctx: BenchContext, out: ScenarioOutcome, stack: Benc
   const n = ctx.count(10_000, 2_000);
   const gwUrl = `${stack.wsUrl}/ws/assistant/idle-{i}?user_id=idle-{i}`;
 
-  // Warm the gateway's WebSocket path (code compiled, pools sized) before taking the "before" figure.
+  // Warm each server's WebSocket path (code compiled, pools sized) before the first "before" figure.
   const warm = await openIdle(clients, gwUrl, 200);
   if (warm.opened === 0) throw new Error(`no WebSocket connection to the gateway opened: ${warm.errors.join('; ')}`);
   await Promise.all(clients.map((c) => c.idleClose()));
-  await sleep(2000);
-  const before = await processFigures(stack.gateway.url);
-
-  ctx.log(`  opening ${n} idle WebSockets on the gateway`);
-  const opened = await openIdle(clients, gwUrl, n);
-  // Let the gateway finish its per-connection work (session store, timers), then read its memory.
-  let active = Number.NaN;
-  for (let i = 0; i < 20; i++) {
-    active = counterSum(await scrapeMetrics(stack.gateway.url), 'websocket_active_connections');
-    if (active >= opened.opened) break;
-    await sleep(250);
-  }
-  await sleep(3000);
-  const after = await processFigures(stack.gateway.url);
-  await Promise.all(clients.map((c) => c.idleClose()));
-
-  // The same connections on a bare ws server.
-  ctx.log(`  opening ${n} idle WebSockets on a bare ws server`);
+  // The bare server stays up through the rounds (idle, it costs nothing); only memory is measured here.
   const bare = await startBare();
-  let bareOpened;
-  let bareBefore;
-  let bareAfter;
+  const bareUrl = `ws://127.0.0.1:${bare.port}/ws/assistant/idle-{i}?user_id=idle-{i}`;
+  const perConn = (a: number, b: number, count: number) => (count > 0 ? (a - b) / count / KiB : Number.NaN);
+  const rounds: Array<Record<string, unknown>> = [];
+  let first: { product: { rss: number; heap: number }; baseline: { rss: number; heap: number } } | undefined;
   try {
-    const bareUrl = `ws://127.0.0.1:${bare.port}/ws/assistant/idle-{i}?user_id=idle-{i}`;
     await openIdle(clients, bareUrl, 200);
     await Promise.all(clients.map((c) => c.idleClose()));
-    await sleep(2000);
-    bareBefore = procRssBytes(bare.child.pid);
-    bareOpened = await openIdle(clients, bareUrl, n);
-    await sleep(3000);
-    bareAfter = procRssBytes(bare.child.pid);
-    await Promise.all(clients.map((c) => c.idleClose()));
+
+    /** n idle connections on one server: its memory 2 s after the previous connections closed, and 3 s after these opened (1 and 1 with --quick). */
+    const measure = async (url: string, memory: () => Promise<{ rss: number; heap: number }>, settle: () => Promise<void>) => {
+      await sleep(ctx.secs(2, 1) * 1000);
+      const before = await memory();
+      const opened = await openIdle(clients, url, n);
+      await settle();
+      await sleep(ctx.secs(3, 1) * 1000);
+      const after = await memory();
+      await Promise.all(clients.map((c) => c.idleClose()));
+      return { ...opened, before, after };
+    };
+    const gatewayMemory = async () => {
+      const f = await processFigures(stack.gateway.url);
+      return { rss: f.rssBytes, heap: f.heapUsedBytes };
+    };
+    // The gateway does per-connection work (session store, timers) after the open: wait until it counts them all.
+    const gatewaySettle = async () => {
+      for (let i = 0; i < 20; i++) {
+        if (counterSum(await scrapeMetrics(stack.gateway.url), 'websocket_active_connections') >= n) return;
+        await sleep(250);
+      }
+    };
+    const bareMemory = async () => ({ rss: procRssBytes(bare.child.pid), heap: Number.NaN });
+    for (let r = 0; r < ctx.rounds; r++) {
+      const res: Partial<Record<Side, Awaited<ReturnType<typeof measure>>>> = {};
+      for (const side of turnOrder(r)) {
+        ctx.log(`  round ${r + 1}/${ctx.rounds}: ${n} idle WebSockets on ${side === 'product' ? 'the gateway' : 'a bare ws server'}`);
+        res[side] = side === 'product' ? await measure(gwUrl, gatewayMemory, gatewaySettle) : await measure(bareUrl, bareMemory, async () => {});
+      }
+      const p = res.product!;
+      const b = res.baseline!;
+      first ??= { product: p.before, baseline: b.before };
+      // Against the memory before the first round: a process that has held n connections keeps much of that
+      // memory after they close (its "before" of a later round is anywhere between), so the footprint of n
+      // connections is measured from the fresh process, in every round alike; growth from round to round shows.
+      record(
+        out,
+        r,
+        { metric: 'idle WebSockets held', unit: 'conns', product: p.opened, baseline: b.opened, goal: { kind: 'eq', value: n } },
+        {
+          metric: 'gateway RSS per idle WebSocket (from before round 1)',
+          unit: 'KiB',
+          product: perConn(p.after.rss, first.product.rss, p.opened),
+          baseline: perConn(b.after.rss, first.baseline.rss, b.opened),
+          goal: { kind: 'max', value: 20 },
+        },
+        { metric: 'gateway JS heap per idle WebSocket (from before round 1)', unit: 'KiB', product: perConn(p.after.heap, first.product.heap, p.opened), baseline: null },
+      );
+      rounds.push({ gateway: p, bare_ws: b });
+    }
+    // Both servers' memory once the idle rounds are over (all connections closed): what holding them left behind.
+    await sleep(ctx.secs(2, 1) * 1000);
+    await noteServiceMemory({ scenario: 'websocket', service: 'gateway', role: 'gateway', phase: 'end', stage: 'after the idle rounds' }, stack.gateway.url);
+    noteBaselineMemory({ scenario: 'websocket', service: 'bare ws server', role: 'gateway', stage: 'after the idle rounds' }, bare.child.pid);
   } finally {
     await bare.child.stop();
   }
-
-  const perConn = (a: number, b: number, count: number) => (count > 0 ? (a - b) / count / KiB : Number.NaN);
-  out.rows.push(
-    { metric: 'idle WebSockets held', unit: 'conns', product: opened.opened, baseline: bareOpened.opened, goal: { kind: 'eq', value: n } },
-    {
-      metric: 'gateway RSS per idle WebSocket',
-      unit: 'KiB',
-      product: perConn(after.rssBytes, before.rssBytes, opened.opened),
-      baseline: perConn(bareAfter, bareBefore, bareOpened.opened),
-      goal: { kind: 'max', value: 20 },
-    },
-    {
-      metric: 'gateway JS heap per idle WebSocket',
-      unit: 'KiB',
-      product: perConn(after.heapUsedBytes, before.heapUsedBytes, opened.opened),
-      baseline: null,
-    },
-  );
-  out.details.idle = {
-    target: n,
-    gateway: { opened: opened.opened, failed: opened.failed, errors: opened.errors, open_ms: opened.ms, active_metric: active, rss_before: before.rssBytes, rss_after: after.rssBytes, heap_before: before.heapUsedBytes, heap_after: after.heapUsedBytes },
-    bare_ws: { opened: bareOpened.opened, failed: bareOpened.failed, errors: bareOpened.errors, rss_before: bareBefore, rss_after: bareAfter },
-  };
+  out.details.idle = { target: n, rounds };
 }
 
 function merge(parts: LoadResult[]) {
@@ -177,9 +188,7 @@ const sessionUrl = (base: string) => `${base}/ws/assistant/{session}?user_id={us
 async function endToEnd(ctx: BenchContext, out: ScenarioOutcome, stack: BenchStack, clients: ClientProcess[]): Promise<void> {
   await stack.mock({ ttft_ms: 0, tokens_per_second: STREAM_TOKENS_PER_SECOND, completion_tokens: STREAM_TOKENS });
   await stack.profileSection('streaming');
-  const d = ctx.secs(8, 3) * 1000;
-
-  ctx.log(`  end to end: ${STREAM_SESSIONS} sessions streaming through the gateway (orchestrator, mock-llm), ${d / 1000} s`);
+  const d = ctx.secs(5, 2) * 1000;
   const probes = [
     metricsProbe('gateway', stack.gateway.url),
     metricsProbe('orchestrator', stack.orchestrators[0]!.url),
@@ -187,47 +196,70 @@ async function endToEnd(ctx: BenchContext, out: ScenarioOutcome, stack: BenchSta
     pidProbe('nats-server', stack.natsPid),
     redisProbe(() => stack.redis.info('cpu')),
   ];
-  const product = await sessions(clients, sessionUrl(stack.wsUrl), { use_cache: false }, d, RECORDED_EXCHANGES, () => snapshot(probes));
-  const { before, after } = product;
-  if (product.records.length === 0) throw new Error(`no streamed answer through the gateway: ${product.errorSamples.join('; ')}`);
-
   const file = join(tmpdir(), `actionedx-bench-ws-records-${process.pid}.json`);
-  writeFileSync(file, JSON.stringify(product.records));
-  const bare = await startBare(file);
+  // Started once the first product run has recorded what it is to replay; idle while the product runs.
+  let bare: { child: NodeChild; port: number } | undefined;
+  let recorded = 0;
+  const rounds: Array<Record<string, unknown>> = [];
+  const e2e = 'end to end, generation on the same cores';
   try {
-    ctx.log(`  end to end: ${STREAM_SESSIONS} sessions on a bare ws server pushing the same frames, ${d / 1000} s`);
-    const baseline = await sessions(clients, sessionUrl(`ws://127.0.0.1:${bare.port}`), {}, d, 0, async () => procCpu(bare.child));
-    const bareCpu = baseline.after - baseline.before;
-
-    const answersP = product.requests - product.errors;
-    const answersB = baseline.requests - baseline.errors;
-    const e2e = 'end to end, generation on the same cores';
-    out.rows.push(
-      { metric: `${e2e}: chunks/s, ${STREAM_SESSIONS} sessions`, unit: 'chunks/s', product: rate(product.frames, product.wallMs), baseline: rate(baseline.frames, baseline.wallMs) },
-      { metric: `${e2e}: content rate, ${STREAM_SESSIONS} sessions`, unit: 'chars/s', product: rate(product.chars, product.wallMs), baseline: rate(baseline.chars, baseline.wallMs) },
-      { metric: `${e2e}: answers/s, ${STREAM_SESSIONS} sessions`, unit: 'answers/s', product: rate(answersP, product.wallMs), baseline: rate(answersB, baseline.wallMs) },
-      {
-        metric: `${e2e}: CPU per chunk, gateway vs bare ws`,
-        unit: 'µs',
-        product: ((after.gateway! - before.gateway!) * 1e6) / Math.max(1, product.frames),
-        baseline: (bareCpu * 1e6) / Math.max(1, baseline.frames),
-      },
-      { metric: `${e2e}: stream errors`, unit: '', product: product.errors, baseline: baseline.errors, goal: { kind: 'eq', value: 0 } },
-    );
-    const cpuMs = (k: string) => ((after[k]! - before[k]!) * 1000) / Math.max(1, answersP);
+    for (let r = 0; r < ctx.rounds; r++) {
+      let product: Awaited<ReturnType<typeof sessions<CpuSnapshot>>> | undefined;
+      let baseline: Awaited<ReturnType<typeof sessions<number>>> | undefined;
+      for (const side of turnOrder(r)) {
+        if (side === 'product') {
+          ctx.log(`  round ${r + 1}/${ctx.rounds}: end to end, ${STREAM_SESSIONS} sessions streaming through the gateway (orchestrator, mock-llm), ${d / 1000} s`);
+          product = await sessions(clients, sessionUrl(stack.wsUrl), { use_cache: false }, d, r === 0 ? RECORDED_EXCHANGES : 0, () => snapshot(probes));
+          if (r === 0) {
+            if (product.records.length === 0) throw new Error(`no streamed answer through the gateway: ${product.errorSamples.join('; ')}`);
+            writeFileSync(file, JSON.stringify(product.records));
+            recorded = product.records.length;
+            bare = await startBare(file);
+          }
+        } else {
+          const b = bare;
+          if (!b) throw new Error('the bare ws server needs the first round to start with the product');
+          ctx.log(`  round ${r + 1}/${ctx.rounds}: end to end, ${STREAM_SESSIONS} sessions on a bare ws server pushing the same frames, ${d / 1000} s`);
+          baseline = await sessions(clients, sessionUrl(`ws://127.0.0.1:${b.port}`), {}, d, 0, async () => procCpu(b.child));
+        }
+      }
+      const p = product!;
+      const b = baseline!;
+      const bareCpu = b.after - b.before;
+      const answersP = p.requests - p.errors;
+      const answersB = b.requests - b.errors;
+      record(
+        out,
+        r,
+        { metric: `${e2e}: chunks/s, ${STREAM_SESSIONS} sessions`, unit: 'chunks/s', product: rate(p.frames, p.wallMs), baseline: rate(b.frames, b.wallMs) },
+        { metric: `${e2e}: content rate, ${STREAM_SESSIONS} sessions`, unit: 'chars/s', product: rate(p.chars, p.wallMs), baseline: rate(b.chars, b.wallMs) },
+        { metric: `${e2e}: answers/s, ${STREAM_SESSIONS} sessions`, unit: 'answers/s', product: rate(answersP, p.wallMs), baseline: rate(answersB, b.wallMs) },
+        {
+          metric: `${e2e}: CPU per chunk, gateway vs bare ws`,
+          unit: 'µs',
+          product: ((p.after.gateway! - p.before.gateway!) * 1e6) / Math.max(1, p.frames),
+          baseline: (bareCpu * 1e6) / Math.max(1, b.frames),
+        },
+        { metric: `${e2e}: stream errors`, unit: '', product: p.errors, baseline: b.errors, goal: { kind: 'eq', value: 0 } },
+      );
+      const cpuMs = (k: string) => ((p.after[k]! - p.before[k]!) * 1000) / Math.max(1, answersP);
+      rounds.push({
+        product: { answers: answersP, errors: p.errors, error_samples: p.errorSamples, chunks_per_answer: p.frames / Math.max(1, answersP), chars_per_answer: p.chars / Math.max(1, answersP), wall_ms: p.wallMs, client_cpu_s: p.clientCpuS },
+        bare_ws: { answers: answersB, errors: b.errors, error_samples: b.errorSamples, chunks_per_answer: b.frames / Math.max(1, answersB), wall_ms: b.wallMs, client_cpu_s: b.clientCpuS, server_cpu_ms_per_answer: (bareCpu * 1000) / Math.max(1, answersB) },
+        product_cpu_ms_per_answer: Object.fromEntries(Object.keys(p.after).map((k) => [k, cpuMs(k)])),
+      });
+    }
     out.details.streaming = {
       what: 'end to end: answers generated by mock-llm through one orchestrator, on the same two cores (informational, no goal)',
       sessions: STREAM_SESSIONS,
       completion_tokens: STREAM_TOKENS,
       mock_tokens_per_second_per_stream: STREAM_TOKENS_PER_SECOND,
-      recorded_exchanges_replayed: product.records.length,
+      recorded_exchanges_replayed: recorded,
       duration_s: d / 1000,
-      product: { answers: answersP, errors: product.errors, error_samples: product.errorSamples, chunks_per_answer: product.frames / Math.max(1, answersP), chars_per_answer: product.chars / Math.max(1, answersP), wall_ms: product.wallMs, client_cpu_s: product.clientCpuS },
-      bare_ws: { answers: answersB, errors: baseline.errors, error_samples: baseline.errorSamples, chunks_per_answer: baseline.frames / Math.max(1, answersB), wall_ms: baseline.wallMs, client_cpu_s: baseline.clientCpuS, server_cpu_ms_per_answer: (bareCpu * 1000) / Math.max(1, answersB) },
-      product_cpu_ms_per_answer: Object.fromEntries(Object.keys(after).map((k) => [k, cpuMs(k)])),
+      rounds,
     };
   } finally {
-    await bare.child.stop();
+    await bare?.child.stop();
     rmSync(file, { force: true });
   }
 }
@@ -261,10 +293,12 @@ async function pumpStats(pump: NodeChild): Promise<PumpStats> {
 /**
  * The gateway's relay capacity, apart from generation: nats-server and the gateway only, fed by the frame pump
  * (`bench/src/baseline/frame-pump.ts`: ack, RELAY_CHUNKS one-token chunk frames each in its own NATS message,
- * done), 200 sessions. Baseline: the bare ws server replaying exchanges recorded from the gateway in this run.
+ * done), 200 sessions. Baseline: the bare ws server replaying exchanges recorded from the gateway in the first
+ * round. Both stay up through the rounds and take turns; the one not measured is idle (the gateway's and the
+ * pump's timers cost well under 1 % of a core).
  */
 async function relay(ctx: BenchContext, out: ScenarioOutcome, clients: ClientProcess[]): Promise<void> {
-  const d = ctx.secs(8, 3) * 1000;
+  const d = ctx.secs(6, 2) * 1000;
   const stack = await startRelayStack({ scenario: 'websocket', profile: ctx.profile, section: 'relay' });
   let pump: NodeChild | undefined;
   let bare: { child: NodeChild; port: number } | undefined;
@@ -277,55 +311,91 @@ async function relay(ctx: BenchContext, out: ScenarioOutcome, clients: ClientPro
       BURST: String(RELAY_BURST),
     });
     await nextMessage(pump, (m) => m?.ready === true, 10_000, 'frame pump start');
-    const p = pump;
-
-    ctx.log(`  relay: ${STREAM_SESSIONS} sessions through a gateway fed by a frame pump (${RELAY_CHUNKS} one-token chunks per answer), ${d / 1000} s`);
-    const probes = [metricsProbe('gateway', stack.gateway.url), pidProbe('nats-server', stack.natsPid), pidProbe('frame-pump', p.pid)];
-    const read = async () => ({ cpu: await snapshot(probes), pump: await pumpStats(p) });
-    const product = await sessions(clients, sessionUrl(stack.wsUrl), { use_cache: false }, d, RECORDED_EXCHANGES, read);
-    if (product.records.length === 0) throw new Error(`no streamed answer through the gateway: ${product.errorSamples.join('; ')} ${stack.tail().slice(-1000)}`);
-    // The baseline has the cores to itself, as the pushing server of the end-to-end part does not quite.
-    await p.stop();
-    pump = undefined;
-    await stack.stop();
-
-    writeFileSync(file, JSON.stringify(product.records));
-    bare = await startBare(file);
-    const b = bare;
-    ctx.log(`  relay: ${STREAM_SESSIONS} sessions on a bare ws server pushing the same messages, ${d / 1000} s`);
-    const baseline = await sessions(clients, sessionUrl(`ws://127.0.0.1:${b.port}`), {}, d, 0, async () => procCpu(b.child));
-    const bareCpu = baseline.after - baseline.before;
-
-    const { before, after } = product;
-    const chunks = Math.max(1, product.frames);
-    const answersP = product.requests - product.errors;
-    const answersB = baseline.requests - baseline.errors;
-    const cpuUs = (k: string) => ((after.cpu[k]! - before.cpu[k]!) * 1e6) / chunks;
-    out.rows.push(
-      {
-        metric: `relay: chunks/s, ${STREAM_SESSIONS} sessions (gateway fed by a frame pump)`,
-        unit: 'chunks/s',
-        product: rate(product.frames, product.wallMs),
-        baseline: rate(baseline.frames, baseline.wallMs),
-        goal: { kind: 'min_ratio', value: 0.5 },
-      },
-      { metric: `relay: answers/s, ${STREAM_SESSIONS} sessions (${RELAY_CHUNKS} chunks each)`, unit: 'answers/s', product: rate(answersP, product.wallMs), baseline: rate(answersB, baseline.wallMs) },
-      { metric: 'relay: gateway CPU per chunk', unit: 'µs', product: cpuUs('gateway'), baseline: (bareCpu * 1e6) / Math.max(1, baseline.frames) },
-      { metric: 'relay: nats-server + frame pump CPU per chunk', unit: 'µs', product: cpuUs('nats-server') + cpuUs('frame-pump'), baseline: null },
-      { metric: 'relay: stream errors', unit: '', product: product.errors, baseline: baseline.errors, goal: { kind: 'eq', value: 0 } },
-    );
-    const pumpDelta = {
-      jobs: after.pump.jobs - before.pump.jobs,
-      chunk_frames: after.pump.chunks - before.pump.chunks,
-      messages: after.pump.frames - before.pump.frames,
-      heartbeats: after.pump.heartbeats - before.pump.heartbeats,
-      cancelled: after.pump.cancelled - before.pump.cancelled,
-      superseded_attempts: after.pump.superseded - before.pump.superseded,
-      max_frames_in_window: after.pump.maxOutstanding,
-      max_jobs_waiting_for_window: after.pump.maxWaiting,
-      done_frames_checked_against_schema: after.pump.validated,
-      done_frames_invalid: after.pump.invalid,
-    };
+    const pumpProc = pump;
+    const probes = [metricsProbe('gateway', stack.gateway.url), pidProbe('nats-server', stack.natsPid), pidProbe('frame-pump', pumpProc.pid)];
+    const read = async () => ({ cpu: await snapshot(probes), pump: await pumpStats(pumpProc) });
+    let recorded = 0;
+    const rounds: Array<Record<string, unknown>> = [];
+    for (let r = 0; r < ctx.rounds; r++) {
+      let product: Awaited<ReturnType<typeof sessions<Awaited<ReturnType<typeof read>>>>> | undefined;
+      let baseline: Awaited<ReturnType<typeof sessions<number>>> | undefined;
+      for (const side of turnOrder(r)) {
+        if (side === 'product') {
+          ctx.log(`  round ${r + 1}/${ctx.rounds}: relay, ${STREAM_SESSIONS} sessions through a gateway fed by a frame pump (${RELAY_CHUNKS} one-token chunks per answer), ${d / 1000} s`);
+          product = await sessions(clients, sessionUrl(stack.wsUrl), { use_cache: false }, d, r === 0 ? RECORDED_EXCHANGES : 0, read);
+          if (r === 0) {
+            if (product.records.length === 0) throw new Error(`no streamed answer through the gateway: ${product.errorSamples.join('; ')} ${stack.tail().slice(-1000)}`);
+            writeFileSync(file, JSON.stringify(product.records));
+            recorded = product.records.length;
+            bare = await startBare(file);
+          }
+        } else {
+          const b = bare;
+          if (!b) throw new Error('the bare ws server needs the first round to start with the product');
+          ctx.log(`  round ${r + 1}/${ctx.rounds}: relay, ${STREAM_SESSIONS} sessions on a bare ws server pushing the same messages, ${d / 1000} s`);
+          baseline = await sessions(clients, sessionUrl(`ws://127.0.0.1:${b.port}`), {}, d, 0, async () => procCpu(b.child));
+        }
+      }
+      const p = product!;
+      const b = baseline!;
+      const bareCpu = b.after - b.before;
+      const { before, after } = p;
+      const chunks = Math.max(1, p.frames);
+      const answersP = p.requests - p.errors;
+      const answersB = b.requests - b.errors;
+      const cpuUs = (k: string) => ((after.cpu[k]! - before.cpu[k]!) * 1e6) / chunks;
+      record(
+        out,
+        r,
+        {
+          metric: `relay: chunks/s, ${STREAM_SESSIONS} sessions (gateway fed by a frame pump)`,
+          unit: 'chunks/s',
+          product: rate(p.frames, p.wallMs),
+          baseline: rate(b.frames, b.wallMs),
+          goal: { kind: 'min_ratio', value: 0.5 },
+        },
+        { metric: `relay: answers/s, ${STREAM_SESSIONS} sessions (${RELAY_CHUNKS} chunks each)`, unit: 'answers/s', product: rate(answersP, p.wallMs), baseline: rate(answersB, b.wallMs) },
+        { metric: 'relay: gateway CPU per chunk', unit: 'µs', product: cpuUs('gateway'), baseline: (bareCpu * 1e6) / Math.max(1, b.frames) },
+        { metric: 'relay: nats-server + frame pump CPU per chunk', unit: 'µs', product: cpuUs('nats-server') + cpuUs('frame-pump'), baseline: null },
+        { metric: 'relay: stream errors', unit: '', product: p.errors, baseline: b.errors, goal: { kind: 'eq', value: 0 } },
+      );
+      rounds.push({
+        product: {
+          answers: answersP,
+          errors: p.errors,
+          error_samples: p.errorSamples,
+          chunks_per_answer: p.frames / Math.max(1, answersP),
+          chars_per_answer: p.chars / Math.max(1, answersP),
+          chars_per_s: rate(p.chars, p.wallMs),
+          wall_ms: p.wallMs,
+          client_cpu_us_per_chunk: (p.clientCpuS * 1e6) / chunks,
+        },
+        bare_ws: {
+          answers: answersB,
+          errors: b.errors,
+          error_samples: b.errorSamples,
+          chunks_per_answer: b.frames / Math.max(1, answersB),
+          chars_per_s: rate(b.chars, b.wallMs),
+          wall_ms: b.wallMs,
+          client_cpu_us_per_chunk: (b.clientCpuS * 1e6) / Math.max(1, b.frames),
+        },
+        cpu_us_per_chunk: Object.fromEntries(Object.keys(after.cpu).map((k) => [k, cpuUs(k)])),
+        frame_pump: {
+          jobs: after.pump.jobs - before.pump.jobs,
+          chunk_frames: after.pump.chunks - before.pump.chunks,
+          messages: after.pump.frames - before.pump.frames,
+          heartbeats: after.pump.heartbeats - before.pump.heartbeats,
+          cancelled: after.pump.cancelled - before.pump.cancelled,
+          superseded_attempts: after.pump.superseded - before.pump.superseded,
+          max_frames_in_window: after.pump.maxOutstanding,
+          max_jobs_waiting_for_window: after.pump.maxWaiting,
+          done_frames_checked_against_schema: after.pump.validated,
+          done_frames_invalid: after.pump.invalid,
+        },
+        counters_at_start: before,
+        counters_at_end: after,
+      });
+    }
     out.details.relay = {
       what: 'nats-server + gateway only; a frame pump answers each job: ack, one-token chunk frames each in its own NATS message, done',
       sessions: STREAM_SESSIONS,
@@ -333,30 +403,8 @@ async function relay(ctx: BenchContext, out: ScenarioOutcome, clients: ClientPro
       pump_window_frames: RELAY_WINDOW_FRAMES,
       pump_burst_frames: RELAY_BURST,
       duration_s: d / 1000,
-      recorded_exchanges_replayed: product.records.length,
-      product: {
-        answers: answersP,
-        errors: product.errors,
-        error_samples: product.errorSamples,
-        chunks_per_answer: product.frames / Math.max(1, answersP),
-        chars_per_answer: product.chars / Math.max(1, answersP),
-        chars_per_s: rate(product.chars, product.wallMs),
-        wall_ms: product.wallMs,
-        client_cpu_us_per_chunk: (product.clientCpuS * 1e6) / chunks,
-      },
-      bare_ws: {
-        answers: answersB,
-        errors: baseline.errors,
-        error_samples: baseline.errorSamples,
-        chunks_per_answer: baseline.frames / Math.max(1, answersB),
-        chars_per_s: rate(baseline.chars, baseline.wallMs),
-        wall_ms: baseline.wallMs,
-        client_cpu_us_per_chunk: (baseline.clientCpuS * 1e6) / Math.max(1, baseline.frames),
-      },
-      cpu_us_per_chunk: Object.fromEntries(Object.keys(after.cpu).map((k) => [k, cpuUs(k)])),
-      frame_pump: pumpDelta,
-      counters_at_start: before,
-      counters_at_end: after,
+      recorded_exchanges_replayed: recorded,
+      rounds,
     };
   } finally {
     await pump?.stop();
