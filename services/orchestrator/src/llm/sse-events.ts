@@ -31,7 +31,10 @@ export async function readSseData(body: ByteStream, onData: (data: string) => bo
       }
       parser.feed(decoder.decode(value, { stream: true }));
     }
-    await reader.cancel().catch(() => {});
+    // The body almost always ends right after the last event: reading that end lets the connection go back to
+    // the pool (keep-alive). A body that goes on is cancelled, which closes the connection.
+    const tail = await Promise.race([reader.read(), new Promise<undefined>((r) => setImmediate(() => r(undefined)))]);
+    if (!tail?.done) await reader.cancel().catch(() => {});
   } finally {
     reader.releaseLock();
   }
