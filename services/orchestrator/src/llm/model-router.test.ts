@@ -42,7 +42,7 @@ describe('ModelRouter', () => {
     (await (await fetch(`${root(s)}/mock/stats`)).json()) as { completions: number; client_disconnects: number; arrivals: number[] };
 
   /** A router whose realtime_tutoring route is `route` over targets `a` (gpt-4o-mini on A) and `b` (gpt-4o on B). */
-  function router(route: Record<string, unknown>, tune: Record<string, unknown> = {}) {
+  function router(route: Record<string, unknown>, tune: Record<string, unknown> = {}, random?: () => number) {
     const targets = {
       a: { base_url: a.server.url, model: 'gpt-4o-mini', max_retries: 0, first_token_timeout_ms: 300, stall_timeout_ms: 200, ...tune },
       b: { base_url: b.server.url, model: 'gpt-4o', max_retries: 0, first_token_timeout_ms: 2000, stall_timeout_ms: 300 },
@@ -51,7 +51,7 @@ describe('ModelRouter', () => {
       { MODEL_TARGETS: JSON.stringify({ targets, routes: { realtime_tutoring: route } }) },
       { models: Object.fromEntries(TASK_TYPES.map((t) => [t, 'gpt-4o'])) as never, apiKey: undefined, timeoutMs: 5000, maxRetries: 0 },
     );
-    return new ModelRouter(routing, { metrics, upstreamErrors, logger, defaultBaseUrl: b.server.url });
+    return new ModelRouter(routing, { metrics, upstreamErrors, logger, defaultBaseUrl: b.server.url, ...(random ? { random } : {}) });
   }
 
   /** Runs one routed request and records what its receiver saw. */
@@ -199,6 +199,14 @@ describe('ModelRouter', () => {
     expect(completion.usage.prompt_tokens).toBeGreaterThan(10);
     expect(completion.usage.total_tokens).toBe(completion.usage.prompt_tokens + completion.usage.completion_tokens);
   }, 15_000);
+
+  it('splits traffic between weighted neighbours in proportion, each the other\'s fallback', async () => {
+    const route = { targets: [{ target: 'a', weight: 3 }, { target: 'b', weight: 1 }] };
+    expect((await ask(router(route, {}, () => 0.7))).completion.target).toBe('a'); // 0.7 × 4 = 2.8 < 3
+    expect((await ask(router(route, {}, () => 0.8))).completion.target).toBe('b'); // 3.2 ≥ 3
+    a.mock.setDefaults({ fault: 'server_error' });
+    expect((await ask(router(route, {}, () => 0.1))).completion.target).toBe('b');
+  });
 
   it('stops every call when the request is aborted', async () => {
     a.mock.setDefaults({ ttftMs: 2000 });
