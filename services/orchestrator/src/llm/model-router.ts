@@ -2,7 +2,7 @@ import { AppError, type Logger, type TaskType } from '@actionedx/shared';
 import type { BreakerState } from '../resilience/index.js';
 import type { PromptMessage } from '../tasks/index.js';
 import { ModelTarget, type Completion, type ModelTargetDeps, type SkipReason } from './model-target.js';
-import { AnswerOutlet, RouteLeg, type Admitted, type LegFailure } from './route-leg.js';
+import { AnswerOutlet, RouteLeg, type Admitted } from './route-leg.js';
 import type { RouterMetrics } from './router-metrics.js';
 import type { RouteConfig, RoutingConfig } from './targets-config.js';
 import { TokenCounter } from './token-counter.js';
@@ -31,7 +31,7 @@ export interface ModelRouterDeps extends Omit<ModelTargetDeps, 'tokens'> {
 }
 
 /** Why an answer moved on from a target: the `reason` label of `ai_fallbacks_total`. */
-type FallbackReason = UpstreamErrorKind | SkipReason | 'quality' | 'internal';
+type FallbackReason = UpstreamErrorKind | SkipReason | 'quality';
 
 interface Route {
   cfg: RouteConfig;
@@ -167,4 +167,3 @@ function unavailable(last: unknown): AppError {
   return new AppError('upstream_unavailable', 'No model provider is available right now (circuits open or rate limited).');
 }
 
-export type { LegFailure };
