@@ -32,6 +32,7 @@ export const ERROR_CATALOG = {
   cache_unavailable: { status: 503, retryable: true, message: 'The cache is unavailable.' },
   shutting_down: { status: 503, retryable: true, message: 'The service is shutting down.' },
   upstream_timeout: { status: 504, retryable: true, message: 'The model provider timed out.' },
+  upstream_unavailable: { status: 503, retryable: true, message: 'No model provider could answer.' },
   deadline_exceeded: { status: 504, retryable: true, message: 'The request ran past its deadline.' },
 } as const satisfies Record<string, { status: number; retryable: boolean; message: string }>;
 

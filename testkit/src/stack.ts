@@ -9,7 +9,10 @@ async function ready(service: ServiceProcess): Promise<ServiceProcess> {
 export interface Stack {
   gateway: ServiceProcess;
   orchestrators: ServiceProcess[];
+  /** The first mock LLM: the one orchestrators call unless told otherwise (OPENAI_BASE_URL). */
   mockLlm: ServiceProcess;
+  /** Every mock LLM of the stack (`mockLlms` of them), each its own process with its own faults. */
+  mockLlms: ServiceProcess[];
   nats: { url: string; port: number; stop(): Promise<void> };
   redisUrl: string;
   /** Base URL of the gateway, e.g. http://127.0.0.1:PORT */
@@ -25,6 +28,8 @@ export interface StackOptions {
   gatewayEnv?: Record<string, string>;
   orchestratorEnv?: Record<string, string>;
   mockLlmEnv?: Record<string, string>;
+  /** Mock LLM processes to start (for model targets with different behaviours). Default 1. */
+  mockLlms?: number;
   /** Redis database of this stack; defaults to one per vitest worker so parallel files never share cache entries. */
   redisDb?: number;
 }
@@ -40,8 +45,13 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const redisUrl = `${process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'}/${opts.redisDb ?? redisDbForWorker()}`;
   const started: ServiceProcess[] = [];
   try {
-    const mockLlm = await startService('mock-llm', { ...opts.mockLlmEnv });
-    started.push(mockLlm);
+    const mockLlms: ServiceProcess[] = [];
+    for (let i = 0; i < (opts.mockLlms ?? 1); i++) {
+      const m = await startService('mock-llm', { ...opts.mockLlmEnv }, { label: i === 0 ? 'mock-llm' : `mock-llm-${i + 1}` });
+      started.push(m);
+      mockLlms.push(m);
+    }
+    const mockLlm = mockLlms[0]!;
     let n = 0;
     const addOrchestrator = async (env: Record<string, string> = {}) => {
       const o = await startService(
@@ -77,6 +87,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       gateway,
       orchestrators,
       mockLlm,
+      mockLlms,
       nats,
       redisUrl,
       url: gateway.url,

@@ -13,6 +13,10 @@ export interface MockBehaviour {
   fault: Fault;
   /** Share (0..1) of the requests that get `fault`. Default 1. */
   faultRate: number;
+  /** Requests left that get `fault` (then it is switched off); 0 means no limit. Default 0. */
+  faultCount: number;
+  /** Seconds in the `retry-after` header of a `rate_limit` fault. Default 1. */
+  retryAfterS: number;
 }
 
 /** `base` with the fields `patch` defines; only behaviour fields are kept, so a whole config may be passed. */
@@ -23,6 +27,8 @@ export function mergeBehaviour(base: MockBehaviour, patch: Partial<MockBehaviour
     completionTokens: patch.completionTokens ?? base.completionTokens,
     fault: patch.fault ?? base.fault,
     faultRate: patch.faultRate ?? base.faultRate,
+    faultCount: patch.faultCount ?? base.faultCount,
+    retryAfterS: patch.retryAfterS ?? base.retryAfterS,
   };
 }
 
@@ -34,6 +40,8 @@ export const BehaviourPatchSchema = z
     completion_tokens: z.number().int().nonnegative().optional(),
     fault: z.enum(FAULTS).optional(),
     fault_rate: z.number().min(0).max(1).optional(),
+    fault_count: z.number().int().nonnegative().optional(),
+    retry_after_s: z.number().nonnegative().optional(),
   })
   .transform(
     (p): Partial<MockBehaviour> => ({
@@ -42,6 +50,8 @@ export const BehaviourPatchSchema = z
       completionTokens: p.completion_tokens,
       fault: p.fault,
       faultRate: p.fault_rate,
+      faultCount: p.fault_count,
+      retryAfterS: p.retry_after_s,
     }),
   );
 
@@ -52,6 +62,8 @@ export const behaviourToWire = (b: MockBehaviour) => ({
   completion_tokens: b.completionTokens,
   fault: b.fault,
   fault_rate: b.faultRate,
+  fault_count: b.faultCount,
+  retry_after_s: b.retryAfterS,
 });
 
 /** Per-request timing overrides, as headers so an SDK client can send them without touching the body. */

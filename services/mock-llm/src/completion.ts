@@ -32,6 +32,8 @@ export interface MockStats {
   streams: number;
   client_disconnects: number;
   in_flight: number;
+  /** Epoch ms of the latest completion requests' arrival (the last 50), e.g. to check a client's backoff. */
+  arrivals: number[];
 }
 
 export interface CompletionDeps {
@@ -39,6 +41,8 @@ export interface CompletionDeps {
   stats: MockStats;
   metrics: MockLlmMetrics;
   logger: Logger;
+  /** The default fault (not one a header or model name asked for) was served to a request. */
+  onDefaultFault?: () => void;
 }
 
 /** Everything decided about one request before a byte is sent. */
@@ -49,7 +53,8 @@ interface Plan {
   fault: Fault;
   ttftMs: number;
   tokensPerSecond: number;
-  /** The tokens to send, already capped by max_tokens. */
+  retryAfterS: number;
+  /** The tokens to send, already capped by max_tokens (and halved by the faults that cut an answer short). */
   tokens: string[];
   finishReason: FinishReason;
   usage: Usage;
@@ -63,6 +68,10 @@ interface Exchange {
   cut(): void;
 }
 
+/** Faults that answer with half the tokens, so some text always arrives before the answer goes wrong. */
+const CUT_SHORT: ReadonlySet<Fault> = new Set(['stall_mid', 'cut', 'truncate', 'length']);
+const halfOf = (n: number) => Math.ceil(n / 2);
+
 const badRequest = (res: Response, message: string) =>
   res.status(400).json(errorBody(message, 'invalid_request_error', 'invalid_request'));
 
@@ -73,14 +82,16 @@ function planOf(body: ChatCompletionRequest, behaviour: MockBehaviour, fault: Fa
       suggestions: wantsSuggestions(body.messages),
     }),
   );
-  const tokens = all.slice(0, maxTokensOf(body) ?? all.length);
+  const capped = all.slice(0, maxTokensOf(body) ?? all.length);
+  const tokens = CUT_SHORT.has(fault) ? capped.slice(0, halfOf(capped.length)) : capped;
   return {
     who: newIdentity(body.model),
     stream: body.stream === true,
-    includeUsage: body.stream_options?.include_usage === true,
+    includeUsage: body.stream_options?.include_usage === true && fault !== 'no_usage',
     fault,
     ttftMs: behaviour.ttftMs,
     tokensPerSecond: behaviour.tokensPerSecond,
+    retryAfterS: behaviour.retryAfterS,
     tokens,
     finishReason: tokens.length < all.length ? 'length' : 'stop',
     usage: usageOf(countPromptTokens(body.messages), tokens.length),
@@ -108,6 +119,8 @@ export function createCompletionHandler(deps: CompletionDeps): RequestHandler {
       if (err instanceof UnknownFaultError) return badRequest(res, err.message);
       throw err;
     }
+    const askedFor = req.get('x-mock-fault') !== undefined || body.data.model.startsWith('mock-fault-');
+    if (fault !== 'none' && !askedFor) deps.onDefaultFault?.();
 
     const plan = planOf(body.data, behaviour, fault);
     const exchange = track(res, plan, deps, requestIdentity(req));
@@ -137,6 +150,8 @@ function track(res: Response, plan: Plan, { stats, metrics, logger }: Completion
   const controller = new AbortController();
   let cutByUs = false;
   stats.completions++;
+  stats.arrivals.push(Date.now());
+  if (stats.arrivals.length > 50) stats.arrivals.shift();
   if (plan.stream) stats.streams++;
   stats.in_flight++;
   metrics.inFlight.inc();
@@ -170,7 +185,7 @@ function track(res: Response, plan: Plan, { stats, metrics, logger }: Completion
 async function serve(res: Response, plan: Plan, exchange: Exchange): Promise<void> {
   switch (plan.fault) {
     case 'rate_limit':
-      res.set('retry-after', '1').status(429);
+      res.set('retry-after', String(plan.retryAfterS)).status(429);
       res.json(errorBody('Rate limit reached (mock).', 'requests', 'rate_limit_exceeded'));
       return;
     case 'server_error':
@@ -181,23 +196,20 @@ async function serve(res: Response, plan: Plan, exchange: Exchange): Promise<voi
   }
 }
 
-/** Tokens sent before a `cut` or `truncate` ends the answer: half, so some text always arrives first. */
-const halfOf = (n: number) => Math.ceil(n / 2);
-
 async function streamAnswer(res: Response, plan: Plan, { signal, cut }: Exchange): Promise<void> {
   const { who, includeUsage } = plan;
+  // A hung or stalled stream keeps its connection open until the client gives up; the close handler ends it.
+  if (plan.fault === 'hang') return;
   await delay(plan.ttftMs, signal);
   const sse = new SseWriter(res, signal);
   sse.open();
   await sse.send([chunk(who, { role: 'assistant', content: '' }, null, includeUsage)]);
-  // A stalled stream keeps its connection open until the client gives up; the close handler ends it.
   if (plan.fault === 'stall') return;
 
-  const broken = plan.fault === 'cut' || plan.fault === 'truncate';
-  const tokens = broken ? plan.tokens.slice(0, halfOf(plan.tokens.length)) : plan.tokens;
-  for await (const batch of pace(tokens, plan.tokensPerSecond, signal)) {
+  for await (const batch of pace(plan.tokens, plan.tokensPerSecond, signal)) {
     await sse.send(batch.map((content) => chunk(who, { content }, null, includeUsage)));
   }
+  if (plan.fault === 'stall_mid') return;
   if (plan.fault === 'cut') return cut();
   if (plan.fault === 'truncate') {
     res.end();
@@ -211,11 +223,16 @@ async function streamAnswer(res: Response, plan: Plan, { signal, cut }: Exchange
 }
 
 async function jsonAnswer(res: Response, plan: Plan, { signal, cut }: Exchange): Promise<void> {
-  if (plan.fault === 'stall') return;
+  if (plan.fault === 'hang' || plan.fault === 'stall' || plan.fault === 'stall_mid') return;
   await delay(plan.ttftMs + generationMs(plan.tokens.length, plan.tokensPerSecond), signal);
   const answer = completion(plan.who, plan.tokens.join(''), plan.finishReason, plan.usage);
-  if (plan.fault === 'none') {
+  if (plan.fault === 'none' || plan.fault === 'length') {
     res.json(answer);
+    return;
+  }
+  if (plan.fault === 'no_usage') {
+    const { usage: _usage, ...withoutUsage } = answer;
+    res.json(withoutUsage);
     return;
   }
   // cut and truncate send half of the JSON: the body can never parse, whether the socket dies or ends cleanly.

@@ -4,7 +4,7 @@ import { FAULTS } from './faults.js';
 import { mergeBehaviour, type MockBehaviour } from './behaviour.js';
 
 /** Read from PORT, HOST, MOCK_LLM_TTFT_MS, MOCK_LLM_TOKENS_PER_SECOND, MOCK_LLM_COMPLETION_TOKENS, MOCK_LLM_FAULT,
- * MOCK_LLM_FAULT_RATE, LOG_LEVEL and LOG_PRETTY. */
+ * MOCK_LLM_FAULT_RATE, MOCK_LLM_FAULT_COUNT, MOCK_LLM_RETRY_AFTER_S, LOG_LEVEL and LOG_PRETTY. */
 export interface MockLlmConfig extends MockBehaviour {
   /** Default 8090; 0 picks a free port. */
   port: number;
@@ -24,6 +24,8 @@ export const MockLlmEnvSchema = z
     MOCK_LLM_COMPLETION_TOKENS: env.int(48),
     MOCK_LLM_FAULT: z.enum(FAULTS).default('none'),
     MOCK_LLM_FAULT_RATE: z.coerce.number().min(0).max(1).default(1),
+    MOCK_LLM_FAULT_COUNT: env.int(0),
+    MOCK_LLM_RETRY_AFTER_S: env.number(1),
     LOG_LEVEL: CommonEnvSchema.shape.LOG_LEVEL,
     LOG_PRETTY: CommonEnvSchema.shape.LOG_PRETTY,
   })
@@ -36,6 +38,8 @@ export const MockLlmEnvSchema = z
       completionTokens: e.MOCK_LLM_COMPLETION_TOKENS,
       fault: e.MOCK_LLM_FAULT,
       faultRate: e.MOCK_LLM_FAULT_RATE,
+      faultCount: e.MOCK_LLM_FAULT_COUNT,
+      retryAfterS: e.MOCK_LLM_RETRY_AFTER_S,
       logLevel: e.LOG_LEVEL,
       logPretty: e.LOG_PRETTY,
     }),

@@ -1,5 +1,14 @@
-/** Faults a completion request can be answered with; `none` answers normally. */
-export const FAULTS = ['none', 'rate_limit', 'server_error', 'stall', 'cut', 'truncate'] as const;
+/**
+ * Faults a completion request can be answered with; `none` answers normally.
+ * - `rate_limit`: 429 with `retry-after` (`retry_after_s`); `server_error`: 500.
+ * - `hang`: never answers, not even the headers; `stall`: the headers and a role chunk, then nothing.
+ * - `stall_mid`: half the tokens, then nothing (the connection stays open).
+ * - `cut`: half the tokens, then the connection is destroyed; `truncate`: half the tokens, then a clean end
+ *   without a finish reason or `[DONE]`.
+ * - `length`: half the tokens, finished with `finish_reason: length` (as a provider cut off by max_tokens).
+ * - `no_usage`: a normal answer with no usage at all, as providers that ignore `include_usage` send.
+ */
+export const FAULTS = ['none', 'rate_limit', 'server_error', 'hang', 'stall', 'stall_mid', 'cut', 'truncate', 'length', 'no_usage'] as const;
 export type Fault = (typeof FAULTS)[number];
 
 export const isFault = (value: string): value is Fault => (FAULTS as readonly string[]).includes(value);

@@ -248,6 +248,8 @@ describe('faults', () => {
       completion_tokens: 3,
       fault: 'server_error',
       fault_rate: 1,
+      fault_count: 0,
+      retry_after_s: 1,
     });
     await expect(client.chat.completions.create({ model, messages })).rejects.toBeInstanceOf(
       OpenAI.InternalServerError,
@@ -258,6 +260,64 @@ describe('faults', () => {
     mock.setDefaults({ faultRate: 0 });
     expect((await getJson<{ fault_rate: number }>('/mock/config')).fault_rate).toBe(0);
     expect((await client.chat.completions.create({ model, messages })).choices[0]?.finish_reason).toBe('stop');
+  });
+
+  it('hang sends nothing, not even the headers, until the client leaves', async () => {
+    const controller = new AbortController();
+    let settled = false;
+    const pending = streamOf({ 'x-mock-fault': 'hang' }, { signal: controller.signal }).then(
+      () => (settled = true),
+      () => (settled = true),
+    );
+    await new Promise((r) => setTimeout(r, 150));
+    expect(settled).toBe(false);
+    controller.abort();
+    await pending;
+    await expect.poll(async () => (await stats()).client_disconnects).toBe(1);
+  });
+
+  it('stall_mid sends half the tokens, then nothing, with the connection open', async () => {
+    const controller = new AbortController();
+    const stream = await streamOf({ 'x-mock-fault': 'stall_mid', 'x-mock-completion-tokens': '10' }, { signal: controller.signal });
+    const seen: ChatCompletionChunk[] = [];
+    const reading = (async () => {
+      for await (const c of stream) seen.push(c);
+    })();
+    await expect.poll(() => seen.filter((c) => c.choices[0]?.delta.content).length).toBe(5);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(seen.filter((c) => c.choices[0]?.delta.content)).toHaveLength(5);
+    controller.abort();
+    await reading.catch(() => undefined);
+    await expect.poll(async () => (await stats()).client_disconnects).toBe(1);
+  });
+
+  it('length finishes half an answer with finish_reason length; no_usage leaves the usage out', async () => {
+    const cut = await collect(await streamOf({ 'x-mock-fault': 'length', 'x-mock-completion-tokens': '10' }));
+    expect(cut.filter((c) => c.choices[0]?.delta.content)).toHaveLength(5);
+    expect(finishReasons(cut)).toEqual(['length']);
+    const stream = await client.chat.completions.create(
+      { model, messages, stream: true, stream_options: { include_usage: true } },
+      { headers: { 'x-mock-fault': 'no_usage' } },
+    );
+    const chunks = await collect(stream);
+    expect(finishReasons(chunks)).toEqual(['stop']);
+    expect(chunks.every((c) => !('usage' in c))).toBe(true);
+    const json = await client.chat.completions.create({ model, messages }, { headers: { 'x-mock-fault': 'no_usage' } });
+    expect(json.usage).toBeUndefined();
+  });
+
+  it('serves a default fault fault_count times, with the retry-after it was given, then recovers', async () => {
+    await fetch(`${root()}/mock/config`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ fault: 'rate_limit', fault_count: 2, retry_after_s: 3 }),
+    });
+    const first = await client.chat.completions.create({ model, messages }).catch((e: unknown) => e);
+    expect((first as InstanceType<typeof OpenAI.RateLimitError>).headers.get('retry-after')).toBe('3');
+    await expect(client.chat.completions.create({ model, messages })).rejects.toBeInstanceOf(OpenAI.RateLimitError);
+    await expect(client.chat.completions.create({ model, messages })).resolves.toMatchObject({ object: 'chat.completion' });
+    expect(await getJson('/mock/config')).toMatchObject({ fault: 'none', fault_count: 0 });
+    expect((await stats()).arrivals).toHaveLength(3);
   });
 
   it('refuses an unknown field in PUT /mock/config', async () => {
@@ -278,7 +338,7 @@ describe('observability and control', () => {
     await expect.poll(() => counter('mock_llm_completions_total')).toBe(3);
     expect(await counter('mock_llm_completions_total', 'stream="true",outcome="ok"')).toBe(1);
     expect(await counter('mock_llm_completions_total', 'outcome="fault_rate_limit"')).toBe(1);
-    expect(await stats()).toEqual({ completions: 3, streams: 1, client_disconnects: 0, in_flight: 0 });
+    expect(await stats()).toMatchObject({ completions: 3, streams: 1, client_disconnects: 0, in_flight: 0 });
     expect(await metricsText()).toMatch(/^mock_llm_in_flight\{service="mock-llm"\} 0$/m);
   });
 

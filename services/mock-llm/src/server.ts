@@ -43,7 +43,7 @@ export function createMockLlm(config: Partial<MockBehaviour> = {}, deps: MockLlm
   const logger = deps.logger ?? createLogger({ service: 'mock-llm', version: MOCK_LLM_VERSION, level: 'silent' });
   const registry = deps.registry ?? createMetricsRegistry('mock-llm');
   const metrics = createMockLlmMetrics(registry);
-  const stats: MockStats = { completions: 0, streams: 0, client_disconnects: 0, in_flight: 0 };
+  const stats: MockStats = { completions: 0, streams: 0, client_disconnects: 0, in_flight: 0, arrivals: [] };
   let behaviour = mergeBehaviour(DEFAULT_BEHAVIOUR, config);
   const setDefaults = (patch: Partial<MockBehaviour>) => (behaviour = mergeBehaviour(behaviour, patch));
 
@@ -51,7 +51,13 @@ export function createMockLlm(config: Partial<MockBehaviour> = {}, deps: MockLlm
   app.disable('x-powered-by');
   app.use(express.json({ limit: BODY_LIMIT }));
 
-  app.post('/v1/chat/completions', createCompletionHandler({ behaviour: () => behaviour, stats, metrics, logger }));
+  // A fault served `fault_count` times switches itself off: "fail the next 3 calls, then recover".
+  const onDefaultFault = () => {
+    if (behaviour.faultCount === 0) return;
+    const left = behaviour.faultCount - 1;
+    behaviour = mergeBehaviour(behaviour, left === 0 ? { faultCount: 0, fault: 'none' } : { faultCount: left });
+  };
+  app.post('/v1/chat/completions', createCompletionHandler({ behaviour: () => behaviour, stats, metrics, logger, onDefaultFault }));
   app.get('/v1/models', (_req, res) => {
     res.json({
       object: 'list',

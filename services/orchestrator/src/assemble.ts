@@ -2,7 +2,6 @@ import { createDbMetrics, type Bus, type Logger } from '@actionedx/shared';
 import type { Registry } from 'prom-client';
 import { createCache, type Cache } from './cache/index.js';
 import type { OrchestratorConfig } from './config.js';
-import { ModelClient } from './llm/index.js';
 import { createOrchestrator, type Orchestrator } from './orchestrator.js';
 import { createConversationStore, type ConversationStore } from './store/index.js';
 import { TaskRegistry } from './tasks/index.js';
@@ -12,7 +11,7 @@ export interface AssembleDeps {
   registry: Registry;
   logger: Logger;
   workerId: string;
-  /** The model server; default: OPENAI_BASE_URL (the embedded mode passes its mock LLM). */
+  /** The model server of targets that name none; default: OPENAI_BASE_URL (the embedded mode passes its mock LLM). */
   baseURL?: string | undefined;
   /** Count bus frames here too. Default true; off where the gateway in the same process does. */
   busMetrics?: boolean;
@@ -47,12 +46,8 @@ export async function assembleOrchestrator(cfg: OrchestratorConfig, deps: Assemb
     bus,
     cache,
     store,
-    model: new ModelClient({
-      apiKey: cfg.OPENAI_API_KEY ?? 'not-needed',
-      baseURL: deps.baseURL ?? cfg.OPENAI_BASE_URL,
-      timeoutMs: cfg.OPENAI_TIMEOUT_MS,
-      maxRetries: cfg.OPENAI_MAX_RETRIES,
-    }),
+    routing: cfg.routing,
+    defaultBaseUrl: deps.baseURL ?? cfg.OPENAI_BASE_URL,
     prices: cfg.prices,
     tasks: new TaskRegistry({ ttlSeconds: cfg.ttls, model: cfg.modelRoutes, sharing: cfg.sharing }),
     logger,

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { CommonEnvSchema, ConfigError, env, loadConfig, TASK_TYPES, type TaskType } from '@actionedx/shared';
-import { resolvePrices, type ModelPrice } from './llm/index.js';
-import { resolveSharing, resolveTtls, type Sharing } from './tasks/index.js';
+import { primaryModels, resolvePrices, resolveRouting, type ModelPrice, type RoutingConfig } from './llm/index.js';
+import { resolveSharing, resolveTtls, TaskRegistry, type Sharing } from './tasks/index.js';
 
 export const OrchestratorEnvSchema = CommonEnvSchema.extend({
   PORT: env.port(8002),
@@ -12,6 +12,10 @@ export const OrchestratorEnvSchema = CommonEnvSchema.extend({
   OPENAI_BASE_URL: env.url(['http', 'https']).optional(),
   OPENAI_TIMEOUT_MS: env.ms(60_000),
   OPENAI_MAX_RETRIES: env.int(2),
+  /** The model targets of each task type, as YAML or JSON (see docs/resilience.md); unset = one target per task. */
+  MODEL_TARGETS_FILE: z.string().optional(),
+  /** The same as JSON in the variable itself. */
+  MODEL_TARGETS: z.string().optional(),
   /** Lease of a single-flight lock, renewed while the model answers: a dead replica frees its keys within it. */
   FLIGHT_LEASE_MS: env.ms(3_000),
   FLIGHT_WAIT_MS: env.ms(120_000),
@@ -26,8 +30,10 @@ export const OrchestratorEnvSchema = CommonEnvSchema.extend({
 export type OrchestratorEnv = z.output<typeof OrchestratorEnvSchema>;
 
 export interface OrchestratorConfig extends OrchestratorEnv {
-  /** `MODEL_ROUTE_<TASK_TYPE>` */
+  /** The model each task type asks for first (its route's first target; `MODEL_ROUTE_<TASK_TYPE>` by default). */
   modelRoutes: Partial<Record<TaskType, string>>;
+  /** The ordered model targets of each task type, with their breakers, timeouts and retries. */
+  routing: RoutingConfig;
   /** `CACHE_TTL_<TASK_TYPE>` applied to the defaults. */
   ttls: Record<TaskType, number>;
   /** `CACHE_SHARING_<TASK_TYPE>` applied to the defaults. */
@@ -52,12 +58,21 @@ export function loadOrchestratorConfig(source: NodeJS.ProcessEnv = process.env):
   const ttls = collect(() => resolveTtls(source));
   const sharing = collect(() => resolveSharing(source));
   const prices = collect(() => resolvePrices(source));
-  if (!cfg || !ttls || !sharing || !prices) throw new ConfigError(problems);
-  const modelRoutes = Object.fromEntries(
+  const envRoutes = Object.fromEntries(
     TASK_TYPES.flatMap((t) => {
-      const route = (cfg as Record<string, unknown>)[`MODEL_ROUTE_${t.toUpperCase()}`];
-      return typeof route === 'string' ? [[t, route]] : [];
+      const route = source[`MODEL_ROUTE_${t.toUpperCase()}`];
+      return typeof route === 'string' && route !== '' ? [[t, route]] : [];
     }),
   ) as Partial<Record<TaskType, string>>;
-  return { ...cfg, modelRoutes, ttls, sharing, prices };
+  const defaults = new TaskRegistry({ model: envRoutes });
+  const routing = collect(() =>
+    resolveRouting(source, {
+      models: Object.fromEntries(defaults.all().map((p) => [p.taskType, p.model])) as Record<TaskType, string>,
+      apiKey: source.OPENAI_API_KEY || undefined,
+      timeoutMs: cfg?.OPENAI_TIMEOUT_MS ?? 60_000,
+      maxRetries: cfg?.OPENAI_MAX_RETRIES ?? 2,
+    }),
+  );
+  if (!cfg || !ttls || !sharing || !prices || !routing) throw new ConfigError(problems);
+  return { ...cfg, modelRoutes: primaryModels(routing), routing, ttls, sharing, prices };
 }

@@ -3,6 +3,6 @@ export { createOrchestrator, type Orchestrator, type OrchestratorDeps } from './
 export { loadOrchestratorConfig, OrchestratorEnvSchema, type OrchestratorConfig } from './config.js';
 export { createCache, type Cache, type CacheConfig } from './cache/index.js';
 export { createOpsServer } from './http/ops-server.js';
-export { ModelClient, PriceTable, type ModelClientOptions } from './llm/index.js';
+export { createRouterMetrics, ModelRouter, PriceTable, readSseData, resolveRouting, type RoutingConfig } from './llm/index.js';
 export { TaskRegistry, type TaskProfile } from './tasks/index.js';
 export { createConversationStore, type ConversationStore } from './store/index.js';

@@ -8,7 +8,8 @@ function config(): OrchestratorConfig {
   try {
     const cfg = loadOrchestratorConfig();
     if (!cfg.NATS_URL) throw new ConfigError(['NATS_URL: required for a standalone orchestrator (`npm start` runs the embedded mode)']);
-    if (!cfg.OPENAI_API_KEY && !cfg.OPENAI_BASE_URL) {
+    const defaultTargetUsed = Object.values(cfg.routing.targets).some((t) => t.baseUrl === undefined);
+    if (defaultTargetUsed && !cfg.OPENAI_API_KEY && !cfg.OPENAI_BASE_URL) {
       throw new ConfigError(['OPENAI_API_KEY or OPENAI_BASE_URL: set one (OPENAI_BASE_URL for any OpenAI-compatible server)']);
     }
     return cfg;
@@ -42,7 +43,8 @@ const server = createOpsServer({ registry, ready: orchestrator.ready, health: or
 server.listen(cfg.PORT, cfg.HOST, () => {
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : cfg.PORT;
-  logger.info({ port, model_base_url: cfg.OPENAI_BASE_URL ?? 'https://api.openai.com/v1', cache: cache.store.status() }, 'listening');
+  const targets = Object.values(cfg.routing.targets).map((t) => `${t.name}=${t.model}@${t.baseUrl ?? cfg.OPENAI_BASE_URL ?? 'https://api.openai.com/v1'}`);
+  logger.info({ port, model_targets: targets, routing: cfg.routing.source, cache: cache.store.status() }, 'listening');
 });
 
 onShutdown({

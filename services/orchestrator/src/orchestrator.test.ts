@@ -14,7 +14,7 @@ import {
 import { createMockLlm, type ListeningMockLlm, type MockLlm } from '@actionedx/mock-llm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCache } from './cache/index.js';
-import { ModelClient } from './llm/index.js';
+import { primaryModels, resolveRouting } from './llm/index.js';
 import { createOrchestrator, type Orchestrator } from './orchestrator.js';
 import { MemoryConversationStore } from './store/index.js';
 import { TaskRegistry } from './tasks/index.js';
@@ -33,14 +33,17 @@ describe('orchestrator on the in-process bus', () => {
     upstream = await mock.listen(0, '127.0.0.1');
     registry = createMetricsRegistry('orchestrator', { defaultMetrics: false });
     store = new MemoryConversationStore({ metrics: createDbMetrics(registry) });
+    const tasks = new TaskRegistry({
+      model: { ethical_assessment: 'mock-fault-server_error', collaboration: 'mock-fault-truncate', framework_alignment: 'house-model' },
+    });
+    const models = Object.fromEntries(tasks.all().map((t) => [t.taskType, t.model])) as ReturnType<typeof primaryModels>;
     orch = createOrchestrator({
       bus,
       cache: createCache({ registry, logger: createLogger({ service: 'orchestrator', version: 'test', level: 'silent' }), name: 'test' }),
       store,
-      model: new ModelClient({ apiKey: 'test', baseURL: upstream.url, maxRetries: 0, timeoutMs: 5000 }),
-      tasks: new TaskRegistry({
-        model: { ethical_assessment: 'mock-fault-server_error', collaboration: 'mock-fault-truncate', framework_alignment: 'house-model' },
-      }),
+      routing: resolveRouting({}, { models, apiKey: 'test', timeoutMs: 5000, maxRetries: 0 }),
+      defaultBaseUrl: upstream.url,
+      tasks,
       logger: createLogger({ service: 'orchestrator', version: 'test', level: 'silent' }),
       registry,
       workerId: 'w1',
@@ -163,15 +166,16 @@ describe('orchestrator on the in-process bus', () => {
 
   it('maps an upstream failure to a retryable error frame', async () => {
     const r = await run({ user_id: 'u5', message: 'x', task_type: 'ethical_assessment' });
-    expect(r.terminal).toMatchObject({ type: 'error', code: 'upstream_error', retryable: true });
+    expect(r.terminal).toMatchObject({ type: 'error', code: 'upstream_unavailable', retryable: true });
+    expect((r.terminal as { message: string }).message).toContain('(500)');
   });
 
   it('never caches a stream that ended without finishing', async () => {
     const request = { user_id: 'u6', message: `cut short ${randomUUID()}`, task_type: 'collaboration' as const };
     const first = await run(request);
-    expect(first.terminal).toMatchObject({ type: 'error', code: 'upstream_bad_response' });
+    expect(first.terminal).toMatchObject({ type: 'error', code: 'upstream_unavailable', message: expect.stringContaining('ended without finishing') });
     const second = await run(request);
-    expect(second.terminal).toMatchObject({ type: 'error', code: 'upstream_bad_response' });
+    expect(second.terminal).toMatchObject({ type: 'error', code: 'upstream_unavailable' });
   });
 
   it('records each turn and continues a session from its stored history', async () => {

@@ -8,7 +8,7 @@ import {
 import type { Registry } from 'prom-client';
 import { registerCacheAdmin, type Cache } from './cache/index.js';
 import { ChatPipeline, ChatWorker } from './chat/index.js';
-import { DEFAULT_MODEL_PRICES, PriceTable, type ModelClient, type ModelPrice } from './llm/index.js';
+import { createRouterMetrics, DEFAULT_MODEL_PRICES, ModelRouter, PriceTable, type ModelPrice, type RoutingConfig } from './llm/index.js';
 import type { ConversationStore } from './store/index.js';
 import type { TaskRegistry } from './tasks/index.js';
 
@@ -16,7 +16,10 @@ export interface OrchestratorDeps {
   bus: Bus;
   cache: Cache;
   store: ConversationStore;
-  model: ModelClient;
+  /** The model targets of each task type (`resolveRouting`). */
+  routing: RoutingConfig;
+  /** Base URL of a target that names none: OPENAI_BASE_URL, or the embedded mode's mock LLM. */
+  defaultBaseUrl?: string | undefined;
   /** USD per million tokens by model. Default: `DEFAULT_MODEL_PRICES`. */
   prices?: Readonly<Record<string, ModelPrice>>;
   tasks: TaskRegistry;
@@ -44,9 +47,15 @@ export function createOrchestrator(deps: OrchestratorDeps): Orchestrator {
   const aiMetrics = createAiMetrics(registry);
   const busMetrics = deps.busMetrics === false ? undefined : createBusMetrics(registry);
   const serviceHealth = createServiceHealthMetric(registry);
+  const router = new ModelRouter(deps.routing, {
+    metrics: createRouterMetrics(registry),
+    upstreamErrors: aiMetrics.upstreamErrors,
+    logger: logger.child({ component: 'model-router' }),
+    defaultBaseUrl: deps.defaultBaseUrl,
+  });
   const pipeline = new ChatPipeline({
     registry: deps.tasks,
-    model: deps.model,
+    router,
     prices: new PriceTable(deps.prices ?? DEFAULT_MODEL_PRICES, {
       onUnpriced: (model) => logger.warn({ model }, 'model has no price: its calls are recorded at cost 0 (set MODEL_PRICES)'),
       onUnpricedCall: (model) => aiMetrics.unpriced.inc({ model }),
@@ -86,7 +95,7 @@ export function createOrchestrator(deps: OrchestratorDeps): Orchestrator {
       worker_id: deps.workerId,
       uptime_s: Math.round((Date.now() - startedAt) / 1000),
       in_flight: worker.inFlight,
-      dependencies: { nats: { status: busState, kind: bus.kind }, cache: cacheHealth, store: storeHealth },
+      dependencies: { nats: { status: busState, kind: bus.kind }, cache: cacheHealth, store: storeHealth, model_targets: router.breakerStates() },
     };
   }
 

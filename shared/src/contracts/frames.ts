@@ -29,10 +29,17 @@ export const DoneFrameSchema = z.object({
   usage: UsageSchema,
   cost_usd: z.number().nonnegative(),
   latency_ms: z.number().nonnegative(),
+  /** The usage was counted with a tokenizer: the provider sent none. */
+  usage_estimated: z.boolean().optional(),
   /** Time from the request reaching the worker to the first chunk. */
   ttft_ms: z.number().nonnegative().optional(),
   worker_id: z.string().optional(),
 });
+/**
+ * The chunks sent so far are void (the model failed mid-answer and another one answers): the whole new answer
+ * follows, from `seq` 0. `chunks` of the `done` frame counts the chunks after the last reset.
+ */
+export const ResetFrameSchema = z.object({ type: z.literal('reset'), ...base });
 export const ErrorFrameSchema = z.object({
   type: z.literal('error'),
   ...base,
@@ -45,12 +52,14 @@ export const FrameSchema = z.discriminatedUnion('type', [
   AckFrameSchema,
   HeartbeatFrameSchema,
   ChunkFrameSchema,
+  ResetFrameSchema,
   DoneFrameSchema,
   ErrorFrameSchema,
 ]);
 export type AckFrame = z.infer<typeof AckFrameSchema>;
 export type HeartbeatFrame = z.infer<typeof HeartbeatFrameSchema>;
 export type ChunkFrame = z.infer<typeof ChunkFrameSchema>;
+export type ResetFrame = z.infer<typeof ResetFrameSchema>;
 export type DoneFrame = z.infer<typeof DoneFrameSchema>;
 export type ErrorFrame = z.infer<typeof ErrorFrameSchema>;
 export type Frame = z.infer<typeof FrameSchema>;

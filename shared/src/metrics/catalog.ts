@@ -49,8 +49,8 @@ export function createAiMetrics(registry: Registry) {
     }),
     upstreamErrors: new Counter({
       name: 'ai_upstream_errors_total',
-      help: 'Failed model calls by kind (rate_limited, timeout, server_error, connection, bad_response)',
-      labelNames: ['model', 'kind'] as const,
+      help: 'Failed model calls, retries included, by model, kind (rate_limited, timeout, first_token_timeout, stall, server_error, connection, bad_response, client_error) and target',
+      labelNames: ['model', 'kind', 'target'] as const,
       registers,
     }),
     unpriced: new Counter({

@@ -54,6 +54,12 @@ export class JobControl {
     this.seq = (seq ?? this.seq) + 1;
   }
 
+  /** The chunks so far are void (the worker's model failed mid-answer): seq starts again at 0. */
+  reset(): void {
+    this.send({ type: 'reset', ...this.base() });
+    this.seq = 0;
+  }
+
   heartbeat(): void {
     this.send({ type: 'heartbeat', ...this.base() });
   }

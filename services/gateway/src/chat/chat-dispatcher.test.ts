@@ -182,6 +182,20 @@ describe('ChatDispatcher', () => {
     expect(outcome.response).toBe('Hello again');
   });
 
+  it('passes a worker\'s reset on (its model failed mid-answer), then the whole new answer, on the same attempt', async () => {
+    worker({
+      script: (ctl) => {
+        ctl.chunk('Hel');
+        ctl.reset();
+        ctl.answer(['Good', 'bye']);
+      },
+    });
+    const { events, listener } = recorder();
+    const outcome = await dispatcher.dispatch(request, ctx(), { listener });
+    expect(events).toEqual(['start', 'chunk:0:Hel', 'reset', 'chunk:0:Good', 'chunk:1:bye']);
+    expect(outcome).toMatchObject({ response: 'Goodbye', attempts: 1 });
+  });
+
   it('keeps a worker that sends heartbeats (no retry while it works)', async () => {
     const w = worker({
       script: async (ctl) => {

@@ -36,6 +36,7 @@ export class FrameRouter {
       ack: frames.labels('ack', 'received'),
       heartbeat: frames.labels('heartbeat', 'received'),
       chunk: frames.labels('chunk', 'received'),
+      reset: frames.labels('reset', 'received'),
       done: frames.labels('done', 'received'),
       error: frames.labels('error', 'received'),
     };

@@ -136,6 +136,9 @@ export class InFlightRequest implements FrameTarget {
           this.listener.onChunk(frame.delta, frame.seq);
         }
         return;
+      case 'reset':
+        // The worker's model failed mid-answer and another one answers: as a retry on another worker does.
+        return this.restartAnswer();
       case 'done':
         if (frame.chunks !== this.nextSeq) return this.retry('chunk_mismatch');
         return this.succeed(frame);
@@ -228,13 +231,20 @@ export class InFlightRequest implements FrameTarget {
       { request_id: this.requestId, attempt: this.attempt, reason },
       'sending the chat request to another worker',
     );
+    this.restartAnswer();
+    // A worker that was only slow would go on paying for tokens nobody reads.
+    if (this.attempt >= 0) this.core.publishCancel(this.requestId, 'superseded', this.headers, this.attempt);
+    this.sendAttempt();
+  }
+
+  /** The chunks so far are void: the answer starts again from seq 0 (the client is told when it saw any). */
+  private restartAnswer(): void {
+    this.nextSeq = 0;
+    this.parts = [];
     if (this.delivered) {
       this.delivered = false;
       this.listener?.onReset?.();
     }
-    // A worker that was only slow would go on paying for tokens nobody reads.
-    if (this.attempt >= 0) this.core.publishCancel(this.requestId, 'superseded', this.headers, this.attempt);
-    this.sendAttempt();
   }
 
   /** One timer per request, for the deadline and the watchdog; re-armed only when it fires. */

@@ -189,6 +189,29 @@ describe.each(backends)('AnswerFlights.getOrCompute ($name)', (backend) => {
     expect((await leader).text).toBe('12345');
   });
 
+  it('tells current followers of a reset, and replays only what came after it to a late joiner', async () => {
+    const k = key('reset');
+    const compute = async (onDelta: (d: string) => void, _signal: AbortSignal, onReset: () => void): Promise<Computed> => {
+      onDelta('broken ');
+      await sleep(40);
+      onReset();
+      onDelta('Whole ');
+      await sleep(60);
+      onDelta('answer.');
+      return { entry: entryOf('Whole answer.'), cacheable: true };
+    };
+    const seen = (log: string[]) => ({ onDelta: (d: string) => log.push(d), onReset: () => log.push('<reset>') });
+    const early: string[] = [];
+    const late: string[] = [];
+    const signal = new AbortController().signal;
+    const first = c.a.flights.getOrCompute(k, { ttlSeconds: 60, ...seen(early), signal, compute });
+    await sleep(70);
+    const second = c.a.flights.getOrCompute(k, { ttlSeconds: 60, ...seen(late), signal, compute });
+    await Promise.all([first, second]);
+    expect(early).toEqual(['broken ', '<reset>', 'Whole ', 'answer.']);
+    expect(late).toEqual(['Whole ', 'answer.']);
+  });
+
   it('keeps computing for the others when one of three identical requests leaves', async () => {
     const model = new Model(['one ', 'two ', 'three ', 'four'], 50);
     const k = key('one leaves');

@@ -16,10 +16,12 @@ export interface GetOrComputeOptions {
   ttlSeconds: number;
   /** Each piece of the answer as it comes: a stored answer is one piece. */
   onDelta: (delta: string) => void;
+  /** The pieces so far are void: the computation started over (another model answers). */
+  onReset?: () => void;
   /** This request's end (the client went away, its deadline passed); the shared work goes on for others. */
   signal: AbortSignal;
   /** Makes the answer when nobody has it; its signal aborts only when every request waiting for it is gone. */
-  compute: (onDelta: (delta: string) => void, signal: AbortSignal) => Promise<Computed>;
+  compute: (onDelta: (delta: string) => void, signal: AbortSignal, onReset: () => void) => Promise<Computed>;
 }
 
 export interface AnswerFlightsOptions {
@@ -81,7 +83,7 @@ export class AnswerFlights {
     }
     const joined = this.local.get(key);
     const flight = joined ?? this.lead(key, opts);
-    const detach = flight.follow(opts.onDelta, opts.signal);
+    const detach = flight.follow(opts.onDelta, opts.signal, opts.onReset);
     let source: FlightResult['source'] = 'model';
     try {
       const result = await settledOrAborted(flight.result, opts.signal);
@@ -126,7 +128,7 @@ export class AnswerFlights {
     try {
       // Re-check under the lock: a leader may have stored the answer between our miss and our lease.
       if (lease && (await this.answerFromStore(flight, key))) return;
-      const computed = await opts.compute((d) => flight.push(d), flight.signal);
+      const computed = await opts.compute((d) => flight.push(d), flight.signal, () => flight.reset());
       // Followers first, then the store: storing costs the clients no latency, and it still happens before the
       // lock is released, so the other replicas' waiters find the answer.
       flight.resolve({ entry: computed.entry, source: 'model' });

@@ -16,6 +16,8 @@ export const CacheEntrySchema = z.object({
   model: z.string(),
   usage: UsageSchema,
   cost_usd: z.number().nonnegative(),
+  /** The usage was counted with a tokenizer (the provider sent none). */
+  usage_estimated: z.boolean().optional(),
   /** Epoch ms when the answer was produced. */
   created_at: z.number(),
 });

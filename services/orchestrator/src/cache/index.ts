@@ -1,6 +1,5 @@
 export { cacheKey, CACHE_KEY_VERSION, DEFAULT_CACHE_PREFIX, type CacheKeyParts } from './cache-key.js';
 export { CacheNamespace } from './cache-namespace.js';
-export { CircuitBreaker, type BreakerState, type CircuitBreakerOptions } from './circuit-breaker.js';
 export { CacheEntrySchema, type AnswerStore, type CacheEntry, type GetOptions, type LookupOutcome } from './answer-store.js';
 export type { FlightAttempt, FlightLease, FlightLock, WaitOptions, WaitOutcome } from './flight-lock.js';
 export {

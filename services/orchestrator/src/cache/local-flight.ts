@@ -10,12 +10,13 @@ export interface FlightResult {
 
 /**
  * One answer being produced in this process, shared by every request that asks for it while it runs.
- * Followers get the chunks already produced, then each new one, then the answer. The shared work is
+ * Followers get the chunks already produced, then each new one, then the answer; a reset voids the chunks for
+ * everyone (followers are told, late joiners never see them). The shared work is
  * aborted only when every follower has gone: one follower leaving never stops it for the others.
  */
 export class LocalFlight {
   private readonly chunks: string[] = [];
-  private readonly listeners = new Set<(delta: string) => void>();
+  private readonly listeners = new Map<(delta: string) => void, (() => void) | undefined>();
   private followers = 0;
   private settled = false;
   private readonly controller = new AbortController();
@@ -35,7 +36,14 @@ export class LocalFlight {
 
   push(delta: string): void {
     this.chunks.push(delta);
-    for (const l of this.listeners) l(delta);
+    for (const l of this.listeners.keys()) l(delta);
+  }
+
+  /** What was produced so far is void (the model failed mid-answer): late joiners get only what follows. */
+  reset(): void {
+    if (this.chunks.length === 0) return;
+    this.chunks.length = 0;
+    for (const onReset of this.listeners.values()) onReset?.();
   }
 
   resolve(result: FlightResult): void {
@@ -48,11 +56,14 @@ export class LocalFlight {
     this.settle.reject(err);
   }
 
-  /** Replays what was produced so far into `onDelta`, then streams the rest; returns a detach function. */
-  follow(onDelta: (delta: string) => void, signal: AbortSignal): () => void {
+  /**
+   * Replays what was produced so far into `onDelta`, then streams the rest (and resets into `onReset`);
+   * returns a detach function.
+   */
+  follow(onDelta: (delta: string) => void, signal: AbortSignal, onReset?: () => void): () => void {
     this.followers++;
     for (const c of this.chunks) onDelta(c);
-    this.listeners.add(onDelta);
+    this.listeners.set(onDelta, onReset);
     let detached = false;
     const detach = () => {
       if (detached) return;

@@ -1,6 +1,6 @@
 import { ReplyError } from 'ioredis';
 import type { CacheMetrics, CacheStatus, Logger, Redis } from '@actionedx/shared';
-import { CircuitBreaker, type BreakerState, type CircuitBreakerOptions } from './circuit-breaker.js';
+import { CircuitBreaker, type BreakerState, type CircuitBreakerOptions } from '../resilience/index.js';
 import { defineCacheScripts, type CacheScripts } from './redis-scripts.js';
 
 export type Attempt<T> = { outcome: 'ok'; value: T } | { outcome: 'error' | 'skipped' };

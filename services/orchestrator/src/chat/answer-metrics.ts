@@ -1,6 +1,5 @@
 import type { AiMetrics, TaskType } from '@actionedx/shared';
 import type { CacheEntry } from '../cache/index.js';
-import { UpstreamError } from '../llm/index.js';
 import type { TaskProfile } from '../tasks/index.js';
 
 /** The metric series one kind of answer (model, task type, cached or not) moves. */
@@ -31,9 +30,9 @@ export class AnswerMetrics {
     s.cost.inc(entry.cost_usd);
   }
 
-  failed(task: TaskProfile, err: Error): void {
+  /** A request ended with an error; each failed model call was counted by its target (ai_upstream_errors_total). */
+  failed(task: TaskProfile): void {
     this.metrics.requests.inc({ model: task.model, task_type: task.taskType, status: 'error' });
-    if (err instanceof UpstreamError) this.metrics.upstreamErrors.inc({ model: task.model, kind: err.kind });
   }
 
   /** Labelled children made once per label set: prom-client checks and hashes labels on every call otherwise. */

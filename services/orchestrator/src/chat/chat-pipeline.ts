@@ -1,6 +1,6 @@
 import { AppError, toAppError, type AiMetrics, type ChatRequest, type Logger } from '@actionedx/shared';
 import { cacheKey, type AnswerFlights, type CacheEntry, type FlightResult } from '../cache/index.js';
-import type { ModelClient, PriceTable } from '../llm/index.js';
+import type { ModelRouter, PriceTable } from '../llm/index.js';
 import type { ConversationStore } from '../store/index.js';
 import { sharingScope, type TaskProfile, type TaskRegistry } from '../tasks/index.js';
 import { AnswerMetrics } from './answer-metrics.js';
@@ -10,7 +10,8 @@ import { SessionHistory } from './session-history.js';
 
 export interface ChatPipelineDeps {
   registry: TaskRegistry;
-  model: ModelClient;
+  /** The model targets of each task type, with fallback and hedging. */
+  router: ModelRouter;
   prices: PriceTable;
   /** The cache's single flight: stored answers, or one shared computation for identical requests. */
   flights: AnswerFlights;
@@ -21,6 +22,12 @@ export interface ChatPipelineDeps {
 }
 
 const ZERO_USAGE = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
+
+/** What the pipeline streams into: the answer's pieces, and a reset when a model failed mid-answer. */
+interface AnswerSink {
+  onDelta: (delta: string) => void;
+  onReset: () => void;
+}
 
 /** One chat request, from job to terminal frame: history → cache or model → done frame → metrics, log, ledger. */
 export class ChatPipeline {
@@ -37,13 +44,16 @@ export class ChatPipeline {
   async run(request: ChatRequest, out: FrameStream, signal: AbortSignal, requestId: string): Promise<void> {
     const task = this.deps.registry.get(request.task_type);
     const clock = new TurnClock();
-    const write = (delta: string): void => {
-      clock.firstChunk();
-      out.write(delta);
+    const sink: AnswerSink = {
+      onDelta: (delta) => {
+        clock.firstChunk();
+        out.write(delta);
+      },
+      onReset: () => out.reset(),
     };
     try {
       const req = await this.history.attachTo(request);
-      const { entry, source } = await this.answer(req, task, write, signal);
+      const { entry, source } = await this.answer(req, task, sink, signal);
       const cached = source !== 'model';
       const latencyMs = clock.elapsed();
       out.done({
@@ -54,6 +64,7 @@ export class ChatPipeline {
         cached,
         usage: cached ? ZERO_USAGE : entry.usage,
         cost_usd: cached ? 0 : entry.cost_usd,
+        ...(!cached && entry.usage_estimated ? { usage_estimated: true } : {}),
         latency_ms: round2(latencyMs),
         ...(clock.ttftMs === undefined ? {} : { ttft_ms: round2(clock.ttftMs) }),
       });
@@ -67,7 +78,7 @@ export class ChatPipeline {
       this.remember(req, requestId, entry, cached, latencyMs);
     } catch (err) {
       const e = signal.aborted && signal.reason instanceof AppError ? signal.reason : toAppError(err);
-      this.metrics.failed(task, e);
+      this.metrics.failed(task);
       if (e.code === 'internal') this.deps.logger.error({ err }, 'chat request failed');
       else this.deps.logger.warn({ code: e.code, msg_detail: e.message }, 'chat request ended with an error');
       out.error(e.code, e.message, e.retryable);
@@ -75,9 +86,10 @@ export class ChatPipeline {
   }
 
   /** From the cache (or a computation shared with identical requests), or straight from the model. */
-  private answer(req: ChatRequest, task: TaskProfile, onDelta: (d: string) => void, signal: AbortSignal): Promise<FlightResult> {
-    const compute = (d: (delta: string) => void, s: AbortSignal) => this.answers.answer(req, task, d, s);
-    if (!req.use_cache) return compute(onDelta, signal).then(({ entry }) => ({ entry, source: 'model' }));
+  private answer(req: ChatRequest, task: TaskProfile, sink: AnswerSink, signal: AbortSignal): Promise<FlightResult> {
+    const compute = (onDelta: (delta: string) => void, s: AbortSignal, onReset: () => void) =>
+      this.answers.answer(req, task, { onDelta, onReset }, s);
+    if (!req.use_cache) return compute(sink.onDelta, signal, sink.onReset).then(({ entry }) => ({ entry, source: 'model' }));
     const key = cacheKey(
       {
         task_type: req.task_type,
@@ -91,7 +103,7 @@ export class ChatPipeline {
       },
       this.deps.flights.prefix,
     );
-    return this.deps.flights.getOrCompute(key, { ttlSeconds: task.ttlSeconds, onDelta, signal, compute });
+    return this.deps.flights.getOrCompute(key, { ttlSeconds: task.ttlSeconds, onDelta: sink.onDelta, onReset: sink.onReset, signal, compute });
   }
 
   /** Records the turn after the answer went out; the store never fails or delays an answer. */
@@ -109,6 +121,7 @@ export class ChatPipeline {
         cached,
         usage: cached ? ZERO_USAGE : entry.usage,
         cost_usd: cached ? 0 : entry.cost_usd,
+        ...(!cached && entry.usage_estimated ? { usage_estimated: true } : {}),
         latency_ms: latencyMs,
         created_at: new Date(),
       })

@@ -47,6 +47,32 @@ describe('FrameStream', () => {
     expect(frames[3]).toMatchObject({ chunks: 3, request_id: 'r1', attempt: 0 });
   });
 
+  it('says reset only when chunks went out, then counts seq from 0 again; done counts the chunks after it', async () => {
+    const frames = capture('f.reset');
+    const out = new FrameStream({ bus, subject: 'f.reset', requestId: 'r9', attempt: 2, headers: {}, heartbeatMs: 10_000 });
+    out.reset(); // nothing sent yet: an invisible fallback
+    out.write('Hel');
+    await tick();
+    out.write('lo');
+    out.reset(); // 'lo' was still batched: it is dropped, never sent
+    out.write('Bye');
+    await tick();
+    out.done({
+      suggestions: [],
+      model: 'm2',
+      mode: 'ally',
+      task_type: 'collaboration',
+      cached: false,
+      usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 },
+      cost_usd: 0,
+      latency_ms: 1,
+    });
+    await bus.flush();
+    expect(frames.map((f) => (f.type === 'chunk' ? `${f.seq}:${f.delta}` : f.type))).toEqual(['0:Hel', 'reset', '0:Bye', 'done']);
+    expect(frames[1]).toEqual({ type: 'reset', request_id: 'r9', attempt: 2 });
+    expect(frames[3]).toMatchObject({ chunks: 1 });
+  });
+
   it('cuts a batch that grows past its size bound without waiting for the turn to end', async () => {
     const frames = capture('f.big');
     const out = new FrameStream({ bus, subject: 'f.big', requestId: 'r4', attempt: 0, headers: {}, heartbeatMs: 10_000 });

@@ -34,8 +34,8 @@ export interface FrameStreamOptions {
 }
 
 /**
- * The frames of one request, in order: the ack, chunks (seq from 0, no gaps), heartbeats while idle, and
- * exactly one terminal frame. The first delta goes out at once; later deltas that arrive within one
+ * The frames of one request, in order: the ack, chunks (seq from 0, no gaps; again from 0 after a `reset`),
+ * heartbeats while idle, and exactly one terminal frame. The first delta goes out at once; later deltas that arrive within one
  * event-loop turn (cut at 2 ms or 4 KiB) go out as one chunk frame: a bus message per token would cost
  * several times more than the tokens themselves. Frames made in the same microtask travel as one message
  * (a cached answer is one: ack, chunk, done).
@@ -68,6 +68,18 @@ export class FrameStream {
       this.flushScheduled = true;
       setImmediate(this.flushLater);
     }
+  }
+
+  /**
+   * The chunks sent so far are void (the model failed mid-answer, another one answers): a `reset` frame, and
+   * the next chunk is `seq` 0 again. Nothing is sent when no chunk went out yet: that fallback stays invisible.
+   */
+  reset(): void {
+    if (this.ended) return;
+    this.pending = '';
+    if (this.seq === 0) return;
+    this.seq = 0;
+    this.send({ type: 'reset', request_id: this.o.requestId, attempt: this.o.attempt });
   }
 
   done(fields: DoneFields): void {

@@ -1,35 +1,44 @@
 import { childTraceparent, currentContext, Headers, type AiMetrics, type ChatRequest, type Logger } from '@actionedx/shared';
 import type { Computed } from '../cache/index.js';
-import type { ModelClient, PriceTable } from '../llm/index.js';
+import type { Completion, ModelRouter, PriceTable } from '../llm/index.js';
 import { buildPrompt, extractSuggestions, type TaskProfile } from '../tasks/index.js';
 import { assessQuality } from './quality.js';
 
 export interface ModelAnswersDeps {
-  model: ModelClient;
+  router: ModelRouter;
   prices: PriceTable;
   metrics: Pick<AiMetrics, 'quality'>;
   logger: Logger;
 }
 
-/** One answer from the model: prompt, streamed call, suggestions, quality verdict and cost. */
+/** Where an answer streams: its pieces, and a reset when a model failed mid-answer and another one answers. */
+export interface AnswerStream {
+  onDelta: (delta: string) => void;
+  onReset: () => void;
+}
+
+/** One answer from the task's model targets: prompt, routed streamed call, suggestions, quality verdict and cost. */
 export class ModelAnswers {
   constructor(private readonly deps: ModelAnswersDeps) {}
 
-  /** Streams the answer into `onDelta`; `cacheable` says whether it passed the quality check. */
-  async answer(req: ChatRequest, task: TaskProfile, onDelta: (d: string) => void, signal: AbortSignal): Promise<Computed> {
-    const completion = await this.deps.model.complete({
-      model: task.model,
+  /** Streams the answer into `stream`; `cacheable` says whether it passed the quality check. */
+  async answer(req: ChatRequest, task: TaskProfile, stream: AnswerStream, signal: AbortSignal): Promise<Computed> {
+    const completion = await this.deps.router.complete({
+      taskType: task.taskType,
       messages: buildPrompt(req, task),
       maxTokens: task.maxTokens,
       signal,
-      onDelta,
+      onDelta: stream.onDelta,
+      onReset: stream.onReset,
+      // An answer below the bar gets one more try on the next target (the router bounds it).
+      accept: (c) => assessQuality(c, extractSuggestions(c.text)).passed,
       headers: traceHeaders(),
     });
     const suggestions = extractSuggestions(completion.text);
     const verdict = assessQuality(completion, suggestions);
-    this.deps.metrics.quality.set({ model: task.model, task_type: task.taskType }, verdict.score);
+    this.deps.metrics.quality.set({ model: completion.requestedModel, task_type: task.taskType }, verdict.score);
     if (!verdict.passed) {
-      this.deps.logger.warn({ reasons: verdict.reasons, score: verdict.score }, 'answer failed the quality check; not cached');
+      this.deps.logger.warn({ reasons: verdict.reasons, score: verdict.score, target: completion.target }, 'answer failed the quality check; not cached');
     }
     const entry = {
       v: 1 as const,
@@ -37,10 +46,15 @@ export class ModelAnswers {
       suggestions: suggestions.length > 0 ? suggestions : task.defaultSuggestions,
       model: completion.model,
       usage: completion.usage,
-      cost_usd: this.deps.prices.cost({ answeredBy: completion.model, requested: task.model, usage: completion.usage }),
+      cost_usd: this.cost(completion),
+      ...(completion.usageEstimated ? { usage_estimated: true } : {}),
       created_at: Date.now(),
     };
     return { entry, cacheable: verdict.passed };
+  }
+
+  private cost(c: Completion): number {
+    return this.deps.prices.cost({ answeredBy: c.model, requested: c.requestedModel, usage: c.usage });
   }
 }
 

@@ -15,6 +15,8 @@ export interface ConversationTurn {
   cached: boolean;
   usage: Usage;
   cost_usd: number;
+  /** The usage was counted with a tokenizer: the provider sent none. Absent when it was reported. */
+  usage_estimated?: boolean;
   latency_ms: number;
   created_at: Date;
 }

@@ -37,6 +37,7 @@ export function fromDocument(doc: ConversationDocument): ConversationTurn {
       total_tokens: doc.usage.total_tokens,
     },
     cost_usd: doc.cost_usd,
+    ...(doc.usage_estimated === true ? { usage_estimated: true } : {}),
     latency_ms: doc.latency_ms,
     created_at: doc.created_at,
   };

@@ -61,3 +61,60 @@ describe('CircuitBreaker', () => {
     expect(b.allow()).toBe(true);
   });
 });
+
+describe('CircuitBreaker with an error-rate rule and several probes', () => {
+  function rated() {
+    let now = 0;
+    const b = new CircuitBreaker({
+      failureThreshold: 100,
+      errorRate: { threshold: 0.5, windowMs: 10_000, minCalls: 6 },
+      cooldownMs: 1000,
+      halfOpenProbes: 2,
+      now: () => now,
+    });
+    return { b, advance: (ms: number) => void (now += ms) };
+  }
+
+  it('opens when half of the calls in the window failed, once the window holds enough calls', () => {
+    const { b } = rated();
+    b.failure();
+    b.success();
+    b.failure();
+    b.success();
+    b.failure();
+    expect(b.state()).toBe('closed'); // 5 calls: below minCalls
+    b.failure();
+    expect(b.state()).toBe('open'); // 4 of 6 failed
+  });
+
+  it('forgets failures that left the window', () => {
+    const { b, advance } = rated();
+    for (let i = 0; i < 5; i++) b.failure();
+    advance(11_000);
+    b.failure();
+    expect(b.state()).toBe('closed'); // the window holds 1 call, not 6
+  });
+
+  it('lets two probes through and closes only after both succeed', () => {
+    const { b, advance } = rated();
+    for (let i = 0; i < 6; i++) b.failure();
+    advance(1000);
+    expect(b.allow()).toBe(true);
+    expect(b.allow()).toBe(true);
+    expect(b.allow()).toBe(false);
+    b.success();
+    expect(b.state()).toBe('half_open');
+    b.success();
+    expect(b.state()).toBe('closed');
+  });
+
+  it('gives a probe slot back when its call was abandoned', () => {
+    const { b, advance } = rated();
+    for (let i = 0; i < 6; i++) b.failure();
+    advance(1000);
+    expect(b.allow()).toBe(true);
+    expect(b.allow()).toBe(true);
+    b.release();
+    expect(b.allow()).toBe(true);
+  });
+});
