@@ -15,7 +15,7 @@ describe('ModelRouter', () => {
   const registry = createMetricsRegistry('orchestrator', { defaultMetrics: false });
   const metrics = createRouterMetrics(registry);
   const upstreamErrors = createAiMetrics(registry).upstreamErrors;
-  const logger = createLogger({ service: 'orchestrator', level: 'silent' });
+  const logger = createLogger({ service: 'orchestrator', version: 'test', level: 'silent' });
   const messages: PromptMessage[] = [
     { role: 'system', content: 'Be brief. End with "Suggestions:" and two lines starting with "- ".' },
     { role: 'user', content: 'How do I plan a unit?' },
