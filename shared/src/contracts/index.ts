@@ -3,3 +3,4 @@ export * from './frames.js';
 export * from './job.js';
 export * from './codec.js';
 export * from './cache.js';
+export * from './jobs.js';
