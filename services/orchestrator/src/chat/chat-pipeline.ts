@@ -1,11 +1,11 @@
 import { AppError, toAppError, type AiMetrics, type ChatRequest, type Logger } from '@actionedx/shared';
-import { cacheKey, type AnswerFlights, type CacheEntry, type FlightResult } from '../cache/index.js';
+import type { AnswerFlights, CacheEntry } from '../cache/index.js';
 import type { ModelClient, PriceTable } from '../llm/index.js';
 import type { ConversationStore } from '../store/index.js';
-import { sharingScope, type TaskProfile, type TaskRegistry } from '../tasks/index.js';
+import type { TaskRegistry } from '../tasks/index.js';
 import { AnswerMetrics } from './answer-metrics.js';
+import { CachedAnswers } from './cached-answers.js';
 import type { FrameStream } from './frame-stream.js';
-import { ModelAnswers } from './model-answers.js';
 import { SessionHistory } from './session-history.js';
 
 export interface ChatPipelineDeps {
@@ -24,13 +24,14 @@ const ZERO_USAGE = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
 
 /** One chat request, from job to terminal frame: history → cache or model → done frame → metrics, log, ledger. */
 export class ChatPipeline {
+  /** Cache or model for one request: also what each step of a background job goes through. */
+  readonly answers: CachedAnswers;
   private readonly history: SessionHistory;
-  private readonly answers: ModelAnswers;
   private readonly metrics: AnswerMetrics;
 
   constructor(private readonly deps: ChatPipelineDeps) {
     this.history = new SessionHistory(deps);
-    this.answers = new ModelAnswers(deps);
+    this.answers = new CachedAnswers(deps);
     this.metrics = new AnswerMetrics(deps.metrics);
   }
 
@@ -43,7 +44,7 @@ export class ChatPipeline {
     };
     try {
       const req = await this.history.attachTo(request);
-      const { entry, source } = await this.answer(req, task, write, signal);
+      const { entry, source } = await this.answers.answer(req, task, write, signal);
       const cached = source !== 'model';
       const latencyMs = clock.elapsed();
       out.done({
@@ -72,26 +73,6 @@ export class ChatPipeline {
       else this.deps.logger.warn({ code: e.code, msg_detail: e.message }, 'chat request ended with an error');
       out.error(e.code, e.message, e.retryable);
     }
-  }
-
-  /** From the cache (or a computation shared with identical requests), or straight from the model. */
-  private answer(req: ChatRequest, task: TaskProfile, onDelta: (d: string) => void, signal: AbortSignal): Promise<FlightResult> {
-    const compute = (d: (delta: string) => void, s: AbortSignal) => this.answers.answer(req, task, d, s);
-    if (!req.use_cache) return compute(onDelta, signal).then(({ entry }) => ({ entry, source: 'model' }));
-    const key = cacheKey(
-      {
-        task_type: req.task_type,
-        mode: req.mode,
-        model: task.model,
-        prompt_version: String(task.promptVersion),
-        history: req.history,
-        message: req.message,
-        context: req.context,
-        scope: sharingScope(task.sharing, req.user_id),
-      },
-      this.deps.flights.prefix,
-    );
-    return this.deps.flights.getOrCompute(key, { ttlSeconds: task.ttlSeconds, onDelta, signal, compute });
   }
 
   /** Records the turn after the answer went out; the store never fails or delays an answer. */
