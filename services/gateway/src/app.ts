@@ -8,6 +8,8 @@ import { OrchestratorAdmin } from './admin/orchestrator-admin.js';
 import { ChatDispatcher } from './chat/chat-dispatcher.js';
 import type { GatewayConfig } from './config.js';
 import { HealthCheck } from './health/health-check.js';
+import type { JobDesk } from './jobs/job-desk.js';
+import { JobPushHub } from './jobs/job-push-hub.js';
 import { createHttpApp } from './http/create-http-app.js';
 import { RequestTracker } from './http/request-context.js';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.js';
@@ -36,6 +38,8 @@ export interface GatewayDeps {
   sessionStore?: SessionStore;
   /** Reported by /api/health when given. */
   redis?: Redis;
+  /** Background jobs (`openJobDesk`); without it `/api/jobs` answers 503 jobs_unavailable. */
+  jobs?: JobDesk;
 }
 
 export interface Gateway {
@@ -101,6 +105,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
     gatewayId: config.gatewayId,
   });
   health.startRefreshing(HEALTH_REFRESH_MS);
+  // Job events for the owners with a socket or an SSE stream here, whichever gateway or worker published them.
+  const jobPushes = new JobPushHub(bus, logger);
   const sockets = new AssistantSocketServer({
     dispatcher,
     store: deps.sessionStore ?? new MemorySessionStore(config.wsSessionTtlSeconds),
@@ -108,6 +114,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     metrics,
     bodyLimitBytes: config.bodyLimitBytes,
     pingIntervalMs: config.wsPingIntervalMs,
+    jobPushes,
   });
   const tracker = new RequestTracker();
   const app = createHttpApp({
@@ -122,6 +129,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     tracker,
     bodyLimitBytes: config.bodyLimitBytes,
     corsOrigins: config.corsOrigins,
+    jobs: { desk: deps.jobs, hub: jobPushes, bodyLimitBytes: config.jobs.bodyLimitBytes },
   });
   const server = createServer(app);
   sockets.attach(server);
@@ -140,6 +148,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     dispatcher.close();
     await within(tracker.idle(), FLUSH_WAIT_MS);
     await sockets.close();
+    jobPushes.close();
     server.closeAllConnections();
     await within(serverClosed, FLUSH_WAIT_MS);
   }

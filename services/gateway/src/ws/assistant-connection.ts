@@ -101,6 +101,11 @@ export class AssistantConnection {
     }
   }
 
+  /** A message the server pushes unasked (a job's progress): sent as is, if the socket is open. */
+  push(message: object): void {
+    this.send(message);
+  }
+
   /** Shutdown: ask the client to reconnect elsewhere. */
   shutdown(): void {
     this.socket.close(1001, 'server shutting down');

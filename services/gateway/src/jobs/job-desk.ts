@@ -1,0 +1,187 @@
+import { randomUUID } from 'node:crypto';
+import {
+  AppError,
+  CANCELLED_ERROR,
+  encodeJson,
+  evictionPolicy,
+  isTerminalJobState,
+  JOB_DEFAULT_TASK_TYPE,
+  JobSubjects,
+  toJobView,
+  type Bus,
+  type JobEndings,
+  type JobEvents,
+  type JobList,
+  type JobQueue,
+  type JobRecord,
+  type JobStore,
+  type JobView,
+  type Logger,
+  type Redis,
+  type WebhookPolicy,
+} from '@actionedx/shared';
+import type { Counter } from 'prom-client';
+import { parseJobSubmission } from './job-submission.js';
+
+export interface JobDeskDeps {
+  /** The queue Redis client the store uses: its status decides whether jobs are available. */
+  redis: Redis;
+  store: JobStore;
+  queue: JobQueue;
+  events: JobEvents;
+  endings: JobEndings;
+  policy: WebhookPolicy;
+  bus: Bus;
+  logger: Logger;
+  submitted: Counter<'kind' | 'outcome'>;
+}
+
+const UNAVAILABLE_DOWN = 'The job queue is unreachable; try again shortly.';
+
+/**
+ * The gateway's side of background jobs: submit (record, then queue), read, list and cancel, for their owner
+ * only. It never runs a job; the job workers do. Fails fast with 503 jobs_unavailable when the queue Redis is down
+ * or evicts keys (a queue there would lose jobs).
+ */
+export class JobDesk {
+  /** Set when the queue Redis evicts: jobs are refused until it is fixed (checked again on each reconnect). */
+  private evicting: string | undefined;
+
+  constructor(private readonly deps: JobDeskDeps) {}
+
+  /** Checks the eviction policy now and after every reconnect. */
+  start(): void {
+    const check = () =>
+      void evictionPolicy(this.deps.redis).then(
+        (policy) => {
+          this.evicting = policy === 'noeviction' ? undefined : policy;
+          if (this.evicting) {
+            this.deps.logger.error(
+              { policy },
+              `the queue Redis evicts keys (maxmemory-policy ${policy}): refusing jobs; run it with --maxmemory-policy noeviction`,
+            );
+          }
+        },
+        (err: unknown) => this.deps.logger.warn({ err }, 'could not read the queue Redis eviction policy'),
+      );
+    this.deps.redis.on('ready', check);
+    if (this.deps.redis.status === 'ready') check();
+  }
+
+  /** Whether jobs can be submitted now, and why not. */
+  status(): { available: boolean; reason?: string } {
+    if (this.deps.redis.status !== 'ready') return { available: false, reason: 'queue Redis unreachable' };
+    if (this.evicting) return { available: false, reason: `queue Redis evicts keys (${this.evicting})` };
+    return { available: true };
+  }
+
+  private assertAvailable(): void {
+    if (this.deps.redis.status !== 'ready') throw new AppError('jobs_unavailable', UNAVAILABLE_DOWN);
+    if (this.evicting) {
+      throw new AppError(
+        'jobs_unavailable',
+        `The job queue's Redis evicts keys (maxmemory-policy ${this.evicting}) and could lose jobs; it must run with noeviction.`,
+      );
+    }
+  }
+
+  async submit(caller: string, body: unknown): Promise<JobView> {
+    const { store, queue, submitted } = this.deps;
+    const kindLabel = typeof (body as { kind?: unknown } | null)?.kind === 'string' ? String((body as { kind: string }).kind) : 'unknown';
+    let job;
+    try {
+      job = parseJobSubmission({ ...(body as object), user_id: caller }, this.deps.policy);
+    } catch (err) {
+      submitted.inc({ kind: kindLabel.length <= 32 ? kindLabel : 'unknown', outcome: 'rejected' });
+      throw err;
+    }
+    try {
+      this.assertAvailable();
+      const rec = await store.create({
+        id: `job-${randomUUID()}`,
+        kind: job.kind,
+        owner: caller,
+        task_type: job.task_type ?? JOB_DEFAULT_TASK_TYPE[job.kind],
+        mode: job.mode,
+        title: job.input.title ?? null,
+        session_id: job.session_id ?? null,
+        use_cache: job.use_cache,
+        input: job.input,
+        webhook_url: job.webhook_url ?? null,
+        created_at: Date.now(),
+        steps_total: 0,
+      });
+      try {
+        await queue.add(job.kind, rec.id);
+      } catch (err) {
+        // Not queued: the record must not wait for a worker that will never come.
+        await store.update(rec.id, { state: 'failed', finished_at: Date.now(), error: { code: 'jobs_unavailable', message: UNAVAILABLE_DOWN, retryable: true } }).catch(() => false);
+        throw err instanceof AppError ? err : new AppError('jobs_unavailable', UNAVAILABLE_DOWN, { cause: err });
+      }
+      await this.deps.events
+        .emit(caller, { type: 'job_progress', job_id: rec.id, kind: rec.kind, state: 'queued', percent: 0, message: 'queued', steps_done: 0, steps_total: 0 })
+        .catch((err: unknown) => this.deps.logger.warn({ err, job_id: rec.id }, 'could not publish the queued event'));
+      submitted.inc({ kind: job.kind, outcome: 'accepted' });
+      this.deps.logger.info({ job_id: rec.id, kind: rec.kind }, 'job queued');
+      return toJobView(rec);
+    } catch (err) {
+      submitted.inc({ kind: job.kind, outcome: 'unavailable' });
+      if (err instanceof AppError) throw err;
+      throw new AppError('jobs_unavailable', UNAVAILABLE_DOWN, { cause: err });
+    }
+  }
+
+  /** The caller's job; `not_found` for a job that does not exist or is someone else's (never tell which). */
+  async get(caller: string, id: string): Promise<JobRecord> {
+    this.assertReadable();
+    const rec = await this.read(() => this.deps.store.get(id));
+    if (!rec || rec.owner !== caller) throw new AppError('not_found', 'No such job.');
+    return rec;
+  }
+
+  async list(caller: string, offset: number, limit: number): Promise<JobList> {
+    this.assertReadable();
+    const { jobs, total } = await this.read(() => this.deps.store.list(caller, offset, limit));
+    const next = offset + limit < total ? offset + limit : null;
+    return { jobs: jobs.map((j) => toJobView(j, { withResult: false })), total, next_offset: next };
+  }
+
+  /**
+   * Cancels the caller's job: a queued one ends at once; a running one is told to stop (its running model call is
+   * aborted) and ends as soon as its worker sees it. `done` says whether it has ended already.
+   */
+  async cancel(caller: string, id: string): Promise<{ view: JobView; done: boolean }> {
+    const rec = await this.get(caller, id);
+    if (rec.state === 'cancelled') return { view: toJobView(rec), done: true };
+    if (isTerminalJobState(rec.state)) throw new AppError('job_finished', `The job has already ${rec.state}.`);
+    await this.read(() => this.deps.store.requestCancel(id));
+    const where = await this.read(() => this.deps.queue.remove(id));
+    if (where === 'removed') {
+      await this.deps.endings.failed(rec, 'cancelled', CANCELLED_ERROR);
+    } else {
+      this.deps.bus.publish(JobSubjects.cancel, encodeJson({ job_id: id }));
+    }
+    this.deps.logger.info({ job_id: id, where }, 'job cancel requested');
+    const now = (await this.read(() => this.deps.store.get(id))) ?? rec;
+    return { view: toJobView(now), done: isTerminalJobState(now.state) };
+  }
+
+  /** The job's kept events after `afterSeq` (SSE replay). */
+  events(id: string, afterSeq: number) {
+    return this.read(() => this.deps.store.events(id, afterSeq));
+  }
+
+  private assertReadable(): void {
+    if (this.deps.redis.status !== 'ready') throw new AppError('jobs_unavailable', UNAVAILABLE_DOWN);
+  }
+
+  /** A store call whose failure (the queue Redis went away mid-request) is a 503, not a 500. */
+  private async read<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof AppError) throw err;
+      throw new AppError('jobs_unavailable', UNAVAILABLE_DOWN, { cause: err });
+    }
+  }
+}
