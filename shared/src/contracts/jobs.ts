@@ -134,7 +134,7 @@ export const JobViewSchema = z.object({
   created_at: z.string(),
   started_at: z.string().nullable(),
   finished_at: z.string().nullable(),
-  /** Attempts started so far (a retry after a failure, or after a lost worker, is one more). */
+  /** Times the job was started so far: a retry after a failure, a lost worker or a rate-limit wait is one more. */
   attempts: z.number().int().nonnegative(),
   /** Steps done of all the job's steps (parts, plus the synthesis when the kind has one). */
   steps_done: z.number().int().nonnegative(),

@@ -40,9 +40,11 @@ export interface JobRunnerDeps {
 /** One attempt at a job, as the queue hands it over. */
 export interface JobAttempt {
   jobId: string;
-  /** 1 for the first attempt. */
+  /** 1 for the first attempt; a retry after a failure is one more (what `maxAttempts` bounds). */
   attempt: number;
   maxAttempts: number;
+  /** Times the job was started in all, also after a lost worker or a rate-limit wait (shown as `attempts`). */
+  started: number;
   /** Aborted by a cancel (or by the worker shutting down): the running model call stops. */
   signal: AbortSignal;
   /** Pauses the whole queue for `ms` (every worker): the provider is rate limiting. */
@@ -78,7 +80,7 @@ export class JobRunner {
       await store.update(rec.id, {
         state: 'active',
         started_at: rec.started_at ?? Date.now(),
-        attempts: attempt.attempt,
+        attempts: attempt.started,
         steps_total: total,
         steps_done: done.size,
         percent: percentOf(done.size, total),

@@ -159,6 +159,7 @@ export class JobWorkers {
           jobId: job.data.job_id,
           attempt: job.attemptsMade + 1,
           maxAttempts: job.opts.attempts ?? 1,
+          started: Math.max(job.attemptsStarted ?? 0, job.attemptsMade + 1),
           signal: signal ?? new AbortController().signal,
           rateLimit: (ms) => this.queue.rateLimit(ms),
         }),
