@@ -50,6 +50,16 @@ export class JobPushHub {
     };
   }
 
+  /**
+   * Resolves once the bus server has every subscription made so far, so events published after it reach them;
+   * after `timeoutMs` at the latest (a bus that is down delivers nothing live anyway).
+   */
+  async flush(timeoutMs = 1_000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.bus.flush().catch(() => undefined), new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)))]);
+    clearTimeout(timer);
+  }
+
   close(): void {
     for (const { sub } of this.owners.values()) sub.unsubscribe();
     this.owners.clear();

@@ -50,7 +50,8 @@ export async function streamJobEvents(
   });
   res.on('close', finish);
   sse.open();
-  line = line.then(backfill);
+  // Events published before the server had our subscription are in the kept copy: read it only after that point.
+  line = line.then(() => deps.hub.flush()).then(backfill);
   await line.catch(() => undefined);
   // Ended before the stream opened, with its final event no longer kept: nothing more will come.
   if (!finished && isTerminalJobState(rec.state)) finish();
