@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyWebhook, WebhookHeaders, type JobEvent } from '@actionedx/shared';
+import { expositionProblems } from '../monitoring/exposition.js';
 import {
   cancelJob,
   counterSum,
@@ -195,6 +196,14 @@ describe('background jobs on a distributed stack', () => {
     } finally {
       receiver.close();
     }
+  });
+
+  it('exports the job metrics the dashboards and alerts read, on gateways and job workers', async () => {
+    expect(expositionProblems('gateway', await metricsOf(stack.gateway))).toEqual([]);
+    for (const w of workers()) expect(expositionProblems('job-worker', await metricsOf(w))).toEqual([]);
+    const text = await metricsOf(stack.gateway);
+    expect(counterSum(text, 'jobs_submitted_total', (l) => l.includes('outcome="accepted"'))).toBeGreaterThan(0);
+    expect(text).toMatch(/jobs_queue_depth\{[^}]*queue="actionedx-jobs"/);
   });
 
   it('finishes the job of a SIGKILLed worker on the other one, without paying again for the steps already done', async () => {
