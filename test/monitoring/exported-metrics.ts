@@ -8,7 +8,7 @@
  * adds at scrape time (see TARGET_LABELS).
  */
 
-/** `job-worker`: the orchestrator run with ROLE=jobs (its chat metrics are the orchestrator's). */
+/** `job-worker`: the orchestrator run with ROLE=jobs (its series carry service="orchestrator", job="job-worker"). */
 export type ServiceName = 'gateway' | 'orchestrator' | 'job-worker' | 'mock-llm';
 export type MetricType = 'counter' | 'gauge' | 'histogram';
 

@@ -51,7 +51,7 @@ await jobWorkers?.workers.start().catch((err: unknown) => {
   logger.fatal({ err }, `refusing to take jobs: ${err instanceof Error ? err.message : String(err)}`);
   return process.exit(1);
 });
-const jobDesk = queueRedisUrl ? openJobDesk(cfg.gateway.jobs, { bus, logger: logger.child({ role: 'gateway' }), registry: gatewayRegistry, name: 'embedded' }) : undefined;
+const jobDesk = queueRedisUrl ? openJobDesk(cfg.gateway.jobs, { bus, logger: logger.child({ role: 'gateway' }), name: 'embedded' }) : undefined;
 
 const gateway = createGateway({
   bus,

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
 import type { Registry } from 'prom-client';
 import type { WebSocketServer } from 'ws';
-import type { Bus, Logger, Redis } from '@actionedx/shared';
+import { createJobSubmitMetric, createQueueDepthMetric, type Bus, type Logger, type Redis } from '@actionedx/shared';
 import { OrchestratorAdmin } from './admin/orchestrator-admin.js';
 import { ChatDispatcher } from './chat/chat-dispatcher.js';
 import type { GatewayConfig } from './config.js';
@@ -107,6 +107,9 @@ export function createGateway(deps: GatewayDeps): Gateway {
   health.startRefreshing(HEALTH_REFRESH_MS);
   // Job events for the owners with a socket or an SSE stream here, whichever gateway or worker published them.
   const jobPushes = new JobPushHub(bus, logger);
+  // Registered with or without a queue Redis: refusals are counted too, and dashboards find the families.
+  const jobsSubmitted = createJobSubmitMetric(registry);
+  createQueueDepthMetric(registry, async () => (deps.jobs ? deps.jobs.counts() : {}));
   const sockets = new AssistantSocketServer({
     dispatcher,
     store: deps.sessionStore ?? new MemorySessionStore(config.wsSessionTtlSeconds),
@@ -129,7 +132,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     tracker,
     bodyLimitBytes: config.bodyLimitBytes,
     corsOrigins: config.corsOrigins,
-    jobs: { desk: deps.jobs, hub: jobPushes, bodyLimitBytes: config.jobs.bodyLimitBytes },
+    jobs: { desk: deps.jobs, hub: jobPushes, bodyLimitBytes: config.jobs.bodyLimitBytes, submitted: jobsSubmitted },
   });
   const server = createServer(app);
   sockets.attach(server);

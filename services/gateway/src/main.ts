@@ -58,7 +58,7 @@ async function main(): Promise<void> {
     : new MemorySessionStore(config.wsSessionTtlSeconds);
   const registry = createMetricsRegistry('gateway');
   // Background jobs need their own Redis (noeviction); without one, /api/jobs answers 503 jobs_unavailable.
-  const jobs = config.jobs.queueRedisUrl ? openJobDesk(config.jobs, { bus, logger, registry, name: `gateway-${config.gatewayId}` }) : undefined;
+  const jobs = config.jobs.queueRedisUrl ? openJobDesk(config.jobs, { bus, logger, name: `gateway-${config.gatewayId}` }) : undefined;
   const gateway = createGateway({ bus, config, logger, registry, sessionStore, ...(redis ? { redis } : {}), ...(jobs ? { jobs: jobs.desk } : {}) });
 
   const address = await gateway.listen();

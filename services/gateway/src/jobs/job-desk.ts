@@ -6,6 +6,8 @@ import {
   evictionPolicy,
   isTerminalJobState,
   JOB_DEFAULT_TASK_TYPE,
+  JOB_QUEUE,
+  WEBHOOK_QUEUE,
   JobSubjects,
   toJobView,
   type Bus,
@@ -13,6 +15,7 @@ import {
   type JobEvents,
   type JobList,
   type JobQueue,
+  type WebhookQueue,
   type JobRecord,
   type JobStore,
   type JobView,
@@ -20,7 +23,6 @@ import {
   type Redis,
   type WebhookPolicy,
 } from '@actionedx/shared';
-import type { Counter } from 'prom-client';
 import { parseJobSubmission } from './job-submission.js';
 
 export interface JobDeskDeps {
@@ -28,12 +30,12 @@ export interface JobDeskDeps {
   redis: Redis;
   store: JobStore;
   queue: JobQueue;
+  webhooks: WebhookQueue;
   events: JobEvents;
   endings: JobEndings;
   policy: WebhookPolicy;
   bus: Bus;
   logger: Logger;
-  submitted: Counter<'kind' | 'outcome'>;
 }
 
 const UNAVAILABLE_DOWN = 'The job queue is unreachable; try again shortly.';
@@ -86,15 +88,8 @@ export class JobDesk {
   }
 
   async submit(caller: string, body: unknown): Promise<JobView> {
-    const { store, queue, submitted } = this.deps;
-    const kindLabel = typeof (body as { kind?: unknown } | null)?.kind === 'string' ? String((body as { kind: string }).kind) : 'unknown';
-    let job;
-    try {
-      job = parseJobSubmission({ ...(body as object), user_id: caller }, this.deps.policy);
-    } catch (err) {
-      submitted.inc({ kind: kindLabel.length <= 32 ? kindLabel : 'unknown', outcome: 'rejected' });
-      throw err;
-    }
+    const { store, queue } = this.deps;
+    const job = parseJobSubmission({ ...(body as object), user_id: caller }, this.deps.policy);
     try {
       this.assertAvailable();
       const rec = await store.create({
@@ -121,11 +116,9 @@ export class JobDesk {
       await this.deps.events
         .emit(caller, { type: 'job_progress', job_id: rec.id, kind: rec.kind, state: 'queued', percent: 0, message: 'queued', steps_done: 0, steps_total: 0 })
         .catch((err: unknown) => this.deps.logger.warn({ err, job_id: rec.id }, 'could not publish the queued event'));
-      submitted.inc({ kind: job.kind, outcome: 'accepted' });
       this.deps.logger.info({ job_id: rec.id, kind: rec.kind }, 'job queued');
       return toJobView(rec);
     } catch (err) {
-      submitted.inc({ kind: job.kind, outcome: 'unavailable' });
       if (err instanceof AppError) throw err;
       throw new AppError('jobs_unavailable', UNAVAILABLE_DOWN, { cause: err });
     }
@@ -164,6 +157,16 @@ export class JobDesk {
     this.deps.logger.info({ job_id: id, where }, 'job cancel requested');
     const now = (await this.read(() => this.deps.store.get(id))) ?? rec;
     return { view: toJobView(now), done: isTerminalJobState(now.state) };
+  }
+
+  /** BullMQ's counts of the job and webhook queues (`jobs_queue_depth`); rejects while the queue Redis is away. */
+  async counts(): Promise<Record<string, Record<string, number>>> {
+    this.assertReadable();
+    const [jobs, hooks] = await Promise.all([
+      this.deps.queue.queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed'),
+      this.deps.webhooks.queue.getJobCounts('waiting', 'active', 'delayed', 'failed'),
+    ]);
+    return { [JOB_QUEUE]: jobs, [WEBHOOK_QUEUE]: hooks };
   }
 
   /** The job's kept events after `afterSeq` (SSE replay). */

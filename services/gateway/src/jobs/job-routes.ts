@@ -1,5 +1,6 @@
 import { Router, type Request } from 'express';
-import { AppError, JOB_LIMITS, jobPaths, toJobView, type Logger } from '@actionedx/shared';
+import type { Counter } from 'prom-client';
+import { AppError, JOB_KINDS, JOB_LIMITS, jobPaths, toJobView, type Logger } from '@actionedx/shared';
 import { methodNotAllowed } from '../http/error-mapper.js';
 import { jsonBody } from '../http/json-body.js';
 import { callerOf } from './caller.js';
@@ -13,7 +14,12 @@ export interface JobRoutesDeps {
   hub: JobPushHub;
   bodyLimitBytes: number;
   logger: Logger;
+  /** `jobs_submitted_total{kind,outcome}` */
+  submitted: Counter<'kind' | 'outcome'>;
 }
+
+/** A submission's outcome as a label: accepted, rejected (4xx) or unavailable (503). */
+const outcomeOf = (err: unknown): 'rejected' | 'unavailable' => (err instanceof AppError && err.status < 500 ? 'rejected' : 'unavailable');
 
 const JOB_ID = /^job-[0-9a-f-]{36}$/;
 
@@ -55,9 +61,17 @@ export function jobRoutes(deps: JobRoutesDeps): Router {
   router
     .route('/api/jobs')
     .post(...jsonBody(deps.bodyLimitBytes), async (req, res) => {
-      const caller = callerOf(req, res);
-      const view = await desk().submit(caller, req.body);
-      res.status(202).location(jobPaths(view.id).self).json({ ...view, links: jobPaths(view.id) });
+      const named = (req.body as { kind?: unknown } | null)?.kind;
+      const kind = (JOB_KINDS as readonly unknown[]).includes(named) ? String(named) : 'unknown';
+      try {
+        const caller = callerOf(req, res);
+        const view = await desk().submit(caller, req.body);
+        deps.submitted.inc({ kind, outcome: 'accepted' });
+        res.status(202).location(jobPaths(view.id).self).json({ ...view, links: jobPaths(view.id) });
+      } catch (err) {
+        deps.submitted.inc({ kind, outcome: outcomeOf(err) });
+        throw err;
+      }
     })
     .get(async (req, res) => {
       const caller = callerOf(req, res);

@@ -33,7 +33,7 @@ async function gatewayWithJobs(queueRedisUrl: string | undefined): Promise<JobsG
     host: '127.0.0.1',
     shutdownGraceMs: 200,
   };
-  const desk = queueRedisUrl ? openJobDesk(config.jobs, { bus, logger, registry, name: 'test' }) : undefined;
+  const desk = queueRedisUrl ? openJobDesk(config.jobs, { bus, logger, name: 'test' }) : undefined;
   const gateway = createGateway({ bus, config, logger, registry, ...(desk ? { jobs: desk.desk } : {}) });
   const { port } = await gateway.listen();
   return {

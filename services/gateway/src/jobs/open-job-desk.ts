@@ -1,19 +1,14 @@
 import {
-  createJobSubmitMetric,
-  createQueueDepthMetric,
   createRedisClient,
-  JOB_QUEUE,
   JobEndings,
   JobEvents,
   JobQueue,
   JobStore,
-  WEBHOOK_QUEUE,
   WebhookPolicy,
   WebhookQueue,
   type Bus,
   type Logger,
 } from '@actionedx/shared';
-import type { Registry } from 'prom-client';
 import { JobDesk } from './job-desk.js';
 import type { GatewayJobsConfig } from './jobs-config.js';
 
@@ -22,8 +17,8 @@ export interface OpenedJobDesk {
   close(): Promise<void>;
 }
 
-/** The job desk on the queue Redis of `config.queueRedisUrl` (required), started; its metrics in `registry`. */
-export function openJobDesk(config: GatewayJobsConfig, deps: { bus: Bus; logger: Logger; registry: Registry; name: string }): OpenedJobDesk {
+/** The job desk on the queue Redis of `config.queueRedisUrl` (required), started. */
+export function openJobDesk(config: GatewayJobsConfig, deps: { bus: Bus; logger: Logger; name: string }): OpenedJobDesk {
   const url = config.queueRedisUrl;
   if (!url) throw new Error('openJobDesk needs a queue Redis URL');
   const logger = deps.logger.child({ component: 'jobs' });
@@ -38,20 +33,12 @@ export function openJobDesk(config: GatewayJobsConfig, deps: { bus: Bus; logger:
     redis,
     store,
     queue,
+    webhooks,
     events,
     endings: new JobEndings({ store, events, webhooks }),
     policy: WebhookPolicy.fromList(config.webhookHosts),
     bus: deps.bus,
     logger,
-    submitted: createJobSubmitMetric(deps.registry),
-  });
-  createQueueDepthMetric(deps.registry, async () => {
-    if (redis.status !== 'ready') throw new Error('queue Redis unreachable');
-    const [jobs, hooks] = await Promise.all([
-      queue.queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed'),
-      webhooks.queue.getJobCounts('waiting', 'active', 'delayed', 'failed'),
-    ]);
-    return { [JOB_QUEUE]: jobs, [WEBHOOK_QUEUE]: hooks };
   });
   desk.start();
   return {
