@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --only=cached,stampede] [--quick] [--profile=gateway,orchestrator]
+ * npm run bench [-- --only=cached,stampede,jobs] [--quick] [--profile=gateway,orchestrator]
  *
  * Starts the real stack (gateway, orchestrator, mock-llm as processes, a nats-server of its own, the machine's
  * Redis) for each scenario of issue 5, measures the product beside a baseline in the same run, prints one table
@@ -16,12 +16,13 @@ import { machine, machineBusy, metOf, renderTable, ratioOf, type ScenarioResult 
 import { ensureWrk, wrkVersion } from './lib/wrk.js';
 import { renderSummary, summarizeProfile } from './profile/summarize.js';
 import { cached } from './scenarios/cached.js';
+import { jobs } from './scenarios/jobs.js';
 import { miss } from './scenarios/miss.js';
 import { stampede } from './scenarios/stampede.js';
 import { streaming } from './scenarios/streaming.js';
 import { websocket } from './scenarios/websocket.js';
 
-const SCENARIOS: Scenario[] = [cached, streaming, stampede, websocket, miss];
+const SCENARIOS: Scenario[] = [cached, streaming, stampede, websocket, miss, jobs];
 const FD_LIMIT = 65_536;
 
 interface Options {
@@ -73,11 +74,11 @@ async function main(): Promise<number> {
     opts = parseArgs(process.argv.slice(2));
   } catch (err) {
     console.error(String(err instanceof Error ? err.message : err));
-    console.error('usage: npm run bench -- [--only=cached,streaming,stampede,websocket,miss] [--quick] [--profile=gateway,orchestrator,mock-llm] (profiles: bench/results/profiles/<scenario>/<service>.cpuprofile) [--out=file]');
+    console.error('usage: npm run bench -- [--only=cached,streaming,stampede,websocket,miss,jobs] [--quick] [--profile=gateway,orchestrator,mock-llm] (profiles: bench/results/profiles/<scenario>/<service>.cpuprofile) [--out=file]');
     return 2;
   }
   if (process.argv.includes('--help')) {
-    console.log('usage: npm run bench -- [--only=cached,streaming,stampede,websocket,miss] [--quick] [--profile=gateway,orchestrator,mock-llm] [--out=file]');
+    console.log('usage: npm run bench -- [--only=cached,streaming,stampede,websocket,miss,jobs] [--quick] [--profile=gateway,orchestrator,mock-llm] [--out=file]');
     return 0;
   }
 

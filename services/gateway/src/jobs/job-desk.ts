@@ -39,6 +39,8 @@ export interface JobDeskDeps {
 }
 
 const UNAVAILABLE_DOWN = 'The job queue is unreachable; try again shortly.';
+/** How long a request waits for a connection attempt already under way. */
+const CONNECT_WAIT_MS = 300;
 
 /**
  * The gateway's side of background jobs: submit (record, then queue), read, list and cancel, for their owner
@@ -77,8 +79,21 @@ export class JobDesk {
     return { available: true };
   }
 
-  private assertAvailable(): void {
-    if (this.deps.redis.status !== 'ready') throw new AppError('jobs_unavailable', UNAVAILABLE_DOWN);
+  /** A connection attempt under way (at start) gets a moment; a Redis that is down does not hold the request. */
+  private async connected(): Promise<boolean> {
+    const { redis } = this.deps;
+    if (redis.status === 'ready') return true;
+    if (redis.status !== 'connecting' && redis.status !== 'connect' && redis.status !== 'wait') return false;
+    let onReady: (() => void) | undefined;
+    const ready = new Promise<boolean>((resolve) => redis.once('ready', (onReady = () => resolve(true))));
+    const timer = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), CONNECT_WAIT_MS).unref());
+    const ok = await Promise.race([ready, timer]);
+    if (onReady) redis.off('ready', onReady);
+    return ok;
+  }
+
+  private async assertAvailable(): Promise<void> {
+    if (!(await this.connected())) throw new AppError('jobs_unavailable', UNAVAILABLE_DOWN);
     if (this.evicting) {
       throw new AppError(
         'jobs_unavailable',
@@ -91,7 +106,7 @@ export class JobDesk {
     const { store, queue } = this.deps;
     const job = parseJobSubmission({ ...(body as object), user_id: caller }, this.deps.policy);
     try {
-      this.assertAvailable();
+      await this.assertAvailable();
       const rec = await store.create({
         id: `job-${randomUUID()}`,
         kind: job.kind,
@@ -126,14 +141,14 @@ export class JobDesk {
 
   /** The caller's job; `not_found` for a job that does not exist or is someone else's (never tell which). */
   async get(caller: string, id: string): Promise<JobRecord> {
-    this.assertReadable();
+    await this.assertReadable();
     const rec = await this.read(() => this.deps.store.get(id));
     if (!rec || rec.owner !== caller) throw new AppError('not_found', 'No such job.');
     return rec;
   }
 
   async list(caller: string, offset: number, limit: number): Promise<JobList> {
-    this.assertReadable();
+    await this.assertReadable();
     const { jobs, total } = await this.read(() => this.deps.store.list(caller, offset, limit));
     const next = offset + limit < total ? offset + limit : null;
     return { jobs: jobs.map((j) => toJobView(j, { withResult: false })), total, next_offset: next };
@@ -161,7 +176,7 @@ export class JobDesk {
 
   /** BullMQ's counts of the job and webhook queues (`jobs_queue_depth`); rejects while the queue Redis is away. */
   async counts(): Promise<Record<string, Record<string, number>>> {
-    this.assertReadable();
+    await this.assertReadable();
     const [jobs, hooks] = await Promise.all([
       this.deps.queue.queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed'),
       this.deps.webhooks.queue.getJobCounts('waiting', 'active', 'delayed', 'failed'),
@@ -174,8 +189,8 @@ export class JobDesk {
     return this.read(() => this.deps.store.events(id, afterSeq));
   }
 
-  private assertReadable(): void {
-    if (this.deps.redis.status !== 'ready') throw new AppError('jobs_unavailable', UNAVAILABLE_DOWN);
+  private async assertReadable(): Promise<void> {
+    if (!(await this.connected())) throw new AppError('jobs_unavailable', UNAVAILABLE_DOWN);
   }
 
   /** A store call whose failure (the queue Redis went away mid-request) is a 503, not a 500. */
