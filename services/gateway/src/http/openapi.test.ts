@@ -8,7 +8,7 @@ describe('the OpenAPI document', () => {
 
   it('lists every public endpoint', () => {
     expect(doc.openapi).toBe('3.1.0');
-    for (const path of ['/api/assistant/chat', '/api/cache/stats', '/api/cache/invalidate', '/api/cache/health', '/api/health', '/api/metrics', ...TASK_ENDPOINTS.map((t) => t.path)]) {
+    for (const path of ['/api/assistant/chat', '/api/cache/stats', '/api/cache/invalidate', '/api/cache/health', '/api/health', '/api/metrics', '/api/jobs', '/api/jobs/{id}', '/api/jobs/{id}/events', ...TASK_ENDPOINTS.map((t) => t.path)]) {
       expect(doc.paths[path], path).toBeDefined();
     }
   });
@@ -20,6 +20,13 @@ describe('the OpenAPI document', () => {
     expect(req.properties.message.maxLength).toBe(16_000);
     expect(doc.components.schemas.Error.properties.error.properties.code.enum).toContain('no_workers');
     expect(doc.components.schemas.ChatResponse.required).toContain('cached');
+  });
+
+  it('describes job submissions from the schema that validates them', () => {
+    const submit = doc.components.schemas.JobSubmit;
+    const kinds = (submit.oneOf ?? submit.anyOf).map((v: any) => v.properties.kind.const);
+    expect(kinds.sort()).toEqual(['batch_alignment', 'document_audit']);
+    expect(doc.components.schemas.Error.properties.error.properties.code.enum).toContain('jobs_unavailable');
   });
 
   it('gives each task endpoint its own body schema', () => {

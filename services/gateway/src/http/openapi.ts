@@ -8,6 +8,7 @@ import {
   ErrorBodySchema,
   TASK_TYPES,
 } from '@actionedx/shared';
+import { jobPathsDoc, jobSchemasDoc } from '../jobs/job-openapi.js';
 import { GATEWAY_VERSION } from '../version.js';
 import { TASK_ENDPOINTS } from './task-requests.js';
 
@@ -76,12 +77,14 @@ export function buildOpenApi(): Record<string, unknown> {
       '/readyz': { get: { summary: 'Readiness (503 while the bus is down or shutting down)', responses: { '200': { description: 'ready' }, '503': { description: 'not ready' } } } },
       '/api/websocket/stats': { get: { summary: 'WebSocket connections and sessions', responses: { '200': { description: 'Figures' } } } },
       '/api/metrics': { get: { summary: 'Prometheus text format', responses: { '200': { description: 'Metrics', content: { 'text/plain': { schema: { type: 'string' } } } } } } },
+      ...jobPathsDoc(),
     },
     components: {
       schemas: {
         ChatRequest: input(ChatRequestSchema),
         ChatResponse: output(ChatResponseSchema),
         Error: output(ErrorBodySchema),
+        ...jobSchemasDoc(),
       },
     },
   };
