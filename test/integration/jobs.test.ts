@@ -104,6 +104,7 @@ describe('background jobs on a distributed stack', () => {
       expect(job.usage.total_tokens).toBeGreaterThan(0);
       // Another user sees nothing of it, on any replica.
       for (const base of [stack.url, gateway2.url]) expect((await getJob(base, 'someone.else', id)).status).toBe(404);
+      expect((await cancelJob(stack.url, OWNER, id)).body).toMatchObject({ error: { code: 'job_finished' } });
       expect((await getJob(gateway2.url, OWNER, id)).status).toBe(200);
       // A reconnecting SSE client gets only what it missed.
       const resumed: JobEvent[] = [];

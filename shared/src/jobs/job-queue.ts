@@ -22,7 +22,7 @@ export interface JobQueueOptions {
   backoffMs?: number;
   /** How long BullMQ keeps finished jobs (the job record has its own retention). Default 1 day. */
   keepSeconds?: number;
-  /** An add that takes longer fails with `jobs_unavailable`. Default 2000. */
+  /** An add (or a remove) that takes longer fails with `jobs_unavailable`. Default 2000. */
   addTimeoutMs?: number;
   onError?: (err: Error) => void;
 }
@@ -53,12 +53,16 @@ export class JobQueue {
 
   /** Takes a job out of the queue if no worker holds it: `removed`, or `running` (a worker has it). */
   async remove(jobId: string): Promise<'removed' | 'running'> {
-    const job = await this.queue.getJob(jobId);
-    if (!job) return 'removed';
-    const state = await job.getState();
-    if (state === 'active') return 'running';
-    const removed = await this.queue.remove(jobId);
-    return removed === 1 ? 'removed' : 'running';
+    return withTimeout(
+      (async () => {
+        const job = await this.queue.getJob(jobId);
+        if (!job) return 'removed' as const;
+        if ((await job.getState()) === 'active') return 'running' as const;
+        // 0 when a worker took it meanwhile (its lock protects it).
+        return (await this.queue.remove(jobId)) === 1 ? ('removed' as const) : ('running' as const);
+      })(),
+      this.addTimeoutMs,
+    );
   }
 
   async close(): Promise<void> {

@@ -111,6 +111,15 @@ end
 return 1
 `,
   },
+  /** KEYS: record. ARGV: field/value pairs. Sets them only on a job that still exists (no orphan hash). */
+  jobSetIfExists: {
+    numberOfKeys: 1,
+    lua: `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
+`,
+  },
   /** KEYS: record, events. ARGV: event JSON without seq, max events. Numbers the event; returns its seq (0: no job). */
   jobEvent: {
     numberOfKeys: 2,
@@ -129,6 +138,7 @@ return seq
 interface JobScripts {
   jobUpdate(record: string, steps: string, events: string, ttl: number, ...fields: string[]): Promise<number>;
   jobEvent(record: string, events: string, json: string, maxEvents: number): Promise<number>;
+  jobSetIfExists(record: string, ...fields: string[]): Promise<number>;
 }
 
 const defined = new WeakSet<Redis>();
@@ -245,8 +255,8 @@ export class JobStore {
   }
 
   async setWebhook(id: string, state: 'pending' | 'delivered' | 'failed', attempts: number): Promise<void> {
-    // Deliveries happen after the job ended, so this bypasses the live-only guard (the key already expires).
-    await this.redis.hset(this.keys(id).record, 'webhook_state', state, 'webhook_attempts', String(attempts));
+    // Deliveries happen after the job ended: not the live-only guard, but never recreating an expired record.
+    await this.redis.jobSetIfExists(this.keys(id).record, 'webhook_state', state, 'webhook_attempts', String(attempts));
   }
 
   /** Numbers an event and keeps it for replay (SSE `Last-Event-ID`); 0 when the job does not exist. */
