@@ -155,8 +155,11 @@ describe('background jobs on a distributed stack', () => {
     let id = '';
     try {
       id = (await submitJob(stack.url, OWNER, batch(1, 'rl'))).body.id;
-      // More 429s than JOB_ATTEMPTS (2): a failure would have ended the job by now.
+      // More 429s than JOB_ATTEMPTS (2): a failure would have ended the job by now. The mock's retry-after is
+      // 1 s and the pause holds every worker, so three tries take two seconds at least.
+      const started = Date.now();
       await until(async () => (await sumOver(workers(), 'jobs_retries_total', (l) => l.includes('reason="rate_limited"'))) >= 3, 15_000, 'three rate-limited tries');
+      expect(Date.now() - started).toBeGreaterThanOrEqual(1_900);
       const waiting = (await getJob(stack.url, OWNER, id)).body;
       expect(waiting.state).toBe('queued');
       expect(waiting.progress.message).toContain('rate limiting');

@@ -215,9 +215,15 @@ export type JobCancelMessage = z.infer<typeof JobCancelMessageSchema>;
  */
 export const ownerKey = (userId: string): string => createHash('sha256').update(userId).digest('hex').slice(0, 32);
 
+const EVENTS_PREFIX = 'jobs.v1.events.';
+
 export const JobSubjects = {
   /** Every event of one owner's jobs. */
-  events: (owner: string) => `jobs.v1.events.${ownerKey(owner)}`,
+  events: (owner: string) => `${EVENTS_PREFIX}${ownerKey(owner)}`,
+  /** Every job event of every owner (a gateway's one subscription). */
+  allEvents: `${EVENTS_PREFIX}*`,
+  /** The owner key a job event's subject names. */
+  ownerKeyOf: (subject: string): string => subject.slice(EVENTS_PREFIX.length),
   /** Broadcast to every job worker: stop the job's running step. */
   cancel: 'jobs.v1.cancel',
 } as const;

@@ -1,58 +1,57 @@
-import { decodeJson, JobEventSchema, JobSubjects, type Bus, type BusSubscription, type JobEvent, type Logger } from '@actionedx/shared';
+import {
+  decodeJson,
+  JobEventSchema,
+  JobSubjects,
+  ownerKey,
+  type Bus,
+  type BusMessage,
+  type BusSubscription,
+  type JobEvent,
+  type Logger,
+} from '@actionedx/shared';
 
 type Listener = (event: JobEvent) => void;
 
 /**
- * Job events of the owners connected to this gateway: one bus subscription per owner (to their hashed subject),
- * opened with their first listener (a WebSocket, an SSE stream) and closed with the last. Each gateway hears only
- * the owners it serves, and every gateway serving an owner hears their events.
+ * Job events for the owners connected to this gateway (their WebSockets, their SSE streams), whichever gateway
+ * or worker published them. One bus subscription for every owner (`jobs.v1.events.*`, opened with the first
+ * listener): job events are few (a handful per step) while sockets are many, so a subscription per socket's owner
+ * would cost more than the events it saves. An event for an owner with no listener here is dropped undecoded.
  */
 export class JobPushHub {
-  private readonly owners = new Map<string, { sub: BusSubscription; listeners: Set<Listener> }>();
+  private readonly listeners = new Map<string, Set<Listener>>();
+  private sub: BusSubscription | undefined;
 
   constructor(
     private readonly bus: Bus,
     private readonly logger: Logger,
   ) {}
 
-  /** Owners with a subscription now. */
+  /** Owners with a listener now. */
   get size(): number {
-    return this.owners.size;
+    return this.listeners.size;
   }
 
   /** Calls `listener` with each event of `owner`'s jobs; returns the detach function. */
   attach(owner: string, listener: Listener): () => void {
-    let entry = this.owners.get(owner);
-    if (!entry) {
-      const listeners = new Set<Listener>();
-      const sub = this.bus.subscribe(JobSubjects.events(owner), (msg) => {
-        let event: JobEvent;
-        try {
-          event = decodeJson(JobEventSchema, msg.data);
-        } catch (err) {
-          this.logger.warn({ err }, 'dropped a malformed job event');
-          return;
-        }
-        for (const l of listeners) l(event);
-      });
-      entry = { sub, listeners };
-      this.owners.set(owner, entry);
+    this.sub ??= this.bus.subscribe(JobSubjects.allEvents, (msg) => this.onEvent(msg));
+    const key = ownerKey(owner);
+    let set = this.listeners.get(key);
+    if (!set) {
+      set = new Set();
+      this.listeners.set(key, set);
     }
-    const { listeners } = entry;
-    listeners.add(listener);
+    set.add(listener);
+    const own = set;
     return () => {
-      listeners.delete(listener);
-      const current = this.owners.get(owner);
-      if (current && current.listeners.size === 0) {
-        current.sub.unsubscribe();
-        this.owners.delete(owner);
-      }
+      own.delete(listener);
+      if (own.size === 0 && this.listeners.get(key) === own) this.listeners.delete(key);
     };
   }
 
   /**
-   * Resolves once the bus server has every subscription made so far, so events published after it reach them;
-   * after `timeoutMs` at the latest (a bus that is down delivers nothing live anyway).
+   * Resolves once the bus server has the subscription, so events published after it reach it; after `timeoutMs`
+   * at the latest (a bus that is down delivers nothing live anyway).
    */
   async flush(timeoutMs = 1_000): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
@@ -61,7 +60,21 @@ export class JobPushHub {
   }
 
   close(): void {
-    for (const { sub } of this.owners.values()) sub.unsubscribe();
-    this.owners.clear();
+    this.sub?.unsubscribe();
+    this.sub = undefined;
+    this.listeners.clear();
+  }
+
+  private onEvent(msg: BusMessage): void {
+    const set = this.listeners.get(JobSubjects.ownerKeyOf(msg.subject));
+    if (!set) return;
+    let event: JobEvent;
+    try {
+      event = decodeJson(JobEventSchema, msg.data);
+    } catch (err) {
+      this.logger.warn({ err }, 'dropped a malformed job event');
+      return;
+    }
+    for (const l of [...set]) l(event);
   }
 }

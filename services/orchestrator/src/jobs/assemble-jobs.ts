@@ -80,7 +80,12 @@ export function assembleJobWorkers(cfg: OrchestratorConfig, deps: JobWorkerAssem
   });
   const workers = new JobWorkers(
     { redis, redisUrl: url, store, endings, runner, webhooks, webhookQueue, bus: deps.bus, metrics, logger, workerId: deps.workerId },
-    { concurrency: cfg.JOB_CONCURRENCY, lockMs: cfg.JOB_LOCK_MS, stalledIntervalMs: cfg.JOB_STALLED_INTERVAL_MS },
+    {
+      concurrency: cfg.JOB_CONCURRENCY,
+      lockMs: cfg.JOB_LOCK_MS,
+      stalledIntervalMs: cfg.JOB_STALLED_INTERVAL_MS,
+      startsPerSecond: cfg.JOB_STARTS_PER_SECOND,
+    },
   );
   createQueueDepthMetric(deps.registry, () => workers.counts());
   return {

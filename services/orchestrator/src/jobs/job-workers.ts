@@ -46,6 +46,11 @@ export interface JobWorkersOptions {
   lockMs?: number;
   /** How often this worker looks for stalled jobs (their worker died). Default 30 s. */
   stalledIntervalMs?: number;
+  /**
+   * Jobs started per second across every worker of the queue. Default 50. Besides bounding bursts, BullMQ honours
+   * a manual rate limit (`queue.rateLimit`, what a provider 429 sets) on every worker only when a limiter is set.
+   */
+  startsPerSecond?: number;
 }
 
 /** Times a job may be found stalled (its worker died) and go back to the queue before it fails. */
@@ -90,6 +95,7 @@ export class JobWorkers {
       lockDuration: this.opts.lockMs ?? 30_000,
       stalledInterval: this.opts.stalledIntervalMs ?? 30_000,
       maxStalledCount: MAX_STALLED,
+      limiter: { max: this.opts.startsPerSecond ?? 50, duration: 1_000 },
       autorun: false,
     });
     this.jobs.on('error', (err) => deps.logger.warn({ err }, 'job worker error'));

@@ -23,6 +23,8 @@ export const JobWorkerEnvFields = {
   JOB_LOCK_MS: env.ms(30_000),
   /** How often a worker looks for jobs whose worker died. */
   JOB_STALLED_INTERVAL_MS: env.ms(30_000),
+  /** Jobs started per second across all job workers (BullMQ limiter; it also makes a 429 pause every worker). */
+  JOB_STARTS_PER_SECOND: z.coerce.number().int().min(1).max(10_000).default(50),
   /** How long the queue waits after a provider 429 that names no retry-after. */
   JOB_RATE_LIMIT_MS: env.ms(5_000),
   /** HMAC-SHA256 key of webhook signatures; without it no webhook is sent. */
