@@ -22,18 +22,19 @@ import { REDIS_BASE } from './lib/stack.js';
 import { ensureWrk, wrkVersion } from './lib/wrk.js';
 import { renderSummary, summarizeProfile } from './profile/summarize.js';
 import { cached } from './scenarios/cached.js';
+import { jobs } from './scenarios/jobs.js';
 import { miss } from './scenarios/miss.js';
 import { missThroughput } from './scenarios/miss-throughput.js';
 import { stampede } from './scenarios/stampede.js';
 import { streaming } from './scenarios/streaming.js';
 import { websocket } from './scenarios/websocket.js';
 
-const SCENARIOS: Scenario[] = [cached, streaming, stampede, websocket, miss, missThroughput];
+const SCENARIOS: Scenario[] = [cached, streaming, stampede, websocket, miss, missThroughput, jobs];
 const FD_LIMIT = 65_536;
 /** The issue judges every goal on the median of at least this many rounds. */
 const MIN_ROUNDS = 3;
 const USAGE =
-  'usage: npm run bench -- [--only=cached,streaming,stampede,websocket,miss,miss-throughput] [--rounds=N (default 3)] [--quick] ' +
+  'usage: npm run bench -- [--only=cached,streaming,stampede,websocket,miss,miss-throughput,jobs] [--rounds=N (default 3)] [--quick] ' +
   '[--profile=gateway,orchestrator,mock-llm] (profiles: bench/results/profiles/<scenario>/<service>-<section>.cpuprofile) [--out=file]';
 
 interface Options {

@@ -34,6 +34,11 @@ export const ERROR_CATALOG = {
   upstream_timeout: { status: 504, retryable: true, message: 'The model provider timed out.' },
   upstream_unavailable: { status: 503, retryable: true, message: 'No model provider could answer.' },
   deadline_exceeded: { status: 504, retryable: true, message: 'The request ran past its deadline.' },
+  unknown_job_kind: { status: 400, retryable: false, message: 'Unknown job kind.' },
+  too_many_items: { status: 400, retryable: false, message: 'The job input has too many items or sections.' },
+  webhook_not_allowed: { status: 400, retryable: false, message: 'The webhook URL is not allowed.' },
+  job_finished: { status: 409, retryable: false, message: 'The job has already finished.' },
+  jobs_unavailable: { status: 503, retryable: true, message: 'Background jobs are unavailable.' },
 } as const satisfies Record<string, { status: number; retryable: boolean; message: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;

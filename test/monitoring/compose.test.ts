@@ -102,7 +102,7 @@ describe('docker-compose.yml', () => {
 
   it('keeps data in declared named volumes and mounts files that exist', () => {
     const declared = Object.keys(compose.volumes);
-    expect(declared.sort()).toEqual(['grafana-data', 'mongo-data', 'nats-data', 'prometheus-data', 'redis-data']);
+    expect(declared.sort()).toEqual(['grafana-data', 'mongo-data', 'nats-data', 'prometheus-data', 'queue-redis-data', 'redis-data']);
     const used = new Set<string>();
     for (const [name, s] of Object.entries(S)) {
       for (const v of s.volumes ?? []) {
@@ -164,6 +164,20 @@ describe('docker-compose.yml', () => {
     expect(start({ OPENAI_API_KEY: 'sk-real', OPENAI_BASE_URL: '' })).toBe('|sk-real');
     expect(start({ OPENAI_API_KEY: 'k', OPENAI_BASE_URL: 'http://vllm:8000/v1' })).toBe('http://vllm:8000/v1|k');
     expect(start({ OPENAI_API_KEY: '', OPENAI_BASE_URL: 'http://ollama:11434/v1' })).toBe('http://ollama:11434/v1|');
+  });
+
+  it('runs job workers (ROLE=jobs, the orchestrator image) on a queue Redis of their own that never evicts', () => {
+    const q = S['queue-redis']!;
+    const cmd = (q.command as string[]).join(' ');
+    expect(cmd).toContain('--maxmemory-policy noeviction');
+    expect(cmd).toContain('--appendonly yes');
+    const w = S['job-worker']!;
+    expect(w.image).toBe(S.orchestrator!.image);
+    expect((w.command as string[]).join(' ')).toContain('services/orchestrator/dist/main.js');
+    expect(w.environment).toMatchObject({ ROLE: 'jobs', QUEUE_REDIS_URL: 'redis://queue-redis:6379/0', PORT: '8002', HOST: '0.0.0.0' });
+    expect(S.gateway!.environment?.QUEUE_REDIS_URL).toBe('redis://queue-redis:6379/0');
+    expect(S.orchestrator!.environment?.QUEUE_REDIS_URL).toBeUndefined();
+    expect(w.depends_on?.['queue-redis']?.condition).toBe('service_healthy');
   });
 
   it('runs Prometheus on 9090 with 30 days of retention and the rules mounted beside its config', () => {

@@ -8,7 +8,8 @@
  * adds at scrape time (see TARGET_LABELS).
  */
 
-export type ServiceName = 'gateway' | 'orchestrator' | 'mock-llm';
+/** `job-worker`: the orchestrator run with ROLE=jobs (its series carry service="orchestrator", job="job-worker"). */
+export type ServiceName = 'gateway' | 'orchestrator' | 'job-worker' | 'mock-llm';
 export type MetricType = 'counter' | 'gauge' | 'histogram';
 
 export interface MetricSpec {
@@ -38,6 +39,8 @@ export const EXPORTED_METRICS = {
     bus_request_roundtrip_seconds: { type: 'histogram', labels: ['subject'] },
     bus_request_retries_total: { type: 'counter', labels: ['reason'] },
     bus_frames_total: { type: 'counter', labels: ['type', 'direction'] },
+    jobs_submitted_total: { type: 'counter', labels: ['kind', 'outcome'] },
+    jobs_queue_depth: { type: 'gauge', labels: ['queue', 'state'] },
   },
   orchestrator: {
     ...PROCESS_METRICS,
@@ -66,6 +69,18 @@ export const EXPORTED_METRICS = {
     cache_breaker_open: { type: 'gauge', labels: [] },
     db_operations_total: { type: 'counter', labels: ['operation', 'collection', 'status'] },
     db_operation_latency_seconds: { type: 'histogram', labels: ['operation', 'collection'] },
+  },
+  'job-worker': {
+    ...PROCESS_METRICS,
+    jobs_queue_depth: { type: 'gauge', labels: ['queue', 'state'] },
+    jobs_duration_seconds: { type: 'histogram', labels: ['kind', 'outcome'] },
+    jobs_step_duration_seconds: { type: 'histogram', labels: ['kind', 'step', 'cached'] },
+    jobs_completed_total: { type: 'counter', labels: ['kind'] },
+    jobs_failures_total: { type: 'counter', labels: ['kind', 'reason'] },
+    jobs_retries_total: { type: 'counter', labels: ['kind', 'reason'] },
+    jobs_steps_skipped_total: { type: 'counter', labels: ['kind'] },
+    jobs_webhook_deliveries_total: { type: 'counter', labels: ['outcome'] },
+    jobs_active: { type: 'gauge', labels: [] },
   },
   'mock-llm': {
     ...PROCESS_METRICS,

@@ -67,8 +67,8 @@ describe('Grafana provisioning', () => {
     expect(mounts).toContainEqual({ name: 'dashboards', mountPath: path, readOnly: true });
   });
 
-  it('has the four dashboards, with distinct uids', () => {
-    expect(DASHBOARD_FILES.map((f) => f.split('/').pop())).toEqual(['ai-requests.json', 'cache.json', 'service-health.json', 'websocket.json']);
+  it('has the five dashboards, with distinct uids', () => {
+    expect(DASHBOARD_FILES.map((f) => f.split('/').pop())).toEqual(['ai-requests.json', 'cache.json', 'jobs.json', 'service-health.json', 'websocket.json']);
     const uids = dashboards.map((d) => d.json.uid);
     expect(new Set(uids).size).toBe(uids.length);
   });
@@ -185,6 +185,11 @@ describe('dashboards together', () => {
     );
     expect([...used('actionedx-websocket')]).toEqual(
       expect.arrayContaining(['websocket_active_connections', 'websocket_messages_total', 'websocket_errors_total']),
+    );
+    expect([...used('actionedx-jobs')]).toEqual(
+      expect.arrayContaining([
+        'jobs_queue_depth', 'jobs_duration_seconds_bucket', 'jobs_step_duration_seconds_bucket', 'jobs_failures_total', 'jobs_retries_total',
+      ]),
     );
     expect([...used('actionedx-health')]).toEqual(
       expect.arrayContaining([

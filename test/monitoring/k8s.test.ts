@@ -14,6 +14,8 @@ const deployments = docs.filter(({ doc }) => doc.kind === 'Deployment');
 const APP_IMAGE = 'actionedx/platform';
 const isApp = (d: any) => d.spec.template.spec.containers.some((c: any) => c.image === APP_IMAGE);
 const byKindName = (kind: string, name: string) => docs.find(({ doc }) => doc.kind === kind && doc.metadata.name === name)?.doc;
+/** The service a Deployment runs: its own name, except the job workers (the orchestrator with ROLE=jobs). */
+const serviceOf = (deployment: string) => (deployment === 'job-worker' ? 'orchestrator' : deployment);
 
 describe('k8s YAML', () => {
   it('parses, every document of every file, as Kubernetes objects', () => {
@@ -24,18 +26,19 @@ describe('k8s YAML', () => {
       for (const d of parsed) {
         expect(d.apiVersion, file).toBeTruthy();
         expect(d.kind, file).toBeTruthy();
-        if (d.kind !== 'Kustomization') expect(d.metadata?.name, file).toBeTruthy();
+        if (d.kind !== 'Kustomization' && d.kind !== 'Component') expect(d.metadata?.name, file).toBeTruthy();
       }
     }
   });
 
-  it('has the base: namespace, config, the three services, their Services, PDBs and HPAs', () => {
+  it('has the base: namespace, config, the three services and the job workers, their Services, PDBs and HPAs', () => {
     const base = docs.filter(({ file }) => file.startsWith('k8s/base/') && !file.includes('template')).map(({ doc }) => `${doc.kind}/${doc.metadata.name}`);
     expect(base.sort()).toEqual(
       [
         'Namespace/actionedx',
         'Deployment/gateway', 'Service/gateway', 'PodDisruptionBudget/gateway', 'HorizontalPodAutoscaler/gateway',
         'Deployment/orchestrator', 'Service/orchestrator', 'PodDisruptionBudget/orchestrator', 'HorizontalPodAutoscaler/orchestrator',
+        'Deployment/job-worker', 'PodDisruptionBudget/job-worker',
         'Deployment/mock-llm', 'Service/mock-llm',
       ].sort(),
     );
@@ -81,8 +84,8 @@ describe.each(appDeployments.map(({ doc }) => ({ name: doc.metadata.name, doc })
     expect(a['prometheus.io/path']).toBe('/metrics');
     expect(c.ports.map((p: any) => String(p.containerPort))).toContain(a['prometheus.io/port']);
     expect(c.env.find((e: any) => e.name === 'PORT')?.value).toBe(a['prometheus.io/port']);
-    expect(c.args).toEqual([`services/${doc.metadata.name}/dist/main.js`]);
-    expect(existsSync(repoPath(`services/${doc.metadata.name}/package.json`))).toBe(true);
+    expect(c.args).toEqual([`services/${serviceOf(doc.metadata.name)}/dist/main.js`]);
+    expect(existsSync(repoPath(`services/${serviceOf(doc.metadata.name)}/package.json`))).toBe(true);
   });
 
   it('runs unprivileged with a read-only root file system', () => {
@@ -101,8 +104,25 @@ describe.each(appDeployments.map(({ doc }) => ({ name: doc.metadata.name, doc })
 });
 
 describe('k8s wiring', () => {
-  it('runs the three services from the platform image', () => {
-    expect(appDeployments.map(({ doc }) => doc.metadata.name).sort()).toEqual(['gateway', 'mock-llm', 'orchestrator']);
+  it('runs the three services and the job workers from the platform image', () => {
+    expect(appDeployments.map(({ doc }) => doc.metadata.name).sort()).toEqual(['gateway', 'job-worker', 'mock-llm', 'orchestrator']);
+  });
+
+  it('runs the job workers with ROLE=jobs on the queue Redis, and scales them with KEDA on the BullMQ wait list', () => {
+    const c = byKindName('Deployment', 'job-worker').spec.template.spec.containers[0];
+    expect(c.env.find((e: any) => e.name === 'ROLE')?.value).toBe('jobs');
+    expect(c.env.find((e: any) => e.name === 'JOB_WEBHOOK_SECRET').valueFrom.secretKeyRef).toMatchObject({ name: 'actionedx-secrets', optional: true });
+    expect(readText('k8s/base/config.env')).toMatch(/^QUEUE_REDIS_URL=redis:\/\/queue-redis:6379\/0$/m);
+    const queue = readYamlDocuments('k8s/overlays/dev/queue-redis.yaml').find((d) => d.kind === 'Deployment');
+    expect(queue.spec.template.spec.containers[0].args.join(' ')).toContain('--maxmemory-policy noeviction');
+    const scaled = byKindName('ScaledObject', 'job-worker');
+    expect(scaled.apiVersion).toBe('keda.sh/v1alpha1');
+    expect(scaled.spec.scaleTargetRef.name).toBe('job-worker');
+    expect(scaled.spec.minReplicaCount).toBeGreaterThanOrEqual(1);
+    expect(scaled.spec.triggers[0]).toMatchObject({ type: 'redis', metadata: { listName: 'bull:actionedx-jobs:wait' } });
+    expect(scaled.spec.triggers[0].metadata.address).toMatch(/^queue-redis\.actionedx\.svc\.cluster\.local:6379$/);
+    // KEDA makes the autoscaler: no HPA of ours may fight it.
+    expect(byKindName('HorizontalPodAutoscaler', 'job-worker')).toBeUndefined();
   });
 
   it('gives gateway and orchestrator a CPU autoscaler and a disruption budget over their own pods', () => {
@@ -169,7 +189,7 @@ describe('k8s wiring', () => {
     for (const o of [dev, prod]) {
       expect(o.images[0].name).toBe(APP_IMAGE);
       expect(o.images[0].newTag).toBeTruthy();
-      expect(o.replicas.map((r: any) => r.name).sort()).toEqual(['gateway', 'orchestrator']);
+      expect(o.replicas.map((r: any) => r.name).sort()).toEqual(['gateway', 'job-worker', 'orchestrator']);
     }
     expect(prod.images[0].newTag).toBe(JSON.parse(readText('package.json')).version);
   });
@@ -269,10 +289,12 @@ describe('kustomizations', () => {
   it.skipIf(!kubectl)(`dev runs everything; prod drops the mock LLM and talks to OpenAI${noKubectl}`, () => {
     const dev = render('k8s/overlays/dev');
     const names = (list: any[], kind: string) => list.filter((d) => d.kind === kind).map((d) => d.metadata.name).sort();
-    expect(names(dev, 'Deployment')).toEqual(['gateway', 'grafana', 'mock-llm', 'mongo', 'nats', 'orchestrator', 'prometheus', 'redis']);
+    expect(names(dev, 'Deployment')).toEqual(['gateway', 'grafana', 'job-worker', 'mock-llm', 'mongo', 'nats', 'orchestrator', 'prometheus', 'queue-redis', 'redis']);
+    expect(names(dev, 'ScaledObject')).toEqual([]);
     expect(dev.find((d) => d.metadata.name === 'orchestrator' && d.kind === 'Deployment').spec.replicas).toBe(2);
     const prod = render('k8s/overlays/prod');
-    expect(names(prod, 'Deployment')).toEqual(['gateway', 'orchestrator']);
+    expect(names(prod, 'Deployment')).toEqual(['gateway', 'job-worker', 'orchestrator']);
+    expect(names(prod, 'ScaledObject')).toEqual(['job-worker']);
     expect(names(prod, 'Service')).toEqual(['gateway', 'orchestrator']);
     const config = prod.find((d) => d.kind === 'ConfigMap');
     expect(config.data.OPENAI_BASE_URL).toBe('https://api.openai.com/v1');

@@ -147,7 +147,7 @@ describe('Kubernetes scrape config', () => {
       .flatMap((dir) => readdirSync(repoPath(dir)).filter((f) => /\.ya?ml$/.test(f) && !f.includes('template') && f !== 'kustomization.yaml').map((f) => `${dir}/${f}`))
       .flatMap((f) => readYamlDocuments(f))
       .filter((d) => d.kind === 'Deployment');
-    expect(deployments.map((d) => d.metadata.name).sort()).toEqual(['gateway', 'grafana', 'mock-llm', 'orchestrator', 'prometheus']);
+    expect(deployments.map((d) => d.metadata.name).sort()).toEqual(['gateway', 'grafana', 'job-worker', 'mock-llm', 'orchestrator', 'prometheus']);
     for (const d of deployments) {
       const tpl = d.spec.template;
       const container = tpl.spec.containers[0];

@@ -97,7 +97,7 @@ describe('checking expressions against the exported metrics', () => {
     expect(series.get('ai_request_latency_seconds_bucket')?.labels.has('le')).toBe(true);
     expect(series.get('ai_request_latency_seconds_count')?.labels.has('le')).toBe(false);
     expect(series.has('ai_request_latency_seconds')).toBe(false);
-    expect(series.get('process_cpu_seconds_total')?.services).toEqual(['gateway', 'orchestrator', 'mock-llm']);
+    expect(series.get('process_cpu_seconds_total')?.services).toEqual(['gateway', 'orchestrator', 'job-worker', 'mock-llm']);
   });
 });
 

@@ -35,7 +35,7 @@ export function freePort(): Promise<number> {
 /** The environment of a child: ours without the variables that would point it at other servers. */
 function childEnv(extra: Record<string, string | undefined>): NodeJS.ProcessEnv {
   const base = { ...process.env };
-  for (const k of ['NATS_URL', 'REDIS_URL', 'OPENAI_API_KEY', 'OPENAI_BASE_URL', 'PORT', 'MONGO_URL']) delete base[k];
+  for (const k of ['NATS_URL', 'REDIS_URL', 'QUEUE_REDIS_URL', 'OPENAI_API_KEY', 'OPENAI_BASE_URL', 'PORT', 'MONGO_URL', 'ROLE']) delete base[k];
   const env: NodeJS.ProcessEnv = { ...base, NODE_ENV: 'test', LOG_LEVEL: 'info', LOG_PRETTY: 'false' };
   for (const [k, v] of Object.entries(extra)) if (v !== undefined) env[k] = v;
   return env;
@@ -105,6 +105,34 @@ export async function startService(
   };
 }
 
+/**
+ * Runs a built service expected to exit (a refusal to start): resolves with its exit code, its JSON log lines and
+ * its stderr once it exits; rejects if it is still running after `timeoutMs` (it is killed then).
+ */
+export async function runToExit(
+  name: ServiceName,
+  env: Record<string, string | undefined>,
+  timeoutMs = 15_000,
+): Promise<{ code: number | null; logs: Record<string, unknown>[]; stderr: string }> {
+  const proc = spawn(process.execPath, [`services/${name}/dist/main.js`], { cwd: ROOT, env: childEnv({ PORT: '0', ...env }), stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  proc.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  proc.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+  const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
+  const [code, signal] = (await new Promise((resolve) => proc.once('exit', (c, s) => resolve([c, s])))) as [number | null, string | null];
+  clearTimeout(timer);
+  if (signal === 'SIGKILL') throw new Error(`${name} was still running after ${timeoutMs} ms`);
+  const logs = out.split('\n').flatMap((line) => {
+    try {
+      return [JSON.parse(line) as Record<string, unknown>];
+    } catch {
+      return [];
+    }
+  });
+  return { code, logs, stderr: err };
+}
+
 /** A nats-server of the test's own on a free port: isolated subjects, and free to stop and restart. */
 export async function startNats(port?: number): Promise<{ url: string; port: number; stop(): Promise<void> }> {
   const p = port ?? (await freePort());
@@ -121,10 +149,13 @@ export async function startNats(port?: number): Promise<{ url: string; port: num
   };
 }
 
-/** A redis-server of the test's own on a free port, keeping nothing on disk. */
-export async function startRedis(port?: number): Promise<{ url: string; port: number; stop(): Promise<void> }> {
+/**
+ * A redis-server of the test's own on a free port, keeping nothing on disk. `args` go on its command line, e.g.
+ * `['--maxmemory-policy', 'noeviction']` for a queue Redis.
+ */
+export async function startRedis(port?: number, opts: { args?: string[] } = {}): Promise<{ url: string; port: number; stop(): Promise<void> }> {
   const p = port ?? (await freePort());
-  const proc = spawn('/usr/bin/redis-server', ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+  const proc = spawn('/usr/bin/redis-server', ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...(opts.args ?? [])], {
     stdio: 'ignore',
   });
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));

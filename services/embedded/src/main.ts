@@ -1,5 +1,5 @@
 import { ConfigError, createLogger, createMetricsRegistry, InProcessBus, onShutdown, readPackageVersion } from '@actionedx/shared';
-import { createGateway, loadGatewayConfig } from '@actionedx/gateway';
+import { createGateway, loadGatewayConfig, openJobDesk } from '@actionedx/gateway';
 import { createMockLlm, type ListeningMockLlm } from '@actionedx/mock-llm';
 import { assembleOrchestrator, loadOrchestratorConfig } from '@actionedx/orchestrator';
 
@@ -34,15 +34,24 @@ if (!cfg.orchestrator.OPENAI_API_KEY && !baseURL) {
 // One registry per service, both served on /metrics: the series keep their own `service` label.
 const gatewayRegistry = createMetricsRegistry('gateway');
 const orchestratorRegistry = createMetricsRegistry('orchestrator', { defaultMetrics: false });
-const { orchestrator, cache, store, close: closeOrchestrator } = await assembleOrchestrator(cfg.orchestrator, {
+// Background jobs run in this process too, but only on a queue Redis of their own (QUEUE_REDIS_URL, noeviction);
+// without one, /api/jobs answers 503 jobs_unavailable and nothing else changes.
+const queueRedisUrl = cfg.gateway.jobs.queueRedisUrl;
+const { orchestrator, cache, store, jobs: jobWorkers, close: closeOrchestrator } = await assembleOrchestrator(cfg.orchestrator, {
   bus,
   registry: orchestratorRegistry,
   logger: logger.child({ role: 'orchestrator' }),
   workerId: 'embedded',
   baseURL,
   busMetrics: false,
+  jobs: queueRedisUrl !== undefined,
 });
 orchestrator.start();
+await jobWorkers?.workers.start().catch((err: unknown) => {
+  logger.fatal({ err }, `refusing to take jobs: ${err instanceof Error ? err.message : String(err)}`);
+  return process.exit(1);
+});
+const jobDesk = queueRedisUrl ? openJobDesk(cfg.gateway.jobs, { bus, logger: logger.child({ role: 'gateway' }), name: 'embedded' }) : undefined;
 
 const gateway = createGateway({
   bus,
@@ -50,6 +59,7 @@ const gateway = createGateway({
   logger: logger.child({ role: 'gateway' }),
   registry: gatewayRegistry,
   metricsRegistry: orchestratorRegistry,
+  ...(jobDesk ? { jobs: jobDesk.desk } : {}),
 });
 gateway.server.listen(cfg.gateway.port, cfg.gateway.host, () => {
   const address = gateway.server.address();
@@ -61,6 +71,7 @@ gateway.server.listen(cfg.gateway.port, cfg.gateway.host, () => {
       bus: 'in-process',
       cache: cache.store.backend,
       store: store.backend,
+      jobs: jobDesk ? 'in process, on QUEUE_REDIS_URL' : 'unavailable (set QUEUE_REDIS_URL)',
       model: mock ? `mock LLM at ${mock.url} (set OPENAI_API_KEY for a real provider)` : baseURL ?? 'https://api.openai.com/v1',
     },
     'listening',
@@ -76,6 +87,7 @@ onShutdown({
   graceMs: cfg.gateway.shutdownGraceMs,
   async close() {
     await gateway.close();
+    await jobDesk?.close();
     await closeOrchestrator();
     await bus.close();
     await mock?.close();

@@ -3,11 +3,13 @@ import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
 import type { Registry } from 'prom-client';
 import type { WebSocketServer } from 'ws';
-import type { Bus, Logger, Redis } from '@actionedx/shared';
+import { createJobSubmitMetric, createQueueDepthMetric, type Bus, type Logger, type Redis } from '@actionedx/shared';
 import { OrchestratorAdmin } from './admin/orchestrator-admin.js';
 import { ChatDispatcher } from './chat/chat-dispatcher.js';
 import type { GatewayConfig } from './config.js';
 import { HealthCheck } from './health/health-check.js';
+import type { JobDesk } from './jobs/job-desk.js';
+import { JobPushHub } from './jobs/job-push-hub.js';
 import { createHttpApp } from './http/create-http-app.js';
 import { RequestTracker } from './http/request-context.js';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.js';
@@ -37,6 +39,8 @@ export interface GatewayDeps {
   sessionStore?: SessionStore;
   /** Reported by /api/health when given. */
   redis?: Redis;
+  /** Background jobs (`openJobDesk`); without it `/api/jobs` answers 503 jobs_unavailable. */
+  jobs?: JobDesk;
 }
 
 export interface Gateway {
@@ -92,6 +96,11 @@ export function createGateway(deps: GatewayDeps): Gateway {
     gatewayId: config.gatewayId,
   });
   health.startRefreshing(HEALTH_REFRESH_MS);
+  // Job events for the owners with a socket or an SSE stream here, whichever gateway or worker published them.
+  const jobPushes = new JobPushHub(bus, logger);
+  // Registered with or without a queue Redis: refusals are counted too, and dashboards find the families.
+  const jobsSubmitted = createJobSubmitMetric(registry);
+  createQueueDepthMetric(registry, async () => (deps.jobs ? deps.jobs.counts() : {}));
   const sockets = new AssistantSocketServer({
     dispatcher,
     store: deps.sessionStore ?? new MemorySessionStore(config.wsSessionTtlSeconds),
@@ -99,6 +108,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     metrics,
     bodyLimitBytes: config.bodyLimitBytes,
     pingIntervalMs: config.wsPingIntervalMs,
+    jobPushes,
   });
   const tracker = new RequestTracker();
   const app = createHttpApp({
@@ -113,6 +123,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     tracker,
     bodyLimitBytes: config.bodyLimitBytes,
     corsOrigins: config.corsOrigins,
+    jobs: { desk: deps.jobs, hub: jobPushes, bodyLimitBytes: config.jobs.bodyLimitBytes, submitted: jobsSubmitted },
   });
   const server = createServer(app);
   sockets.attach(server);
@@ -131,6 +142,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     dispatcher.close();
     await settledWithin(tracker.idle(), FLUSH_WAIT_MS);
     await sockets.close();
+    jobPushes.close();
     server.closeAllConnections();
     await settledWithin(serverClosed, FLUSH_WAIT_MS);
   }

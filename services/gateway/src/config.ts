@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { CommonEnvSchema, LIMITS, SUBJECT_TOKEN, env, loadConfig } from '@actionedx/shared';
+import { GatewayJobsEnvFields, gatewayJobsConfig, type GatewayJobsConfig } from './jobs/jobs-config.js';
 
 /** The gateway's environment: the common variables plus its own, each with its default. */
 export const GatewayEnvSchema = CommonEnvSchema.extend({
@@ -31,6 +32,8 @@ export const GatewayEnvSchema = CommonEnvSchema.extend({
     .refine((list) => list.every((o) => o === '*' || /^https?:\/\/[^/\s]+$/.test(o)), 'origins are * or scheme://host[:port]'),
   /** This gateway's id in frame subjects; default: a random short id, fresh at each start. */
   GATEWAY_ID: z.string().regex(SUBJECT_TOKEN, 'must be 1-64 letters, digits, _ or -').max(32).optional(),
+  /** QUEUE_REDIS_URL and the JOB_* settings (jobs/jobs-config.ts). */
+  ...GatewayJobsEnvFields,
 });
 
 export interface GatewayConfig {
@@ -51,6 +54,8 @@ export interface GatewayConfig {
   wsSessionTtlSeconds: number;
   wsPingIntervalMs: number;
   shutdownGraceMs: number;
+  /** Background jobs: the queue Redis, retries, webhooks. */
+  jobs: GatewayJobsConfig;
 }
 
 const randomGatewayId = (): string => `gw-${randomBytes(4).toString('hex')}`;
@@ -76,5 +81,6 @@ export function loadGatewayConfig(source: NodeJS.ProcessEnv = process.env): Gate
     wsSessionTtlSeconds: e.WS_SESSION_TTL_SECONDS,
     wsPingIntervalMs: e.WS_PING_INTERVAL_MS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    jobs: gatewayJobsConfig(e),
   };
 }

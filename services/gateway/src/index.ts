@@ -19,3 +19,4 @@ export {
   type WebSocketStats,
 } from './ws/index.js';
 export type { HealthReport, HealthStatus } from './health/health-check.js';
+export { openJobDesk, JobDesk, JobPushHub, callerOf, type OpenedJobDesk } from './jobs/index.js';

@@ -9,6 +9,7 @@ import {
 } from '@actionedx/shared';
 import { createGateway } from './app.js';
 import { loadGatewayConfig, type GatewayConfig } from './config.js';
+import { openJobDesk } from './jobs/open-job-desk.js';
 import { GATEWAY_VERSION } from './version.js';
 import { MemorySessionStore } from './ws/memory-session-store.js';
 import { RedisSessionStore } from './ws/redis-session-store.js';
@@ -56,11 +57,13 @@ async function main(): Promise<void> {
     ? new RedisSessionStore(redis, config.wsSessionTtlSeconds, logger)
     : new MemorySessionStore(config.wsSessionTtlSeconds);
   const registry = createMetricsRegistry('gateway');
-  const gateway = createGateway({ bus, config, logger, registry, sessionStore, ...(redis ? { redis } : {}) });
+  // Background jobs need their own Redis (noeviction); without one, /api/jobs answers 503 jobs_unavailable.
+  const jobs = config.jobs.queueRedisUrl ? openJobDesk(config.jobs, { bus, logger, name: `gateway-${config.gatewayId}` }) : undefined;
+  const gateway = createGateway({ bus, config, logger, registry, sessionStore, ...(redis ? { redis } : {}), ...(jobs ? { jobs: jobs.desk } : {}) });
 
   const address = await gateway.listen();
   logger.info(
-    { port: address.port, host: address.address, gateway_id: config.gatewayId, sessions: sessionStore.kind },
+    { port: address.port, host: address.address, gateway_id: config.gatewayId, sessions: sessionStore.kind, jobs: jobs ? 'queue Redis' : 'unavailable (no QUEUE_REDIS_URL)' },
     'listening',
   );
 
@@ -69,6 +72,7 @@ async function main(): Promise<void> {
     graceMs: config.shutdownGraceMs,
     async close() {
       await gateway.close();
+      await jobs?.close();
       await bus.close();
       await redis?.quit().catch(() => redis.disconnect());
     },

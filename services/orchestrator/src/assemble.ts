@@ -2,6 +2,7 @@ import { createDbMetrics, type Bus, type Logger } from '@actionedx/shared';
 import type { Registry } from 'prom-client';
 import { createCache, type Cache } from './cache/index.js';
 import type { OrchestratorConfig } from './config.js';
+import { assembleJobWorkers, type AssembledJobWorkers } from './jobs/index.js';
 import { createOrchestrator, type Orchestrator } from './orchestrator.js';
 import { createConversationStore, type ConversationStore } from './store/index.js';
 import { TaskRegistry } from './tasks/index.js';
@@ -15,12 +16,16 @@ export interface AssembleDeps {
   baseURL?: string | undefined;
   /** Count bus frames here too. Default true; off where the gateway in the same process does. */
   busMetrics?: boolean;
+  /** Build the job workers (not started). Default: when ROLE includes `jobs`. */
+  jobs?: boolean;
 }
 
 export interface AssembledOrchestrator {
   orchestrator: Orchestrator;
   cache: Cache;
   store: ConversationStore;
+  /** The background job workers, when this process has the `jobs` role; `start()` them (it checks the queue Redis). */
+  jobs: AssembledJobWorkers | undefined;
   /** Stops taking jobs, lets running ones finish within SHUTDOWN_GRACE_MS, closes cache and store. */
   close(): Promise<void>;
 }
@@ -42,6 +47,7 @@ export async function assembleOrchestrator(cfg: OrchestratorConfig, deps: Assemb
     metrics: createDbMetrics(registry),
     logger,
   });
+  const tasks = new TaskRegistry({ ttlSeconds: cfg.ttls, model: cfg.modelRoutes, sharing: cfg.sharing });
   const orchestrator = createOrchestrator({
     bus,
     cache,
@@ -49,18 +55,31 @@ export async function assembleOrchestrator(cfg: OrchestratorConfig, deps: Assemb
     routing: cfg.routing,
     defaultBaseUrl: deps.baseURL ?? cfg.OPENAI_BASE_URL,
     prices: cfg.prices,
-    tasks: new TaskRegistry({ ttlSeconds: cfg.ttls, model: cfg.modelRoutes, sharing: cfg.sharing }),
+    tasks,
     logger,
     registry,
     workerId,
     ...(deps.busMetrics === undefined ? {} : { busMetrics: deps.busMetrics }),
   });
+  const jobs = (deps.jobs ?? cfg.ROLE.includes('jobs'))
+    ? assembleJobWorkers(cfg, {
+        bus,
+        registry,
+        logger,
+        workerId,
+        answers: orchestrator.pipeline.answers,
+        aiMetrics: orchestrator.aiMetrics,
+        tasks,
+        conversations: store,
+      })
+    : undefined;
   return {
     orchestrator,
     cache,
     store,
+    jobs,
     async close() {
-      await orchestrator.stop(cfg.SHUTDOWN_GRACE_MS);
+      await Promise.all([orchestrator.stop(cfg.SHUTDOWN_GRACE_MS), jobs?.close(cfg.SHUTDOWN_GRACE_MS)]);
       await cache.close();
       await store.close();
     },

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { CommonEnvSchema, ConfigError, env, loadConfig, TASK_TYPES, type TaskType } from '@actionedx/shared';
+import { JobWorkerEnvFields } from './jobs/jobs-config.js';
 import { primaryModels, resolvePrices, resolveRouting, type ModelPrice, type RoutingConfig } from './llm/index.js';
 import { resolveSharing, resolveTtls, TaskRegistry, type Sharing } from './tasks/index.js';
 
@@ -25,6 +26,8 @@ export const OrchestratorEnvSchema = CommonEnvSchema.extend({
   MONGO_DB: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).default('actionedx'),
   CONVERSATION_TTL_DAYS: z.coerce.number().int().positive().default(90),
   ...Object.fromEntries(TASK_TYPES.map((t) => [`MODEL_ROUTE_${t.toUpperCase()}`, z.string().min(1).optional()])),
+  /** ROLE, QUEUE_REDIS_URL and the JOB_* settings (jobs/jobs-config.ts). */
+  ...JobWorkerEnvFields,
 });
 
 export type OrchestratorEnv = z.output<typeof OrchestratorEnvSchema>;

@@ -6,3 +6,4 @@ export { createOpsServer } from './http/ops-server.js';
 export { createRouterMetrics, ModelRouter, PriceTable, readSseData, resolveRouting, type RoutingConfig } from './llm/index.js';
 export { TaskRegistry, type TaskProfile } from './tasks/index.js';
 export { createConversationStore, type ConversationStore } from './store/index.js';
+export { assembleJobWorkers, JobWorkers, JobRunner, JobKindRegistry, type AssembledJobWorkers } from './jobs/index.js';

@@ -3,6 +3,7 @@ import { ConfigError, createBusInBackground, createLogger, createMetricsRegistry
 import { assembleOrchestrator } from './assemble.js';
 import { loadOrchestratorConfig, type OrchestratorConfig } from './config.js';
 import { createOpsServer } from './http/ops-server.js';
+import { redactedUrl, roleHealth } from './jobs/role-health.js';
 
 function config(): OrchestratorConfig {
   try {
@@ -32,19 +33,26 @@ const bus = createBusInBackground({
   onConnectError: (err) => logger.fatal({ err }, 'cannot connect to NATS'),
 });
 bus.onStateChange((state) => logger.warn({ state }, 'bus state changed'));
-const { orchestrator, cache, close } = await assembleOrchestrator(cfg, { bus, registry, logger, workerId }).catch((err: unknown) => {
+const { orchestrator, cache, jobs, close } = await assembleOrchestrator(cfg, { bus, registry, logger, workerId }).catch((err: unknown) => {
   // A store named by MONGO_URL that does not answer: stop, and let the supervisor try again.
   logger.fatal({ err }, 'could not start the orchestrator');
   return process.exit(1);
 });
-orchestrator.start();
+// A job worker on a queue Redis that evicts keys (or does not answer) would lose jobs: refuse to run at all.
+await jobs?.workers.start().catch((err: unknown) => {
+  logger.fatal({ err, queue_redis: redactedUrl(cfg.QUEUE_REDIS_URL) }, `refusing to take jobs: ${err instanceof Error ? err.message : String(err)}`);
+  return process.exit(1);
+});
+const chat = cfg.ROLE.includes('chat');
+if (chat) orchestrator.start();
+const { ready, health } = roleHealth({ chat, orchestrator, jobs: jobs?.workers, bus });
 
-const server = createOpsServer({ registry, ready: orchestrator.ready, health: orchestrator.health });
+const server = createOpsServer({ registry, ready, health });
 server.listen(cfg.PORT, cfg.HOST, () => {
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : cfg.PORT;
   const targets = Object.values(cfg.routing.targets).map((t) => `${t.name}=${t.model}@${t.baseUrl ?? cfg.OPENAI_BASE_URL ?? 'https://api.openai.com/v1'}`);
-  logger.info({ port, model_targets: targets, routing: cfg.routing.source, cache: cache.store.status() }, 'listening');
+  logger.info({ port, roles: cfg.ROLE, model_targets: targets, routing: cfg.routing.source, cache: cache.store.status() }, 'listening');
 });
 
 onShutdown({

@@ -2,6 +2,7 @@ import {
   createAiMetrics,
   createBusMetrics,
   createServiceHealthMetric,
+  type AiMetrics,
   type Bus,
   type Logger,
 } from '@actionedx/shared';
@@ -33,6 +34,8 @@ export interface OrchestratorDeps {
 export interface Orchestrator {
   readonly worker: ChatWorker;
   readonly pipeline: ChatPipeline;
+  /** The `ai_*` metrics of this registry (job steps count there too). */
+  readonly aiMetrics: AiMetrics;
   start(): void;
   ready(): boolean;
   health(): Promise<Record<string, unknown>>;
@@ -102,6 +105,7 @@ export function createOrchestrator(deps: OrchestratorDeps): Orchestrator {
   return {
     worker,
     pipeline,
+    aiMetrics,
     start() {
       worker.start();
       stopAdmin = registerCacheAdmin(bus, cache.store, logger);

@@ -4,3 +4,4 @@ export * from './job.js';
 export * from './codec.js';
 export * from './cache.js';
 export * from './ws.js';
+export * from './jobs.js';

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { JobDoneEventSchema, JobFailedEventSchema, JobProgressEventSchema } from './jobs.js';
 import { ErrorBodySchema } from '../errors.js';
 import { ChatRequestSchema, ChatResponseSchema, MODES, SessionIdSchema, UserIdSchema } from './chat.js';
 
@@ -112,6 +113,10 @@ export const WsServerMessageSchema = z.discriminatedUnion('type', [
   WsSystemSchema,
   WsPongSchema,
   WsErrorSchema,
+  // Pushed unasked to every socket of a job's owner.
+  JobProgressEventSchema,
+  JobDoneEventSchema,
+  JobFailedEventSchema,
 ]);
 export type WsConnected = z.infer<typeof WsConnectedSchema>;
 export type WsStreamChunk = z.infer<typeof WsStreamChunkSchema>;

@@ -175,3 +175,105 @@ export function createBusMetrics(registry: Registry) {
   };
 }
 export type BusMetrics = ReturnType<typeof createBusMetrics>;
+
+/** Job durations: from a few seconds (a short batch) to an hour (a long document behind a rate limit). */
+export const JOB_DURATION_BUCKETS = [1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600];
+
+/** Background jobs, at the job workers (and the queue depth wherever a queue client runs). */
+export function createJobMetrics(registry: Registry) {
+  const registers = [registry];
+  return {
+    duration: new Histogram({
+      name: 'jobs_duration_seconds',
+      help: 'Time from a job being submitted to its end, by kind and outcome (completed, failed, cancelled)',
+      labelNames: ['kind', 'outcome'] as const,
+      buckets: JOB_DURATION_BUCKETS,
+      registers,
+    }),
+    stepDuration: new Histogram({
+      name: 'jobs_step_duration_seconds',
+      help: 'Time of one step of a job (a section, an item, the synthesis), by kind, step and whether it came from the cache',
+      labelNames: ['kind', 'step', 'cached'] as const,
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    completed: new Counter({
+      name: 'jobs_completed_total',
+      help: 'Jobs that completed, by kind',
+      labelNames: ['kind'] as const,
+      registers,
+    }),
+    failures: new Counter({
+      name: 'jobs_failures_total',
+      help: 'Jobs that ended without a result, by kind and reason (an error code, or cancelled)',
+      labelNames: ['kind', 'reason'] as const,
+      registers,
+    }),
+    retries: new Counter({
+      name: 'jobs_retries_total',
+      help: 'Job attempts that will be tried again, by kind and reason (an error code, rate_limited, stalled)',
+      labelNames: ['kind', 'reason'] as const,
+      registers,
+    }),
+    stepsSkipped: new Counter({
+      name: 'jobs_steps_skipped_total',
+      help: 'Steps a retried job did not run again because an earlier attempt had stored them',
+      labelNames: ['kind'] as const,
+      registers,
+    }),
+    webhooks: new Counter({
+      name: 'jobs_webhook_deliveries_total',
+      help: 'Webhook delivery attempts, by outcome (delivered, retry, failed)',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
+    active: new Gauge({
+      name: 'jobs_active',
+      help: 'Jobs this worker is running now',
+      registers,
+    }),
+  };
+}
+export type JobMetrics = ReturnType<typeof createJobMetrics>;
+
+/**
+ * `jobs_queue_depth{queue,state}`, read from the queue Redis at each scrape. Every process with a queue
+ * client reports the same figures: aggregate with max by (queue, state), never sum.
+ */
+export function createQueueDepthMetric(registry: Registry, read: () => Promise<Record<string, Record<string, number>>>) {
+  return new Gauge({
+    name: 'jobs_queue_depth',
+    help: 'Jobs in the queue by state (waiting, active, delayed, prioritized, completed, failed), as BullMQ counts them',
+    labelNames: ['queue', 'state'] as const,
+    registers: [registry],
+    async collect() {
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        // A scrape never waits on a queue Redis that does not answer.
+        const timeout = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error('queue counts timed out')), 1_000);
+        });
+        const byQueue = await Promise.race([read(), timeout]);
+        this.reset();
+        for (const [queue, counts] of Object.entries(byQueue)) {
+          for (const [state, n] of Object.entries(counts)) this.set({ queue, state }, n);
+        }
+      } catch {
+        // The queue Redis does not answer: no figures rather than stale ones.
+        this.reset();
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+  });
+}
+
+/** At the gateway: job submissions by kind and outcome (accepted, rejected, unavailable). */
+export function createJobSubmitMetric(registry: Registry) {
+  return new Counter({
+    name: 'jobs_submitted_total',
+    help: 'Job submissions at the gateway, by kind and outcome (accepted, rejected, unavailable)',
+    labelNames: ['kind', 'outcome'] as const,
+    registers: [registry],
+  });
+}

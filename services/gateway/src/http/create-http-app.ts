@@ -4,6 +4,7 @@ import type { Logger } from '@actionedx/shared';
 import type { OrchestratorAdmin } from '../admin/orchestrator-admin.js';
 import type { ChatDispatcher } from '../chat/chat-dispatcher.js';
 import type { HealthCheck } from '../health/health-check.js';
+import { jobRoutes, type JobRoutesDeps } from '../jobs/job-routes.js';
 import type { GatewayMetrics } from '../metrics.js';
 import type { WebSocketStats } from '../ws/websocket-stats.js';
 import { ChatResponder } from './chat-responder.js';
@@ -29,6 +30,8 @@ export interface HttpAppDeps {
   bodyLimitBytes: number;
   /** Origins allowed to call from a browser; `*` for any. */
   corsOrigins: readonly string[];
+  /** `/api/jobs`: background jobs (answering 503 jobs_unavailable without a queue Redis). */
+  jobs: Omit<JobRoutesDeps, 'logger'>;
 }
 
 /** The express application: context first, then the routes, then 404 and the one error mapper. */
@@ -41,6 +44,7 @@ export function createHttpApp(deps: HttpAppDeps): Express {
   app.use(cors(deps.corsOrigins));
   app.use(requestContext({ logger: deps.logger, metrics: deps.metrics, tracker: deps.tracker }));
   app.use(chatRoutes({ responder: new ChatResponder(deps.dispatcher), bodyLimitBytes: deps.bodyLimitBytes }));
+  app.use(jobRoutes({ ...deps.jobs, logger: deps.logger }));
   app.use(cacheRoutes(deps.admin));
   app.use(healthRoutes(deps.health));
   app.use(

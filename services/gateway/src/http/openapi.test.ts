@@ -64,6 +64,13 @@ describe('the OpenAPI document', () => {
     expect(doc.components.schemas.ChatResponse.required).toContain('cached');
   });
 
+  it('describes job submissions from the schema that validates them', () => {
+    const submit = doc.components.schemas.JobSubmit;
+    const kinds = (submit.oneOf ?? submit.anyOf).map((v: any) => v.properties.kind.const);
+    expect(kinds.sort()).toEqual(['batch_alignment', 'document_audit']);
+    expect(doc.components.schemas.Error.properties.error.properties.code.enum).toContain('jobs_unavailable');
+  });
+
   it('gives each task endpoint its own body schema', () => {
     for (const t of TASK_ENDPOINTS) expect(doc.paths[t.path].post.requestBody.content['application/json'].schema, t.path).toBeDefined();
     const audit = doc.paths['/api/strategy-audit'].post.requestBody.content['application/json'].schema;

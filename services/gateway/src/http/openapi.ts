@@ -9,6 +9,7 @@ import {
   ErrorBodySchema,
   TASK_TYPES,
 } from '@actionedx/shared';
+import { jobPathsDoc, jobSchemasDoc } from '../jobs/job-openapi.js';
 import { GATEWAY_VERSION } from '../version.js';
 import { TASK_ENDPOINTS } from './task-requests.js';
 
@@ -85,12 +86,14 @@ export function buildOpenApi(): Record<string, unknown> {
       '/metrics': { get: { summary: 'Prometheus text format (the scrape path every service has)', responses: { '200': { description: 'Metrics', content: { 'text/plain': { schema: { type: 'string' } } } } } } },
       '/api/openapi.json': { get: { summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1', content: json({ type: 'object' }) } } } },
       '/api/asyncapi.json': { get: { summary: 'The WebSocket protocol (/ws/assistant/{session_id}) as AsyncAPI 3.0', responses: { '200': { description: 'AsyncAPI 3.0', content: json({ type: 'object' }) } } } },
+      ...jobPathsDoc(),
     },
     components: {
       schemas: {
         ChatRequest: input(ChatRequestSchema),
         ChatResponse: output(ChatResponseSchema),
         Error: output(ErrorBodySchema),
+        ...jobSchemasDoc(),
       },
     },
   };

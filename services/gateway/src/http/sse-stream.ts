@@ -30,9 +30,9 @@ export class SseStream {
     this.keepAlive.unref();
   }
 
-  /** `data` is JSON on one line (JSON.stringify escapes every newline). */
-  send(event: string, data: unknown): void {
-    this.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  /** `data` is JSON on one line (JSON.stringify escapes every newline); `id` lets a client resume (`Last-Event-ID`). */
+  send(event: string, data: unknown, id?: number): void {
+    this.write(`${id === undefined ? '' : `id: ${id}\n`}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
   }
 
   end(): void {

@@ -6,6 +6,7 @@ import {
   newRequestId,
   runWithContext,
   type ChatRequest,
+  type JobEvent,
   type Logger,
   type RequestContext,
   type WebSocketMetrics,
@@ -104,6 +105,11 @@ export class AssistantConnection {
     } catch {
       // Not open any more: the close handler cleans up.
     }
+  }
+
+  /** A message the server pushes unasked (a job's progress): sent as is, if the socket is open. */
+  push(message: JobEvent): void {
+    this.send(message);
   }
 
   /** Shutdown: ask the client to reconnect elsewhere. */

@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { AppError, Headers, acceptRequestId, childTraceparent, type Logger } from '@actionedx/shared';
 import type { ChatDispatcher } from '../chat/chat-dispatcher.js';
+import type { JobPushHub } from '../jobs/job-push-hub.js';
 import type { GatewayMetrics } from '../metrics.js';
 import { settledWithin } from '../settled-within.js';
 import { AssistantConnection } from './assistant-connection.js';
@@ -28,6 +29,8 @@ export interface AssistantSocketServerDeps {
   bodyLimitBytes: number;
   /** Heartbeat pings; a client that misses one is dropped. */
   pingIntervalMs: number;
+  /** Job events (`job_progress`, `job_done`, `job_failed`) pushed to every socket of their owner. */
+  jobPushes?: JobPushHub;
 }
 
 function rejectUpgrade(socket: Duplex, err: AppError, requestId: string): void {
@@ -132,8 +135,10 @@ export class AssistantSocketServer {
     logger.info({ session_id: target.sessionId }, 'websocket connected');
     this.counters.total += 1;
     metrics.active.inc();
+    const detachJobs = target.userId ? this.deps.jobPushes?.attach(target.userId, (e) => connection.push(e)) : undefined;
     const closed = new Promise<void>((resolve) =>
       ws.once('close', () => {
+        detachJobs?.();
         this.connections.delete(connection);
         metrics.active.dec();
         resolve();

@@ -1,11 +1,12 @@
 import { AppError, toAppError, type AiMetrics, type ChatRequest, type Logger } from '@actionedx/shared';
-import { cacheKey, type AnswerFlights, type CacheEntry, type FlightResult } from '../cache/index.js';
+import type { AnswerFlights, CacheEntry } from '../cache/index.js';
 import type { ModelRouter, PriceTable } from '../llm/index.js';
 import type { ConversationStore } from '../store/index.js';
-import { sharingScope, type TaskProfile, type TaskRegistry } from '../tasks/index.js';
+import type { TaskRegistry } from '../tasks/index.js';
 import { AnswerMetrics } from './answer-metrics.js';
+import { CachedAnswers } from './cached-answers.js';
 import type { FrameStream } from './frame-stream.js';
-import { ModelAnswers } from './model-answers.js';
+import type { AnswerStream } from './model-answers.js';
 import { SessionHistory } from './session-history.js';
 
 export interface ChatPipelineDeps {
@@ -23,28 +24,23 @@ export interface ChatPipelineDeps {
 
 const ZERO_USAGE = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
 
-/** What the pipeline streams into: the answer's pieces, and a reset when a model failed mid-answer. */
-interface AnswerSink {
-  onDelta: (delta: string) => void;
-  onReset: () => void;
-}
-
 /** One chat request, from job to terminal frame: history → cache or model → done frame → metrics, log, ledger. */
 export class ChatPipeline {
+  /** Cache or model for one request: also what each step of a background job goes through. */
+  readonly answers: CachedAnswers;
   private readonly history: SessionHistory;
-  private readonly answers: ModelAnswers;
   private readonly metrics: AnswerMetrics;
 
   constructor(private readonly deps: ChatPipelineDeps) {
     this.history = new SessionHistory(deps);
-    this.answers = new ModelAnswers(deps);
+    this.answers = new CachedAnswers(deps);
     this.metrics = new AnswerMetrics(deps.metrics);
   }
 
   async run(request: ChatRequest, out: FrameStream, signal: AbortSignal, requestId: string): Promise<void> {
     const task = this.deps.registry.get(request.task_type);
     const clock = new TurnClock();
-    const sink: AnswerSink = {
+    const sink: AnswerStream = {
       onDelta: (delta) => {
         clock.firstChunk();
         out.write(delta);
@@ -53,7 +49,7 @@ export class ChatPipeline {
     };
     try {
       const req = await this.history.attachTo(request);
-      const { entry, source } = await this.answer(req, task, sink, signal);
+      const { entry, source } = await this.answers.answer(req, task, sink, signal);
       const cached = source !== 'model';
       const latencyMs = clock.elapsed();
       out.done({
@@ -83,27 +79,6 @@ export class ChatPipeline {
       else this.deps.logger.warn({ code: e.code, msg_detail: e.message }, 'chat request ended with an error');
       out.error(e.code, e.message, e.retryable);
     }
-  }
-
-  /** From the cache (or a computation shared with identical requests), or straight from the model. */
-  private answer(req: ChatRequest, task: TaskProfile, sink: AnswerSink, signal: AbortSignal): Promise<FlightResult> {
-    const compute = (onDelta: (delta: string) => void, s: AbortSignal, onReset: () => void) =>
-      this.answers.answer(req, task, { onDelta, onReset }, s);
-    if (!req.use_cache) return compute(sink.onDelta, signal, sink.onReset).then(({ entry }) => ({ entry, source: 'model' }));
-    const key = cacheKey(
-      {
-        task_type: req.task_type,
-        mode: req.mode,
-        model: task.model,
-        prompt_version: String(task.promptVersion),
-        history: req.history,
-        message: req.message,
-        context: req.context,
-        scope: sharingScope(task.sharing, req.user_id),
-      },
-      this.deps.flights.prefix,
-    );
-    return this.deps.flights.getOrCompute(key, { ttlSeconds: task.ttlSeconds, onDelta: sink.onDelta, onReset: sink.onReset, signal, compute });
   }
 
   /** Records the turn after the answer went out; the store never fails or delays an answer. */
