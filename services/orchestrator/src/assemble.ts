@@ -4,6 +4,7 @@ import { createCache, type Cache } from './cache/index.js';
 import type { OrchestratorConfig } from './config.js';
 import { ModelClient } from './llm/index.js';
 import { createOrchestrator, type Orchestrator } from './orchestrator.js';
+import { createWorkQueue, type WorkQueue, type WorkQueueLimits } from './queue/index.js';
 import { createConversationStore, type ConversationStore } from './store/index.js';
 import { TaskRegistry } from './tasks/index.js';
 
@@ -22,6 +23,7 @@ export interface AssembledOrchestrator {
   orchestrator: Orchestrator;
   cache: Cache;
   store: ConversationStore;
+  queue: WorkQueue;
   /** Stops taking jobs, lets running ones finish within SHUTDOWN_GRACE_MS, closes cache and store. */
   close(): Promise<void>;
 }
@@ -43,8 +45,11 @@ export async function assembleOrchestrator(cfg: OrchestratorConfig, deps: Assemb
     metrics: createDbMetrics(registry),
     logger,
   });
+  const queue = createWorkQueue(bus, { limits: queueLimits(cfg), storage: cfg.QUEUE_STORAGE, logger });
   const orchestrator = createOrchestrator({
     bus,
+    queue,
+    maxInFlight: cfg.MAX_IN_FLIGHT,
     cache,
     store,
     model: new ModelClient({
@@ -64,10 +69,23 @@ export async function assembleOrchestrator(cfg: OrchestratorConfig, deps: Assemb
     orchestrator,
     cache,
     store,
+    queue,
     async close() {
       await orchestrator.stop(cfg.SHUTDOWN_GRACE_MS);
       await cache.close();
       await store.close();
     },
+  };
+}
+
+/** The work queue's bounds and timers from the configuration. */
+export function queueLimits(cfg: OrchestratorConfig): WorkQueueLimits {
+  return {
+    maxJobs: cfg.QUEUE_MAX,
+    maxPerUser: cfg.QUEUE_MAX_PER_USER,
+    ackWaitMs: cfg.QUEUE_ACK_WAIT_MS,
+    maxDeliver: cfg.QUEUE_MAX_DELIVER,
+    replicas: cfg.QUEUE_REPLICAS,
+    maxAgeMs: cfg.QUEUE_MAX_AGE_MS,
   };
 }

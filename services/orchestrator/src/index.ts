@@ -6,3 +6,5 @@ export { createOpsServer } from './http/ops-server.js';
 export { ModelClient, PriceTable, type ModelClientOptions } from './llm/index.js';
 export { TaskRegistry, type TaskProfile } from './tasks/index.js';
 export { createConversationStore, type ConversationStore } from './store/index.js';
+export { queueLimits } from './assemble.js';
+export { createWorkQueue, MemoryWorkQueue, JetStreamWorkQueue, userShard, type WorkQueue, type WorkQueueLimits } from './queue/index.js';

@@ -22,7 +22,17 @@ export interface ChatPipelineDeps {
 
 const ZERO_USAGE = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
 
-/** One chat request, from job to terminal frame: history → cache or model → done frame → metrics, log, ledger. */
+/** A request made ready for either lane: its history attached, its task, its cache key (none: no cache). */
+export interface PreparedTurn {
+  req: ChatRequest;
+  task: TaskProfile;
+  key: string | undefined;
+}
+
+/**
+ * One chat request, from job to terminal frame: history → cache or model → done frame → metrics, log, ledger.
+ * Split for the two lanes: `prepare` + `answerStored` (no model call of its own) and `run` (the model lane).
+ */
 export class ChatPipeline {
   private readonly history: SessionHistory;
   private readonly answers: ModelAnswers;
@@ -34,17 +44,75 @@ export class ChatPipeline {
     this.metrics = new AnswerMetrics(deps.metrics);
   }
 
-  async run(request: ChatRequest, out: FrameStream, signal: AbortSignal, requestId: string): Promise<void> {
-    const task = this.deps.registry.get(request.task_type);
+  /**
+   * What every lane needs first: the session's history attached, the task, and the cache key (none when the
+   * request bypasses the cache). Never throws: a store that fails leaves the request without history.
+   */
+  async prepare(request: ChatRequest): Promise<PreparedTurn> {
+    const req = await this.history.attachTo(request);
+    const task = this.deps.registry.get(req.task_type);
+    return { req, task, key: req.use_cache ? this.keyOf(req, task) : undefined };
+  }
+
+  /** A request whose history the lookup lane already attached (a queued job): no store read. */
+  prepared(req: ChatRequest): PreparedTurn {
+    const task = this.deps.registry.get(req.task_type);
+    return { req, task, key: req.use_cache ? this.keyOf(req, task) : undefined };
+  }
+
+  /**
+   * The lookup lane: answers from the cache when it can without a model call of its own, a stored answer or
+   * a computation of the same key that runs now (followed without a slot). True when the turn ended here
+   * (answered, or failed with an error frame); false when it needs the model lane.
+   */
+  async answerStored(turn: PreparedTurn, out: FrameStream, signal: AbortSignal, requestId: string): Promise<boolean> {
+    if (turn.key === undefined) return false;
+    const key = turn.key;
+    return this.respond(turn, out, signal, requestId, async (write) => {
+      const found = await this.deps.flights.lookup(key);
+      if (found.entry) {
+        write(found.entry.response);
+        return { entry: found.entry, source: 'cache' };
+      }
+      if (!found.computing) return undefined;
+      return this.deps.flights.follow(key, { onDelta: write, signal });
+    });
+  }
+
+  /**
+   * The model lane (and the whole turn where there is no queue): cache or single flight, else the model.
+   * `lookedUp`: the lookup lane already missed on this key, so the flight starts at the lock.
+   */
+  async run(
+    request: ChatRequest | PreparedTurn,
+    out: FrameStream,
+    signal: AbortSignal,
+    requestId: string,
+    opts: { lookedUp?: boolean } = {},
+  ): Promise<void> {
+    const turn = 'task' in request ? request : await this.prepare(request);
+    await this.respond(turn, out, signal, requestId, (write) => this.answer(turn, write, signal, opts.lookedUp === true));
+  }
+
+  /** One turn from an answer source to its terminal frame, metrics, log line and ledger entry. */
+  private async respond(
+    turn: PreparedTurn,
+    out: FrameStream,
+    signal: AbortSignal,
+    requestId: string,
+    source: (write: (delta: string) => void) => Promise<FlightResult | undefined>,
+  ): Promise<boolean> {
+    const { req, task } = turn;
     const clock = new TurnClock();
     const write = (delta: string): void => {
       clock.firstChunk();
       out.write(delta);
     };
     try {
-      const req = await this.history.attachTo(request);
-      const { entry, source } = await this.answer(req, task, write, signal);
-      const cached = source !== 'model';
+      const result = await source(write);
+      if (result === undefined) return false;
+      const { entry } = result;
+      const cached = result.source !== 'model';
       const latencyMs = clock.elapsed();
       out.done({
         suggestions: entry.suggestions,
@@ -61,7 +129,7 @@ export class ChatPipeline {
       this.metrics.answered(task, entry, cached, latencyMs, clock.ttftMs);
       // Model calls are logged at info; cache hits, the cheap and frequent case, at debug.
       this.deps.logger[cached ? 'debug' : 'info'](
-        { task_type: req.task_type, mode: req.mode, model: entry.model, cached, source, latency_ms: Math.round(latencyMs) },
+        { task_type: req.task_type, mode: req.mode, model: entry.model, cached, source: result.source, latency_ms: Math.round(latencyMs) },
         'chat answered',
       );
       this.remember(req, requestId, entry, cached, latencyMs);
@@ -72,13 +140,19 @@ export class ChatPipeline {
       else this.deps.logger.warn({ code: e.code, msg_detail: e.message }, 'chat request ended with an error');
       out.error(e.code, e.message, e.retryable);
     }
+    return true;
   }
 
   /** From the cache (or a computation shared with identical requests), or straight from the model. */
-  private answer(req: ChatRequest, task: TaskProfile, onDelta: (d: string) => void, signal: AbortSignal): Promise<FlightResult> {
+  private answer(turn: PreparedTurn, onDelta: (d: string) => void, signal: AbortSignal, lookedUp: boolean): Promise<FlightResult> {
+    const { req, task, key } = turn;
     const compute = (d: (delta: string) => void, s: AbortSignal) => this.answers.answer(req, task, d, s);
-    if (!req.use_cache) return compute(onDelta, signal).then(({ entry }) => ({ entry, source: 'model' }));
-    const key = cacheKey(
+    if (key === undefined) return compute(onDelta, signal).then(({ entry }) => ({ entry, source: 'model' }));
+    return this.deps.flights.getOrCompute(key, { ttlSeconds: task.ttlSeconds, onDelta, signal, compute, skipLookup: lookedUp });
+  }
+
+  private keyOf(req: ChatRequest, task: TaskProfile): string {
+    return cacheKey(
       {
         task_type: req.task_type,
         mode: req.mode,
@@ -91,7 +165,6 @@ export class ChatPipeline {
       },
       this.deps.flights.prefix,
     );
-    return this.deps.flights.getOrCompute(key, { ttlSeconds: task.ttlSeconds, onDelta, signal, compute });
   }
 
   /** Records the turn after the answer went out; the store never fails or delays an answer. */

@@ -1,0 +1,92 @@
+import { LRUCache } from 'lru-cache';
+import { AppError, type CancelMessage } from '@actionedx/shared';
+
+/** Requests whose cancel this worker heard, kept this long: a cancelled job may still wait in the queue. */
+const CANCEL_MEMORY_MS = 10 * 60_000;
+const CANCEL_MEMORY_ENTRIES = 50_000;
+
+export interface RunningJob {
+  readonly requestId: string;
+  readonly attempt: number;
+  readonly signal: AbortSignal;
+  /** A newer delivery of the same attempt took over here: this one must not acknowledge the queued job. */
+  readonly replaced: boolean;
+  /** Called on a shutdown past the grace period, before the abort (the model lane hands the job back). */
+  onShutdown: (() => void) | undefined;
+  end(): void;
+}
+
+interface Entry extends RunningJob {
+  controller: AbortController;
+  replaced: boolean;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * The requests this worker runs now, in either lane, one per request id: a new attempt (or delivery)
+ * supersedes the old one; cancels and deadlines abort them. Cancels are remembered for a while so that a
+ * job taken from the queue after its client went away is dropped without a model call.
+ */
+export class RunningJobs {
+  private readonly running = new Map<string, Entry>();
+  private readonly cancelled = new LRUCache<string, number>({ max: CANCEL_MEMORY_ENTRIES, ttl: CANCEL_MEMORY_MS });
+
+  /** `gauge`: set to the number of running requests (`ai_requests_in_flight`). */
+  constructor(private readonly gauge?: { set(value: number): void }) {}
+
+  get size(): number {
+    return this.running.size;
+  }
+
+  begin(job: { request_id: string; attempt: number; deadline_at: number }): RunningJob {
+    const previous = this.running.get(job.request_id);
+    if (previous) {
+      previous.replaced = previous.attempt === job.attempt;
+      previous.controller.abort(new AppError('cancelled', 'superseded by a new attempt'));
+    }
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new AppError('deadline_exceeded')), Math.max(0, job.deadline_at - Date.now()));
+    timer.unref();
+    const entry: Entry = {
+      requestId: job.request_id,
+      attempt: job.attempt,
+      signal: controller.signal,
+      controller,
+      replaced: false,
+      timer,
+      onShutdown: undefined,
+      end: () => {
+        clearTimeout(timer);
+        if (this.running.get(job.request_id) === entry) this.running.delete(job.request_id);
+        this.gauge?.set(this.running.size);
+      },
+    };
+    this.running.set(job.request_id, entry);
+    this.gauge?.set(this.running.size);
+    return entry;
+  }
+
+  /** Aborts the request if it runs here, and remembers the cancel; true when it ran here. */
+  cancel(msg: CancelMessage): RunningJob | undefined {
+    const upTo = msg.up_to_attempt ?? Number.MAX_SAFE_INTEGER;
+    this.cancelled.set(msg.request_id, Math.max(upTo, this.cancelled.get(msg.request_id) ?? -1));
+    const r = this.running.get(msg.request_id);
+    if (!r || r.attempt > upTo) return undefined;
+    r.controller.abort(new AppError('cancelled'));
+    return r;
+  }
+
+  /** The gateway gave up on this attempt (client gone, deadline, superseded) before it reached a slot. */
+  wasCancelled(requestId: string, attempt: number): boolean {
+    const upTo = this.cancelled.get(requestId);
+    return upTo !== undefined && attempt <= upTo;
+  }
+
+  /** Past the grace period: hand back what can go back, abort the rest with `shutting_down`. */
+  abortAll(): void {
+    for (const r of this.running.values()) {
+      r.onShutdown?.();
+      r.controller.abort(new AppError('shutting_down'));
+    }
+  }
+}
