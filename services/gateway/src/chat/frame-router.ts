@@ -38,6 +38,7 @@ export class FrameRouter {
       chunk: frames.labels('chunk', 'received'),
       done: frames.labels('done', 'received'),
       error: frames.labels('error', 'received'),
+      queued: frames.labels('queued', 'received'),
     };
     this.unknownRequest = metrics.chat.droppedFrames.labels('unknown_request');
     this.malformed = metrics.chat.droppedFrames.labels('malformed');

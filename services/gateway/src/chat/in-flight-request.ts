@@ -21,13 +21,13 @@ import type { ChatOutcome, DispatchListener } from './dispatch-types.js';
 import type { FrameTarget } from './frame-router.js';
 
 /** Why a request went to another worker (the `reason` label of bus_request_retries_total). */
-export type RetryReason = 'no_ack' | 'worker_lost' | 'sequence_gap' | 'chunk_mismatch' | 'retryable_error';
+export type RetryReason = 'no_ack' | 'worker_lost' | 'sequence_gap' | 'chunk_mismatch' | 'retryable_error' | 'redelivered';
 
 /** Why the gateway told workers to stop (the `reason` of the cancel message). */
 export type CancelReason = 'client_gone' | 'deadline' | 'shutdown' | 'gave_up' | 'superseded';
 
 /** Worker errors another worker may not repeat; model errors are the worker's to retry, not ours. */
-const RETRY_ON_WORKER_ERROR: ReadonlySet<string> = new Set(['shutting_down', 'worker_lost', 'internal']);
+const RETRY_ON_WORKER_ERROR: ReadonlySet<string> = new Set(['shutting_down', 'worker_lost', 'internal', 'bus_unavailable']);
 
 type Counted = { inc(): void };
 type Observed = { observe(value: number): void };
@@ -63,6 +63,14 @@ export class InFlightRequest implements FrameTarget {
 
   private attempt = -1;
   private acked = false;
+  /**
+   * The job waits in the work queue (a `queued` frame, no model-lane frame yet): only the deadline runs. A queued
+   * job's worker that falls silent is replaced by the queue itself, within `redeliveryMs`.
+   */
+  private queued = false;
+  /** Which delivery of the queued job the frames come from (0: the lookup lane). */
+  private delivery = 0;
+  private redeliveryMs = 0;
   private noAckStreak = 0;
   private nextSeq = 0;
   private parts: string[] = [];
@@ -124,8 +132,18 @@ export class InFlightRequest implements FrameTarget {
       this.core.staleFrames.inc();
       return;
     }
+    const delivery = frame.delivery ?? 0;
+    if (delivery !== this.delivery) {
+      // A delivery of the queued job older than the one answering now (a worker that stalled, then woke up).
+      if (delivery < this.delivery) {
+        this.core.staleFrames.inc();
+        return;
+      }
+      this.startDelivery(delivery);
+    }
     if (this.acked) this.lastFrameAt = performance.now();
     else this.markAcked();
+    if (!this.started && frame.type !== 'ack' && frame.type !== 'error') this.start();
     switch (frame.type) {
       case 'chunk':
         if (frame.seq !== this.nextSeq) return this.retry('sequence_gap');
@@ -141,9 +159,44 @@ export class InFlightRequest implements FrameTarget {
         return this.succeed(frame);
       case 'error':
         return this.onWorkerError(frame);
+      case 'queued':
+        if (this.delivery > 0) return; // the model lane was quicker than the lookup lane's last frame
+        this.queued = true;
+        this.redeliveryMs = frame.redelivery_ms;
+        return this.arm();
       default:
         return; // ack, heartbeat: liveness only
     }
+  }
+
+  /** Frames of a new delivery of the queued job: the answer starts again (the client is told if it had chunks). */
+  private startDelivery(delivery: number): void {
+    if (this.delivery > 0) {
+      this.core.retried('redelivered');
+      this.core.logger.warn({ request_id: this.requestId, attempt: this.attempt, delivery }, 'the queue gave the request to another worker');
+    }
+    this.delivery = delivery;
+    this.queued = false;
+    this.nextSeq = 0;
+    this.parts = [];
+    if (this.delivered) {
+      this.delivered = false;
+      this.listener?.onReset?.();
+    }
+    this.lastFrameAt = performance.now();
+    this.arm();
+  }
+
+  /** Silence after which the worker of this attempt is presumed lost. */
+  private silenceLimit(): number {
+    if (this.queued) return Number.POSITIVE_INFINITY;
+    // A queued job's worker is replaced by the queue (its ack wait) before the gateway tries on its own.
+    return this.delivery > 0 ? this.core.lostAfterMs + this.redeliveryMs : this.core.lostAfterMs;
+  }
+
+  private start(): void {
+    this.started = true;
+    this.listener?.onStart?.();
   }
 
   onFrameError(err: unknown): void {
@@ -154,6 +207,8 @@ export class InFlightRequest implements FrameTarget {
   private sendAttempt(): void {
     this.attempt += 1;
     this.acked = false;
+    this.queued = false;
+    this.delivery = 0;
     this.nextSeq = 0;
     this.parts = [];
     const job: ChatJobInput = {
@@ -203,15 +258,13 @@ export class InFlightRequest implements FrameTarget {
     this.acked = true;
     this.noAckStreak = 0;
     this.lastFrameAt = performance.now();
-    if (this.lastFrameAt + this.core.lostAfterMs < this.timerAt) this.arm();
-    if (!this.started) {
-      this.started = true;
-      this.listener?.onStart?.();
-    }
+    if (this.lastFrameAt + this.silenceLimit() < this.timerAt) this.arm();
   }
 
   private onWorkerError(frame: ErrorFrame): void {
-    const err = isErrorCode(frame.code) ? new AppError(frame.code, frame.message) : new AppError('internal');
+    const err = isErrorCode(frame.code)
+      ? new AppError(frame.code, frame.message, frame.retry_after_ms === undefined ? undefined : { retryAfterMs: frame.retry_after_ms })
+      : new AppError('internal');
     if (frame.retryable && RETRY_ON_WORKER_ERROR.has(frame.code)) return this.retry('retryable_error', err);
     this.fail(err, undefined);
   }
@@ -239,7 +292,7 @@ export class InFlightRequest implements FrameTarget {
 
   /** One timer per request, for the deadline and the watchdog; re-armed only when it fires. */
   private arm(): void {
-    const at = Math.min(this.deadlineMono, this.acked ? this.lastFrameAt + this.core.lostAfterMs : this.ackDeadline);
+    const at = Math.min(this.deadlineMono, this.acked ? this.lastFrameAt + this.silenceLimit() : this.ackDeadline);
     if (this.timer !== undefined) {
       if (at >= this.timerAt) return;
       clearTimeout(this.timer);
@@ -254,7 +307,7 @@ export class InFlightRequest implements FrameTarget {
     if (this.settled) return;
     const now = performance.now();
     if (now >= this.deadlineMono) return this.fail(new AppError('deadline_exceeded'), 'deadline');
-    if (this.acked && now - this.lastFrameAt >= this.core.lostAfterMs) {
+    if (this.acked && now - this.lastFrameAt >= this.silenceLimit()) {
       this.retry('worker_lost');
       if (this.settled) return;
     } else if (!this.acked && now >= this.ackDeadline) {

@@ -8,6 +8,8 @@ export interface ErrorFrameMessage {
   retryable: boolean;
   request_id?: string;
   details?: Record<string, unknown>;
+  /** When to try again (`overloaded`). */
+  retry_after_ms?: number;
 }
 
 /** The one error mapper of the WebSocket transport: an AppError's fields, never a stack. */
@@ -20,5 +22,6 @@ export function toErrorFrame(err: unknown, requestId?: string): ErrorFrameMessag
     retryable: e.retryable,
     ...(requestId !== undefined ? { request_id: requestId } : {}),
     ...(e.details ? { details: e.details } : {}),
+    ...(e.retryAfterMs === undefined ? {} : { retry_after_ms: e.retryAfterMs }),
   };
 }
