@@ -32,6 +32,8 @@ export interface MockStats {
   streams: number;
   client_disconnects: number;
   in_flight: number;
+  /** Most completions answered at once since the start or the last `POST /mock/stats/reset-peak`. */
+  peak_in_flight: number;
 }
 
 export interface CompletionDeps {
@@ -139,6 +141,7 @@ function track(res: Response, plan: Plan, { stats, metrics, logger }: Completion
   stats.completions++;
   if (plan.stream) stats.streams++;
   stats.in_flight++;
+  if (stats.in_flight > stats.peak_in_flight) stats.peak_in_flight = stats.in_flight;
   metrics.inFlight.inc();
   const started = performance.now();
 
