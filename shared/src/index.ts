@@ -9,3 +9,4 @@ export * from './metrics/index.js';
 export { createBus, createBusInBackground, type BusConfig } from './bus/create-bus.js';
 export * from './redis.js';
 export * from './shutdown.js';
+export * from './queue/index.js';

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
 import type { Registry } from 'prom-client';
 import type { WebSocketServer } from 'ws';
-import type { Bus, Logger, Redis } from '@actionedx/shared';
+import type { Bus, Logger, Redis, WorkQueue } from '@actionedx/shared';
 import { OrchestratorAdmin } from './admin/orchestrator-admin.js';
 import { ChatDispatcher } from './chat/chat-dispatcher.js';
 import type { GatewayConfig } from './config.js';
@@ -36,6 +36,8 @@ export interface GatewayDeps {
   sessionStore?: SessionStore;
   /** Reported by /api/health when given. */
   redis?: Redis;
+  /** The orchestrators' work queue (publish only): a job no worker acks goes there. */
+  queue?: WorkQueue;
 }
 
 export interface Gateway {
@@ -89,6 +91,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
     maxAttempts: config.maxAttempts,
     logger,
     metrics,
+    queue: deps.queue,
+    queueAckWaitMs: config.queueAckWaitMs,
   });
   dispatcher.start();
   const admin = new OrchestratorAdmin(bus, metrics, logger);

@@ -4,6 +4,7 @@ import {
   createLogger,
   createMetricsRegistry,
   createRedisClient,
+  createWorkQueue,
   onShutdown,
   type Logger,
 } from '@actionedx/shared';
@@ -56,7 +57,14 @@ async function main(): Promise<void> {
     ? new RedisSessionStore(redis, config.wsSessionTtlSeconds, logger)
     : new MemorySessionStore(config.wsSessionTtlSeconds);
   const registry = createMetricsRegistry('gateway');
-  const gateway = createGateway({ bus, config, logger, registry, sessionStore, ...(redis ? { redis } : {}) });
+  // Publish only: the orchestrators own the queue's stream and bounds; only the ack wait matters here.
+  const queue = createWorkQueue(bus, {
+    limits: { maxJobs: 1, maxPerUser: 1, ackWaitMs: config.queueAckWaitMs, maxDeliver: 1, replicas: 1, maxAgeMs: 60_000 },
+    storage: 'memory',
+    logger,
+    manage: false,
+  });
+  const gateway = createGateway({ bus, config, logger, registry, sessionStore, queue, ...(redis ? { redis } : {}) });
 
   const address = await gateway.listen();
   logger.info(

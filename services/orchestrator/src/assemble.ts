@@ -4,7 +4,7 @@ import { createCache, type Cache } from './cache/index.js';
 import type { OrchestratorConfig } from './config.js';
 import { ModelClient } from './llm/index.js';
 import { createOrchestrator, type Orchestrator } from './orchestrator.js';
-import { createWorkQueue, type WorkQueue, type WorkQueueLimits } from './queue/index.js';
+import { createWorkQueue, type WorkQueue, type WorkQueueLimits } from '@actionedx/shared';
 import { createConversationStore, type ConversationStore } from './store/index.js';
 import { TaskRegistry } from './tasks/index.js';
 

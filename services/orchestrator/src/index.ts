@@ -7,4 +7,3 @@ export { ModelClient, PriceTable, type ModelClientOptions } from './llm/index.js
 export { TaskRegistry, type TaskProfile } from './tasks/index.js';
 export { createConversationStore, type ConversationStore } from './store/index.js';
 export { queueLimits } from './assemble.js';
-export { createWorkQueue, MemoryWorkQueue, JetStreamWorkQueue, userShard, type WorkQueue, type WorkQueueLimits } from './queue/index.js';

@@ -15,7 +15,7 @@ import { createMockLlm, type ListeningMockLlm, type MockLlm } from '@actionedx/m
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCache } from './cache/index.js';
 import { ModelClient } from './llm/index.js';
-import { MemoryWorkQueue } from './queue/index.js';
+import { MemoryWorkQueue } from '@actionedx/shared';
 import { createOrchestrator, type Orchestrator } from './orchestrator.js';
 import { MemoryConversationStore } from './store/index.js';
 import { TaskRegistry } from './tasks/index.js';

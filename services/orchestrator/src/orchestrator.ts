@@ -10,7 +10,7 @@ import type { Registry } from 'prom-client';
 import { registerCacheAdmin, type Cache } from './cache/index.js';
 import { ChatPipeline, ChatWorker } from './chat/index.js';
 import { DEFAULT_MODEL_PRICES, PriceTable, type ModelClient, type ModelPrice } from './llm/index.js';
-import type { WorkQueue } from './queue/index.js';
+import type { WorkQueue } from '@actionedx/shared';
 import type { ConversationStore } from './store/index.js';
 import type { TaskRegistry } from './tasks/index.js';
 

@@ -16,12 +16,13 @@ import {
   type ErrorFrame,
   type Frame,
   type Logger,
+  type QueuedChatJob,
 } from '@actionedx/shared';
 import type { ChatOutcome, DispatchListener } from './dispatch-types.js';
 import type { FrameTarget } from './frame-router.js';
 
 /** Why a request went to another worker (the `reason` label of bus_request_retries_total). */
-export type RetryReason = 'no_ack' | 'worker_lost' | 'sequence_gap' | 'chunk_mismatch' | 'retryable_error' | 'redelivered';
+export type RetryReason = 'no_ack' | 'worker_lost' | 'sequence_gap' | 'chunk_mismatch' | 'retryable_error' | 'redelivered' | 'queued_directly';
 
 /** Why the gateway told workers to stop (the `reason` of the cancel message). */
 export type CancelReason = 'client_gone' | 'deadline' | 'shutdown' | 'gave_up' | 'superseded';
@@ -43,6 +44,13 @@ export interface DispatchCore {
   readonly requestTimeoutMs: number;
   readonly maxAttempts: number;
   readonly logger: Logger;
+  /**
+   * Puts a job straight into the work queue (NATS only): when no worker acks in time (one is paused or swamped),
+   * the queue's pull model hands it to a worker that is alive. Undefined: no queue (in-process bus).
+   */
+  readonly enqueue: ((job: QueuedChatJob, headers: BusHeaders) => Promise<void>) | undefined;
+  /** The orchestrators' ack wait: a queued job's silent worker is replaced within it. */
+  readonly redeliveryMs: number;
   readonly ackRoundTrip: Observed;
   readonly staleFrames: Counted;
   retried(reason: RetryReason): void;
@@ -71,6 +79,8 @@ export class InFlightRequest implements FrameTarget {
   /** Which delivery of the queued job the frames come from (0: the lookup lane). */
   private delivery = 0;
   private redeliveryMs = 0;
+  /** This attempt was put in the queue by the gateway itself. */
+  private queuedDirectly = false;
   private noAckStreak = 0;
   private nextSeq = 0;
   private parts: string[] = [];
@@ -209,6 +219,7 @@ export class InFlightRequest implements FrameTarget {
     this.acked = false;
     this.queued = false;
     this.delivery = 0;
+    this.queuedDirectly = false;
     this.nextSeq = 0;
     this.parts = [];
     const job: ChatJobInput = {
@@ -242,6 +253,7 @@ export class InFlightRequest implements FrameTarget {
     if (this.settled || attempt !== this.attempt || this.acked) return;
     if (err instanceof BusNoRespondersError) return this.fail(new AppError('no_workers'), undefined);
     if (err instanceof BusTimeoutError) {
+      if (this.core.enqueue && !this.queuedDirectly) return this.enqueueDirectly();
       this.noAckStreak += 1;
       if (this.noAckStreak >= 2) {
         return this.fail(new AppError('no_workers', 'No orchestrator took the request in time.'), 'gave_up');
@@ -251,6 +263,44 @@ export class InFlightRequest implements FrameTarget {
     if (err instanceof BusClosedError) return this.fail(new AppError('bus_unavailable'), undefined);
     this.core.logger.error({ request_id: this.requestId, err }, 'sending the chat job failed');
     this.fail(toAppError(err), 'gave_up');
+  }
+
+  /**
+   * No worker acked this attempt: rather than publish it again (the same paused worker may get it again), put it
+   * in the work queue, where only a live worker's free slot takes it. The paused worker, if it wakes up, queues
+   * the same attempt under the same message id: the queue keeps one.
+   */
+  private enqueueDirectly(): void {
+    const enqueue = this.core.enqueue!;
+    const attempt = this.attempt;
+    this.queuedDirectly = true;
+    this.acked = true;
+    this.queued = true;
+    this.redeliveryMs = this.core.redeliveryMs;
+    this.lastFrameAt = performance.now();
+    this.core.retried('queued_directly');
+    const job: QueuedChatJob = {
+      request_id: this.requestId,
+      attempt,
+      reply_to: this.replyTo,
+      deadline_at: this.deadlineAt,
+      heartbeat_ms: this.core.heartbeatMs,
+      request: this.request,
+      queued_at: Date.now(),
+      looked_up: false,
+    };
+    this.arm();
+    enqueue(job, this.headers).then(
+      () => this.core.logger.info({ request_id: this.requestId, attempt }, 'no worker acked: the gateway queued the request'),
+      (err: unknown) => {
+        if (this.settled || attempt !== this.attempt) return;
+        if (err instanceof AppError) return this.fail(err, 'gave_up');
+        // No queue to put it in: publish again, as without one.
+        this.queued = false;
+        this.noAckStreak += 1;
+        this.retry('no_ack');
+      },
+    );
   }
 
   private markAcked(): void {

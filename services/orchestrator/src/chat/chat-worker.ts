@@ -17,7 +17,7 @@ import {
   type QueueMetrics,
   type WorkerPing,
 } from '@actionedx/shared';
-import type { QueueStats, WorkQueue } from '../queue/index.js';
+import type { QueueStats, WorkQueue } from '@actionedx/shared';
 import type { ChatPipeline } from './chat-pipeline.js';
 import { LookupLane } from './lookup-lane.js';
 import { ModelLane } from './model-lane.js';

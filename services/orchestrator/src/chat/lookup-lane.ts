@@ -7,8 +7,10 @@ import {
   type Logger,
   type QueuedChatJob,
   type QueueMetrics,
+  QueueFullError,
+  userShard,
+  type WorkQueue,
 } from '@actionedx/shared';
-import { QueueFullError, userShard, type WorkQueue } from '../queue/index.js';
 import type { ChatPipeline, PreparedTurn } from './chat-pipeline.js';
 import { FrameStream } from './frame-stream.js';
 import type { RunningJobs } from './running-jobs.js';

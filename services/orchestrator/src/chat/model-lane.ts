@@ -9,7 +9,7 @@ import {
   type QueuedChatJob,
   type QueueMetrics,
 } from '@actionedx/shared';
-import type { QueuedMessage, WorkQueue } from '../queue/index.js';
+import type { QueuedMessage, WorkQueue } from '@actionedx/shared';
 import type { ChatPipeline } from './chat-pipeline.js';
 import { FrameStream } from './frame-stream.js';
 import type { RunningJobs } from './running-jobs.js';

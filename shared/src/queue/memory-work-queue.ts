@@ -1,4 +1,4 @@
-import type { BusHeaders } from '@actionedx/shared';
+import type { BusHeaders } from '../bus/bus.js';
 import {
   QueueFullError,
   QueueUnavailableError,

@@ -15,7 +15,9 @@ import {
   type StreamConfig,
 } from '@nats-io/jetstream';
 import { headers as natsHeaders, nanos, type NatsConnection } from '@nats-io/nats-core';
-import { Subjects, WorkQueueNames, type BusHeaders, type Logger } from '@actionedx/shared';
+import type { BusHeaders } from '../bus/bus.js';
+import type { Logger } from '../logger.js';
+import { Subjects, WorkQueueNames } from '../subjects.js';
 import {
   QueueFullError,
   QueueUnavailableError,
@@ -46,6 +48,11 @@ export interface JetStreamWorkQueueOptions {
   /** Memory is faster; file survives a restart of a single server. Replicas protect either in a cluster. */
   storage: 'memory' | 'file';
   logger: Logger;
+  /**
+   * Create and update the stream and consumer (the orchestrators do). Off for a publisher only (the gateway's
+   * fallback): it never makes a queue with its own idea of the bounds.
+   */
+  manage?: boolean;
 }
 
 function toNatsHeaders(h: BusHeaders | undefined) {
@@ -81,6 +88,7 @@ export class JetStreamWorkQueue implements WorkQueue {
 
   /** Stream and consumer created or brought to this configuration; again after the server lost them. */
   ready(): Promise<void> {
+    if (this.opts.manage === false) return this.manager().then((jsm) => jsm.streams.info(WorkQueueNames.stream).then(() => undefined));
     this.ensuring ??= this.ensure().finally(() => (this.ensuring = undefined));
     return this.ensuring;
   }
@@ -96,7 +104,7 @@ export class JetStreamWorkQueue implements WorkQueue {
         throw new QueueFullError(/per subject/i.test(err.message) ? 'user_share' : 'queue_full');
       }
       // The stream is gone (a single server restarted without its store): make it again and publish once more.
-      if (isMissing(err)) {
+      if (isMissing(err) && this.opts.manage !== false) {
         await this.ready();
         try {
           await publish();

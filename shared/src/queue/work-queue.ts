@@ -1,4 +1,4 @@
-import type { BusHeaders } from '@actionedx/shared';
+import type { BusHeaders } from '../bus/bus.js';
 
 /**
  * The bounds and timers of the work queue (`MAX_IN_FLIGHT` is the worker's own, not the queue's).
