@@ -18,6 +18,11 @@ import type { RunningJobs } from './running-jobs.js';
 /** A queue that cannot be reached (a NATS leader election) is tried again for this long. */
 const ENQUEUE_RETRY_MS = 8_000;
 const RETRY_AFTER_MIN_MS = 1_000;
+/**
+ * After the queue said it is full, misses are refused without asking it again for this long: under a burst the
+ * refusals come at once instead of queueing up behind thousands of publishes the queue would refuse anyway.
+ */
+const FULL_HOLD_MS = 200;
 const RETRY_AFTER_MAX_MS = 30_000;
 
 export interface LookupLaneDeps {
@@ -42,6 +47,7 @@ export interface LookupLaneDeps {
  */
 export class LookupLane {
   private readonly rejections: Record<'queue_full' | 'user_share' | 'unavailable', { inc(): void }>;
+  private fullUntil = 0;
 
   constructor(private readonly deps: LookupLaneDeps) {
     const r = deps.queueMetrics.rejections;
@@ -82,6 +88,7 @@ export class LookupLane {
     const queued: QueuedChatJob = { ...job, request: turn.req, queued_at: Date.now(), looked_up: turn.key !== undefined };
     const data = encodeJson(queued);
     const shard = userShard(job.request.user_id);
+    if (Date.now() < this.fullUntil) return this.refuse(out, 'queue_full');
     const giveUpAt = Date.now() + ENQUEUE_RETRY_MS;
     for (let pause = 100; ; pause = Math.min(pause * 2, 1_000)) {
       try {
@@ -93,10 +100,8 @@ export class LookupLane {
         return;
       } catch (err) {
         if (err instanceof QueueFullError) {
-          this.rejections[err.reason].inc();
-          const retryAfterMs = this.retryAfterMs(err.reason);
-          logger.info({ reason: err.reason, retry_after_ms: retryAfterMs }, 'work queue refused a job: overloaded');
-          return out.error('overloaded', new AppError('overloaded').message, true, retryAfterMs);
+          if (err.reason === 'queue_full') this.fullUntil = Date.now() + FULL_HOLD_MS;
+          return this.refuse(out, err.reason);
         }
         if (Date.now() + pause >= giveUpAt || signal.aborted) {
           this.rejections.unavailable.inc();
@@ -107,6 +112,13 @@ export class LookupLane {
         await new Promise((r) => setTimeout(r, pause));
       }
     }
+  }
+
+  private refuse(out: FrameStream, reason: 'queue_full' | 'user_share'): void {
+    this.rejections[reason].inc();
+    const retryAfterMs = this.retryAfterMs(reason);
+    this.deps.logger.debug({ reason, retry_after_ms: retryAfterMs }, 'work queue refused a job: overloaded');
+    out.error('overloaded', new AppError('overloaded').message, true, retryAfterMs);
   }
 
   /** About when a slot frees up for this user (their own job ends) or for anyone (the queue moves). */
