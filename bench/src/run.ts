@@ -17,11 +17,12 @@ import { ensureWrk, wrkVersion } from './lib/wrk.js';
 import { renderSummary, summarizeProfile } from './profile/summarize.js';
 import { cached } from './scenarios/cached.js';
 import { miss } from './scenarios/miss.js';
+import { scale } from './scenarios/scale.js';
 import { stampede } from './scenarios/stampede.js';
 import { streaming } from './scenarios/streaming.js';
 import { websocket } from './scenarios/websocket.js';
 
-const SCENARIOS: Scenario[] = [cached, streaming, stampede, websocket, miss];
+const SCENARIOS: Scenario[] = [cached, streaming, stampede, websocket, miss, scale];
 const FD_LIMIT = 65_536;
 
 interface Options {
