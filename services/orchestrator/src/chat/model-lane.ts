@@ -126,6 +126,7 @@ export class ModelLane {
       return msg.ack();
     }
     const running = jobs.begin(job);
+    if (running.signal.aborted) return msg.ack(); // an older attempt than the one running here
     const out = new FrameStream({
       bus,
       subject: job.reply_to,

@@ -40,6 +40,12 @@ export class RunningJobs {
 
   begin(job: { request_id: string; attempt: number; deadline_at: number }): RunningJob {
     const previous = this.running.get(job.request_id);
+    if (previous && previous.attempt > job.attempt) {
+      // A late delivery of an older attempt never displaces the newer one the gateway waits for.
+      const stale = new AbortController();
+      stale.abort(new AppError('cancelled', 'an older attempt of a request running here'));
+      return { requestId: job.request_id, attempt: job.attempt, signal: stale.signal, replaced: false, onShutdown: undefined, end: () => {} };
+    }
     if (previous) {
       previous.replaced = previous.attempt === job.attempt;
       previous.controller.abort(new AppError('cancelled', 'superseded by a new attempt'));
