@@ -86,6 +86,19 @@ export class ChatDispatcher {
   /** Subscribe to this gateway's frames; call once before dispatching. */
   start(): void {
     this.router.start();
+    // After an outage (not the first connection), jobs waiting in the queue are published to it once more.
+    let seenConnected = this.opts.bus.state() === 'connected';
+    let wasDown = false;
+    this.opts.bus.onStateChange((state) => {
+      if (state !== 'connected') {
+        wasDown = seenConnected;
+        return;
+      }
+      seenConnected = true;
+      if (!wasDown) return;
+      wasDown = false;
+      for (const req of this.requests) req.onBusReconnected();
+    });
   }
 
   get inFlight(): number {

@@ -27,6 +27,10 @@ export type RetryReason = 'no_ack' | 'worker_lost' | 'sequence_gap' | 'chunk_mis
 /** Why the gateway told workers to stop (the `reason` of the cancel message). */
 export type CancelReason = 'client_gone' | 'deadline' | 'shutdown' | 'gave_up' | 'superseded';
 
+/** After a bus outage, a queued job is published again this many times at most, this far apart. */
+const REQUEUE_TRIES = 30;
+const REQUEUE_PAUSE_MS = 500;
+
 /** Worker errors another worker may not repeat; model errors are the worker's to retry, not ours. */
 const RETRY_ON_WORKER_ERROR: ReadonlySet<string> = new Set(['shutting_down', 'worker_lost', 'internal', 'bus_unavailable']);
 
@@ -266,6 +270,44 @@ export class InFlightRequest implements FrameTarget {
   }
 
   /**
+   * The bus came back after an outage. A job waiting in the queue may have been lost with a NATS server that
+   * kept it in memory: it is published to the queue once more under the same message id, which the queue
+   * drops as a duplicate when it still has it (or just ran it).
+   */
+  onBusReconnected(): void {
+    const attempt = this.attempt;
+    const waiting = () => !this.settled && this.queued && this.delivery === 0 && attempt === this.attempt;
+    if (!waiting() || !this.core.enqueue) return;
+    const enqueue = this.core.enqueue;
+    const job = this.queuedJob(attempt);
+    // The orchestrators make the queue again after their own reconnect: until then the publish fails.
+    void (async () => {
+      for (let tries = 0; tries < REQUEUE_TRIES && waiting(); tries++) {
+        try {
+          await enqueue(job, this.headers);
+          return;
+        } catch (err) {
+          if (err instanceof AppError) return; // refused (full): the deadline decides
+          await new Promise((r) => setTimeout(r, REQUEUE_PAUSE_MS));
+        }
+      }
+    })();
+  }
+
+  private queuedJob(attempt: number): QueuedChatJob {
+    return {
+      request_id: this.requestId,
+      attempt,
+      reply_to: this.replyTo,
+      deadline_at: this.deadlineAt,
+      heartbeat_ms: this.core.heartbeatMs,
+      request: this.request,
+      queued_at: Date.now(),
+      looked_up: false,
+    };
+  }
+
+  /**
    * No worker acked this attempt: rather than publish it again (the same paused worker may get it again), put it
    * in the work queue, where only a live worker's free slot takes it. The paused worker, if it wakes up, queues
    * the same attempt under the same message id: the queue keeps one.
@@ -279,16 +321,7 @@ export class InFlightRequest implements FrameTarget {
     this.redeliveryMs = this.core.redeliveryMs;
     this.lastFrameAt = performance.now();
     this.core.retried('queued_directly');
-    const job: QueuedChatJob = {
-      request_id: this.requestId,
-      attempt,
-      reply_to: this.replyTo,
-      deadline_at: this.deadlineAt,
-      heartbeat_ms: this.core.heartbeatMs,
-      request: this.request,
-      queued_at: Date.now(),
-      looked_up: false,
-    };
+    const job = this.queuedJob(attempt);
     this.arm();
     enqueue(job, this.headers).then(
       () => this.core.logger.info({ request_id: this.requestId, attempt }, 'no worker acked: the gateway queued the request'),

@@ -159,7 +159,8 @@ export class ModelLane {
     this.meanJobMs = this.meanJobMs === undefined ? ms : this.meanJobMs + EWMA_WEIGHT * (ms - this.meanJobMs);
     // A newer delivery of this job runs here now (it came back while this one stalled): that one acks.
     if (handedBack || running.replaced) return;
-    await msg.ack();
+    // The slot takes its next job at once; the acknowledgement is confirmed in the background.
+    void msg.ack();
   }
 }
 
