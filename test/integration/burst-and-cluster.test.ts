@@ -81,7 +81,7 @@ describe('a NATS node lost under load (3-node cluster, queue replicated 3 times)
     stack = await startStack({
       orchestrators: 2,
       natsCluster: 3,
-      orchestratorEnv: { QUEUE_ACK_WAIT_MS: '3000' },
+      orchestratorEnv: { QUEUE_ACK_WAIT_MS: '3000', OPENAI_MAX_RETRIES: '2' },
       gatewayEnv: { QUEUE_ACK_WAIT_MS: '3000' },
       mockLlmEnv: { MOCK_LLM_TTFT_MS: '200', MOCK_LLM_TOKENS_PER_SECOND: '40', MOCK_LLM_COMPLETION_TOKENS: '20' },
     });

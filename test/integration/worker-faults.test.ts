@@ -11,7 +11,8 @@ describe('worker faults under load (2 orchestrators, 20 streaming clients, answe
     stack = await startStack({
       orchestrators: 2,
       // The SDK's default retries: a worker that wakes from a pause finds its idle model connection closed.
-      orchestratorEnv: { QUEUE_ACK_WAIT_MS: String(ACK_WAIT_MS), SHUTDOWN_GRACE_MS: '8000', OPENAI_MAX_RETRIES: '2' },
+      // 24 slots: one worker alone has room for all 20 clients, so a kill costs detection, not capacity.
+      orchestratorEnv: { QUEUE_ACK_WAIT_MS: String(ACK_WAIT_MS), SHUTDOWN_GRACE_MS: '8000', OPENAI_MAX_RETRIES: '2', MAX_IN_FLIGHT: '24' },
       gatewayEnv: { QUEUE_ACK_WAIT_MS: String(ACK_WAIT_MS) },
       mockLlmEnv: { MOCK_LLM_TTFT_MS: '200', MOCK_LLM_TOKENS_PER_SECOND: '40', MOCK_LLM_COMPLETION_TOKENS: '30' },
     });
@@ -23,7 +24,7 @@ describe('worker faults under load (2 orchestrators, 20 streaming clients, answe
   const metric = async (o: ServiceProcess, name: string) => counterSum(await (await fetch(`${o.url}/metrics`)).text(), name);
   /** Replaces a dead orchestrator in the stack's list with a fresh one. */
   async function replace(dead: ServiceProcess): Promise<void> {
-    const fresh = await stack.addOrchestrator({ QUEUE_ACK_WAIT_MS: String(ACK_WAIT_MS), SHUTDOWN_GRACE_MS: '8000', OPENAI_MAX_RETRIES: '2' });
+    const fresh = await stack.addOrchestrator({ QUEUE_ACK_WAIT_MS: String(ACK_WAIT_MS), SHUTDOWN_GRACE_MS: '8000', OPENAI_MAX_RETRIES: '2', MAX_IN_FLIGHT: '24' });
     stack.orchestrators[stack.orchestrators.indexOf(dead)] = fresh;
   }
 
@@ -50,9 +51,10 @@ describe('worker faults under load (2 orchestrators, 20 streaming clients, answe
     expect(s.failed, JSON.stringify(s.errors)).toBe(0);
     expect(s.requests).toBeGreaterThan(60);
     expect(s.reset).toBeGreaterThan(0);
-    // A retried answer: detection (the queue's ack wait) plus at most twice a normal answer, with 1.5 s for a
-    // shared 2-core box (the median: one answer stuck behind a busy machine does not fail the test).
-    expect(retriedP50).toBeLessThan(ACK_WAIT_MS + 2 * s.p50_ms + 1_500);
+    // A retried answer: detection (the queue's ack wait) plus at most twice a normal answer, with 2.5 s for a
+    // shared 2-core box running other test files at once (the median: one answer stuck behind a busy machine
+    // does not fail the test).
+    expect(retriedP50).toBeLessThan(ACK_WAIT_MS + 2 * s.p50_ms + 2_500);
   }, 90_000);
 
   it('loses nothing when a worker is paused for 10 s (SIGSTOP, then SIGCONT): its jobs go to the other', async () => {

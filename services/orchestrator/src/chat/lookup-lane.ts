@@ -57,6 +57,8 @@ export class LookupLane {
   async handle(job: ChatJob, headers: Record<string, string>): Promise<void> {
     const { bus, pipeline, jobs, logger } = this.deps;
     const running = jobs.begin(job);
+    // This attempt already runs here in the model lane (the gateway queued it itself when this lane was late).
+    if (running.signal.aborted) return;
     const out = new FrameStream({
       bus,
       subject: job.reply_to,

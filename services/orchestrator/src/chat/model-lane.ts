@@ -125,8 +125,8 @@ export class ModelLane {
       logger.debug({ attempt: job.attempt }, 'dropped a queued job nobody waits for');
       return msg.ack();
     }
-    const running = jobs.begin(job);
-    if (running.signal.aborted) return msg.ack(); // an older attempt than the one running here
+    const running = jobs.begin(job, msg.deliveryCount);
+    if (running.signal.aborted) return msg.ack(); // a newer run of this request is here
     const out = new FrameStream({
       bus,
       subject: job.reply_to,

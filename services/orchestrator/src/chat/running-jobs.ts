@@ -8,6 +8,8 @@ const CANCEL_MEMORY_ENTRIES = 50_000;
 export interface RunningJob {
   readonly requestId: string;
   readonly attempt: number;
+  /** 0 in the lookup lane; the queue's delivery count in the model lane. */
+  readonly delivery: number;
   readonly signal: AbortSignal;
   /** A newer delivery of the same attempt took over here: this one must not acknowledge the queued job. */
   readonly replaced: boolean;
@@ -38,13 +40,17 @@ export class RunningJobs {
     return this.running.size;
   }
 
-  begin(job: { request_id: string; attempt: number; deadline_at: number }): RunningJob {
+  /**
+   * Registers a job: `delivery` 0 for the lookup lane, the queue's delivery count in the model lane. A job older
+   * than the one running here for the same request (an earlier attempt, or the same attempt's lookup lane or an
+   * earlier delivery coming late) gets an already aborted handle: the gateway waits for the newer one.
+   */
+  begin(job: { request_id: string; attempt: number; deadline_at: number }, delivery = 0): RunningJob {
     const previous = this.running.get(job.request_id);
-    if (previous && previous.attempt > job.attempt) {
-      // A late delivery of an older attempt never displaces the newer one the gateway waits for.
+    if (previous && (previous.attempt > job.attempt || (previous.attempt === job.attempt && previous.delivery >= delivery))) {
       const stale = new AbortController();
-      stale.abort(new AppError('cancelled', 'an older attempt of a request running here'));
-      return { requestId: job.request_id, attempt: job.attempt, signal: stale.signal, replaced: false, onShutdown: undefined, end: () => {} };
+      stale.abort(new AppError('cancelled', 'a newer run of this request is here'));
+      return { requestId: job.request_id, attempt: job.attempt, delivery, signal: stale.signal, replaced: false, onShutdown: undefined, end: () => {} };
     }
     if (previous) {
       previous.replaced = previous.attempt === job.attempt;
@@ -56,6 +62,7 @@ export class RunningJobs {
     const entry: Entry = {
       requestId: job.request_id,
       attempt: job.attempt,
+      delivery,
       signal: controller.signal,
       controller,
       replaced: false,
