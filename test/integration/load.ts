@@ -7,6 +7,7 @@ export interface TurnResult {
   ms: number;
   resets: number;
   error?: string;
+  requestId?: string;
 }
 
 /** A steady load: `clients` streaming clients, each asking a new question as soon as the last one ended. */
@@ -25,6 +26,7 @@ export function steadyLoad(url: string, opts: { clients: number; prefix: string 
           status,
           ms: performance.now() - t0,
           resets: events.filter((e) => e.event === 'reset').length,
+          requestId: events.find((e) => e.event === 'start')?.data?.request_id,
           ...(ok ? {} : { error: last?.event === 'error' ? String(last.data?.error?.code) : `status ${status}` }),
         });
       } catch (err) {

@@ -32,14 +32,18 @@ describe('worker faults under load (2 orchestrators, 20 streaming clients, answe
     const load = steadyLoad(stack.url, { clients: 20, prefix: 'kill' });
     await sleep(2_000);
     const redelivered: number[] = [];
+    const killed: ServiceProcess[] = [];
     for (let k = 0; k < 5; k++) {
       // The busier worker dies, mid-answer.
       const busy = await Promise.all(stack.orchestrators.map((o) => metric(o, 'ai_requests_in_flight').catch(() => 0)));
       const victim = stack.orchestrators[busy[0]! >= busy[1]! ? 0 : 1]!;
       victim.kill('SIGKILL');
+      killed.push(victim);
       await victim.exited;
       await replace(victim);
-      await sleep(2_500);
+      // The next kill after this one's jobs are answered (detection, then an answer): otherwise it hits the same
+      // jobs again on the survivor that took them over, and each costs another detection.
+      await sleep(ACK_WAIT_MS + 2_000);
     }
     await sleep(ACK_WAIT_MS);
     const results = await load.stop();
@@ -47,6 +51,14 @@ describe('worker faults under load (2 orchestrators, 20 streaming clients, answe
     const s = summarize(results);
     const retried = results.filter((r) => r.ok && r.resets > 0).map((r) => r.ms);
     const retriedP50 = Math.round(percentile(retried, 50));
+    if (process.env.FAULT_DEBUG) {
+      const slow = results.filter((r) => r.ok && r.resets > 0).sort((a, b) => b.ms - a.ms).slice(0, 3);
+      const all = [stack.gateway, ...stack.orchestrators, ...killed];
+      for (const r of slow) {
+        console.log('SLOW', Math.round(r.ms), r.requestId);
+        for (const svc of all) for (const l of svc.logs.filter((l) => l.request_id === r.requestId)) console.log('   ', svc.name, l.time, l.msg, JSON.stringify({ attempt: l.attempt, delivery: l.delivery, reason: l.reason, code: l.code, source: l.source, latency_ms: l.latency_ms }));
+      }
+    }
     console.log('SIGKILL x5:', JSON.stringify({ ...s, retried_p50_ms: retriedP50, redeliveries_seen_by_survivors: redelivered }));
     expect(s.failed, JSON.stringify(s.errors)).toBe(0);
     expect(s.requests).toBeGreaterThan(60);
