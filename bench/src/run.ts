@@ -25,16 +25,17 @@ import { cached } from './scenarios/cached.js';
 import { jobs } from './scenarios/jobs.js';
 import { miss } from './scenarios/miss.js';
 import { missThroughput } from './scenarios/miss-throughput.js';
+import { scale } from './scenarios/scale.js';
 import { stampede } from './scenarios/stampede.js';
 import { streaming } from './scenarios/streaming.js';
 import { websocket } from './scenarios/websocket.js';
 
-const SCENARIOS: Scenario[] = [cached, streaming, stampede, websocket, miss, missThroughput, jobs];
+const SCENARIOS: Scenario[] = [cached, streaming, stampede, websocket, miss, missThroughput, scale, jobs];
 const FD_LIMIT = 65_536;
 /** The issue judges every goal on the median of at least this many rounds. */
 const MIN_ROUNDS = 3;
 const USAGE =
-  'usage: npm run bench -- [--only=cached,streaming,stampede,websocket,miss,miss-throughput,jobs] [--rounds=N (default 3)] [--quick] ' +
+  'usage: npm run bench -- [--only=cached,streaming,stampede,websocket,miss,miss-throughput,scale,jobs] [--rounds=N (default 3)] [--quick] ' +
   '[--profile=gateway,orchestrator,mock-llm] (profiles: bench/results/profiles/<scenario>/<service>-<section>.cpuprofile) [--out=file]';
 
 interface Options {

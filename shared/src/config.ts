@@ -54,6 +54,21 @@ export const env = {
       }
     }),
   logLevel: () => z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** One URL, or several separated by commas (the servers of one cluster). */
+  urlList: (protocols: string[]) =>
+    z
+      .string()
+      .refine(
+        (v) =>
+          v.split(',').every((u) => {
+            try {
+              return protocols.includes(new URL(u.trim()).protocol.replace(/:$/, ''));
+            } catch {
+              return false;
+            }
+          }),
+        { message: `must be one or more ${protocols.join(' or ')} URLs, separated by commas` },
+      ),
 };
 
 /** Variables every service reads. */
@@ -62,6 +77,7 @@ export const CommonEnvSchema = z.object({
   LOG_LEVEL: env.logLevel(),
   /** Pretty logs; defaults to on for a terminal outside production. */
   LOG_PRETTY: env.optionalBool(),
-  NATS_URL: env.url(['nats', 'tls', 'ws', 'wss']).optional(),
+  /** A NATS server, or the servers of a cluster separated by commas. */
+  NATS_URL: env.urlList(['nats', 'tls', 'ws', 'wss']).optional(),
   REDIS_URL: env.url(['redis', 'rediss']).optional(),
 });

@@ -31,6 +31,7 @@ export const ERROR_CATALOG = {
   bus_unavailable: { status: 503, retryable: true, message: 'The message bus is unavailable.' },
   cache_unavailable: { status: 503, retryable: true, message: 'The cache is unavailable.' },
   shutting_down: { status: 503, retryable: true, message: 'The service is shutting down.' },
+  overloaded: { status: 503, retryable: true, message: 'Too many requests are waiting for a model; try again later.' },
   upstream_timeout: { status: 504, retryable: true, message: 'The model provider timed out.' },
   upstream_unavailable: { status: 503, retryable: true, message: 'No model provider could answer.' },
   deadline_exceeded: { status: 504, retryable: true, message: 'The request ran past its deadline.' },
@@ -51,14 +52,17 @@ export class AppError extends Error {
   readonly status: number;
   readonly retryable: boolean;
   readonly details: Record<string, unknown> | undefined;
+  /** When trying again makes sense: REST sends it as `Retry-After`, streams as `retry_after_ms`. */
+  readonly retryAfterMs: number | undefined;
 
-  constructor(code: ErrorCode, message?: string, opts?: { cause?: unknown; details?: Record<string, unknown> }) {
+  constructor(code: ErrorCode, message?: string, opts?: { cause?: unknown; details?: Record<string, unknown>; retryAfterMs?: number }) {
     super(message ?? ERROR_CATALOG[code].message, opts?.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'AppError';
     this.code = code;
     this.status = ERROR_CATALOG[code].status;
     this.retryable = ERROR_CATALOG[code].retryable;
     this.details = opts?.details;
+    this.retryAfterMs = opts?.retryAfterMs;
   }
 
   /** The JSON body a client sees: never a stack or a host name. */
@@ -69,6 +73,7 @@ export class AppError extends Error {
         message: this.message,
         retryable: this.retryable,
         ...(this.details ? { details: this.details } : {}),
+        ...(this.retryAfterMs === undefined ? {} : { retry_after_ms: this.retryAfterMs }),
         ...(requestId ? { request_id: requestId } : {}),
       },
     };
@@ -81,6 +86,8 @@ export const ErrorBodySchema = z.object({
     message: z.string(),
     retryable: z.boolean(),
     details: z.record(z.string(), z.unknown()).optional(),
+    /** Present on `overloaded` (and sent as the `Retry-After` header, in seconds). */
+    retry_after_ms: z.number().int().nonnegative().optional(),
     request_id: z.string().optional(),
   }),
 });

@@ -10,3 +10,4 @@ export { createBus, createBusInBackground, type BusConfig } from './bus/create-b
 export * from './redis.js';
 export * from './shutdown.js';
 export * from './jobs/index.js';
+export * from './queue/index.js';

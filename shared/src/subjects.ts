@@ -14,7 +14,16 @@ export const Subjects = {
   cacheHealth: 'cache.v1.health',
   /** Liveness of the worker pool: any orchestrator answers. */
   workerPing: 'orchestrator.v1.ping',
+  /**
+   * Jobs waiting for a model call (JetStream work queue), one subject per user shard: a hash of the user id,
+   * never the id itself, so the stream's per-subject limit is the per-user share.
+   */
+  chatQueue: (userShard: string) => `chat.v1.queue.${userShard}`,
+  chatQueueAll: 'chat.v1.queue.>',
 } as const;
+
+/** The JetStream work queue of chat jobs and its one durable pull consumer, shared by every orchestrator. */
+export const WorkQueueNames = { stream: 'CHAT_QUEUE', consumer: 'orchestrators' } as const;
 
 export const QueueGroups = { orchestrators: 'orchestrators' } as const;
 

@@ -66,3 +66,30 @@ describe('services started while NATS is down', () => {
     }
   }, 60_000);
 });
+
+describe('NATS restarted while jobs wait in the work queue (kept in memory by the server)', () => {
+  let stack: Stack;
+  let restarted: Awaited<ReturnType<typeof startNats>> | undefined;
+  beforeAll(async () => {
+    // One slot: one job runs, the others wait in the queue when NATS goes away.
+    stack = await startStack({ orchestrators: 1, orchestratorEnv: { MAX_IN_FLIGHT: '1' }, mockLlmEnv: { MOCK_LLM_TTFT_MS: '1000' } });
+  }, 60_000);
+  afterAll(async () => {
+    await restarted?.stop();
+    await stack?.stop();
+  });
+
+  it('answers every request: queued jobs are published again after the reconnect, the running one is retried', async () => {
+    const asks = Array.from({ length: 3 }, (_, i) => postJson(`${stack.url}/api/assistant/chat`, { user_id: `q${i}`, message: `queued through a restart ${randomUUID()}`, use_cache: false }));
+    await new Promise((r) => setTimeout(r, 500));
+    await stack.nats.stop();
+    await new Promise((r) => setTimeout(r, 500));
+    restarted = await startNats(stack.nats.port);
+    const results = await Promise.race([Promise.all(asks), new Promise<undefined>((r) => setTimeout(r, 40_000))]);
+    if (!results) {
+      // What each service said, to see where a request stopped.
+      for (const svc of [stack.gateway, ...stack.orchestrators]) console.log(svc.name, JSON.stringify(svc.logs.slice(-40).map((l) => [l.time, l.msg, l.request_id, l.state, l.attempt])));
+    }
+    expect(results?.map((r) => r.status)).toEqual([200, 200, 200]);
+  }, 60_000);
+});

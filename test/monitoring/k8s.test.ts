@@ -2,7 +2,9 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname, join, normalize } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
+import { WorkQueueNames } from '@actionedx/shared';
 import { kubectlPath, listFiles, readText, readYaml, readYamlDocuments, repoPath, run } from './support.js';
+import { validateK8sObject } from './k8s-schemas.js';
 
 const YAML_FILES = listFiles('k8s', (p) => /\.ya?ml$/.test(p));
 /** monitoring/kustomization.yaml generates the monitoring ConfigMaps from the files beside it (their one copy). */
@@ -31,19 +33,33 @@ describe('k8s YAML', () => {
     }
   });
 
-  it('has the base: namespace, config, the three services and the job workers, their Services, PDBs and HPAs', () => {
+  it('has the base: namespace, config, the three services and the job workers, their Services, PDBs, scalers, Ingress and NetworkPolicies', () => {
     const base = docs.filter(({ file }) => file.startsWith('k8s/base/') && !file.includes('template')).map(({ doc }) => `${doc.kind}/${doc.metadata.name}`);
     expect(base.sort()).toEqual(
       [
         'Namespace/actionedx',
         'Deployment/gateway', 'Service/gateway', 'PodDisruptionBudget/gateway', 'HorizontalPodAutoscaler/gateway',
-        'Deployment/orchestrator', 'Service/orchestrator', 'PodDisruptionBudget/orchestrator', 'HorizontalPodAutoscaler/orchestrator',
+        'Deployment/orchestrator', 'Service/orchestrator', 'PodDisruptionBudget/orchestrator', 'ScaledObject/orchestrator',
         'Deployment/job-worker', 'PodDisruptionBudget/job-worker',
         'Deployment/mock-llm', 'Service/mock-llm',
+        'Ingress/gateway', 'NetworkPolicy/gateway', 'NetworkPolicy/orchestrator', 'NetworkPolicy/mock-llm',
       ].sort(),
     );
     expect(byKindName('Deployment', 'gateway').spec.replicas).toBe(2);
     expect(byKindName('Deployment', 'orchestrator').spec.replicas).toBe(3);
+  });
+});
+
+describe('k8s schemas (offline: kubernetes-models, @kubernetes-models/keda and prometheus-operator)', () => {
+  it('validates every object of every manifest against its Kubernetes, KEDA or Prometheus Operator schema', async () => {
+    const objects = docs.filter(({ doc }) => doc.kind !== 'Kustomization' && doc.kind !== 'Component');
+    expect(objects.map(({ doc }) => doc.kind)).toEqual(expect.arrayContaining(['Deployment', 'ScaledObject', 'PodMonitor', 'Ingress', 'NetworkPolicy']));
+    for (const { file, doc } of objects) expect(await validateK8sObject(doc), `${file}: ${doc.kind}/${doc.metadata.name}`).toBe('valid');
+  });
+
+  it('finds mistakes: a bad ScaledObject and a bad Deployment are refused', async () => {
+    expect(await validateK8sObject({ apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledObject', metadata: { name: 'x' }, spec: { triggers: 'nats' } })).toMatch(/scaleTargetRef|triggers/);
+    expect(await validateK8sObject({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'x' }, spec: { replicas: 'two' } })).toMatch(/selector|template|replicas/);
   });
 });
 
@@ -125,19 +141,68 @@ describe('k8s wiring', () => {
     expect(byKindName('HorizontalPodAutoscaler', 'job-worker')).toBeUndefined();
   });
 
-  it('gives gateway and orchestrator a CPU autoscaler and a disruption budget over their own pods', () => {
+  it('scales the gateway on CPU and the orchestrators on the work queue (KEDA), each with a disruption budget', () => {
+    const gateway = byKindName('Deployment', 'gateway');
+    const hpa = byKindName('HorizontalPodAutoscaler', 'gateway');
+    expect(hpa.apiVersion).toBe('autoscaling/v2');
+    expect(hpa.spec.scaleTargetRef).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'gateway' });
+    expect(hpa.spec.metrics[0].resource.name).toBe('cpu');
+    expect(hpa.spec.minReplicas).toBe(gateway.spec.replicas);
+    expect(hpa.spec.maxReplicas).toBeGreaterThan(hpa.spec.minReplicas);
+    // KEDA owns the orchestrators' HPA: a second one would fight it.
+    expect(byKindName('HorizontalPodAutoscaler', 'orchestrator')).toBeUndefined();
+    const orchestrator = byKindName('Deployment', 'orchestrator');
+    const so = byKindName('ScaledObject', 'orchestrator');
+    expect(so.spec.scaleTargetRef).toMatchObject({ kind: 'Deployment', name: 'orchestrator' });
+    expect(so.spec.minReplicaCount).toBe(orchestrator.spec.replicas);
+    expect(so.spec.maxReplicaCount).toBeGreaterThan(so.spec.minReplicaCount);
+    const trigger = so.spec.triggers[0];
+    expect(trigger.type).toBe('nats-jetstream');
+    expect(trigger.metadata).toMatchObject({ stream: WorkQueueNames.stream, consumer: WorkQueueNames.consumer });
+    expect(trigger.metadata.natsServerMonitoringEndpoint).toMatch(/^nats\.actionedx\.svc\.cluster\.local:8222$/);
+    const devNats = readYamlDocuments('k8s/overlays/dev/infra.yaml').find((d) => d.kind === 'Deployment' && d.metadata.name === 'nats');
+    expect(devNats.spec.template.spec.containers[0].args).toEqual(expect.arrayContaining(['-js', '-m', '8222']));
     for (const name of ['gateway', 'orchestrator']) {
-      const d = byKindName('Deployment', name);
-      const hpa = byKindName('HorizontalPodAutoscaler', name);
-      expect(hpa.apiVersion).toBe('autoscaling/v2');
-      expect(hpa.spec.scaleTargetRef).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', name });
-      expect(hpa.spec.metrics[0].resource.name).toBe('cpu');
-      expect(hpa.spec.minReplicas).toBe(d.spec.replicas);
-      expect(hpa.spec.maxReplicas).toBeGreaterThan(hpa.spec.minReplicas);
       const pdb = byKindName('PodDisruptionBudget', name);
       expect(pdb.apiVersion).toBe('policy/v1');
-      expect(pdb.spec.selector.matchLabels).toEqual(d.spec.selector.matchLabels);
+      expect(pdb.spec.selector.matchLabels).toEqual(byKindName('Deployment', name).spec.selector.matchLabels);
     }
+  });
+
+  it('gives every service time to drain: preStop + SHUTDOWN_GRACE_MS + 2 s fit in terminationGracePeriodSeconds', () => {
+    for (const name of ['gateway', 'orchestrator']) {
+      const pod = byKindName('Deployment', name).spec.template.spec;
+      const c = pod.containers[0];
+      const graceMs = Number(c.env.find((e: any) => e.name === 'SHUTDOWN_GRACE_MS')?.value);
+      expect(graceMs, name).toBeGreaterThan(0);
+      const sleep = c.lifecycle?.preStop?.exec?.command;
+      const preStopS = sleep ? Number(sleep[1]) : 0;
+      expect(preStopS + graceMs / 1000 + 2, name).toBeLessThanOrEqual(pod.terminationGracePeriodSeconds);
+      // ... and not much more: the period is what the service really needs.
+      expect(pod.terminationGracePeriodSeconds - (preStopS + graceMs / 1000 + 2), name).toBeLessThanOrEqual(10);
+    }
+  });
+
+  it('routes chat, tasks, health and WebSockets through the Ingress with long timeouts, never metrics or cache administration', () => {
+    const ing = byKindName('Ingress', 'gateway');
+    const a = ing.metadata.annotations;
+    expect(Number(a['nginx.ingress.kubernetes.io/proxy-read-timeout'])).toBeGreaterThanOrEqual(3600);
+    expect(Number(a['nginx.ingress.kubernetes.io/proxy-send-timeout'])).toBeGreaterThanOrEqual(3600);
+    expect(a['nginx.ingress.kubernetes.io/proxy-buffering']).toBe('off');
+    const paths = ing.spec.rules.flatMap((r: any) => r.http.paths.map((p: any) => p.path));
+    expect(paths).toEqual(expect.arrayContaining(['/api/assistant', '/ws/assistant', '/api/health']));
+    for (const p of paths) expect(p).not.toMatch(/metrics|cache/);
+    expect(paths).not.toContain('/');
+  });
+
+  it('keeps the orchestrators\' metrics port inside the cluster, and the mock LLM for the orchestrators only', () => {
+    const orch = byKindName('NetworkPolicy', 'orchestrator');
+    expect(orch.spec.podSelector.matchLabels).toEqual({ 'app.kubernetes.io/name': 'orchestrator' });
+    expect(orch.spec.ingress).toEqual([{ from: [{ namespaceSelector: {} }], ports: [{ port: 'http', protocol: 'TCP' }] }]);
+    const gw = byKindName('NetworkPolicy', 'gateway');
+    expect(gw.spec.ingress.flatMap((r: any) => r.from)).toEqual([{ namespaceSelector: {} }]);
+    const mock = byKindName('NetworkPolicy', 'mock-llm');
+    expect(mock.spec.ingress[0].from).toEqual([{ podSelector: { matchLabels: { 'app.kubernetes.io/name': 'orchestrator' } } }]);
   });
 
   it('points every Service at pods that exist, on a port they declare', () => {
@@ -249,8 +314,10 @@ describe('kustomizations', () => {
     return parseAllDocuments(r.output).map((d) => d.toJS());
   };
 
-  it.skipIf(!kubectl)(`render with kubectl kustomize${noKubectl}`, () => {
-    for (const dir of ['k8s/base', 'k8s/monitoring', 'k8s/overlays/dev', 'k8s/overlays/prod']) render(dir);
+  it.skipIf(!kubectl)(`render with kubectl kustomize, every object valid against its schema${noKubectl}`, async () => {
+    for (const dir of ['k8s/base', 'k8s/monitoring', 'k8s/overlays/dev', 'k8s/overlays/prod']) {
+      for (const obj of render(dir)) expect(await validateK8sObject(obj), `${dir}: ${obj.kind}/${obj.metadata?.name}`).toBe('valid');
+    }
   });
 
   it.skipIf(!kubectl)(`renders monitoring/'s files byte for byte into the ConfigMaps Prometheus and Grafana mount${noKubectl}`, () => {
@@ -302,6 +369,10 @@ describe('kustomizations', () => {
     expect(gw.spec.template.spec.containers[0].image).toBe(`${APP_IMAGE}:${JSON.parse(readText('package.json')).version}`);
     // generated names are wired through (hash suffixes)
     expect(gw.spec.template.spec.containers[0].envFrom[0].configMapRef.name).toBe(config.metadata.name);
+    expect(prod.find((d) => d.kind === 'ScaledObject').spec.minReplicaCount).toBe(prod.find((d) => d.kind === 'Deployment' && d.metadata.name === 'orchestrator').spec.replicas);
+    expect(names(prod, 'PodMonitor')).toEqual(['gateway', 'orchestrator']);
+    expect(names(prod, 'NetworkPolicy')).toEqual(['gateway', 'orchestrator']);
+    expect(config.data.QUEUE_REPLICAS).toBe('3');
     for (const hpa of prod.filter((d) => d.kind === 'HorizontalPodAutoscaler')) {
       const d = prod.find((x) => x.kind === 'Deployment' && x.metadata.name === hpa.metadata.name);
       expect(hpa.spec.minReplicas).toBe(d.spec.replicas);

@@ -144,3 +144,19 @@ export async function mockCompletions(mockLlmUrl: string): Promise<number> {
   const res = await fetch(`${mockLlmUrl}/metrics`);
   return counterSum(await res.text(), 'mock_llm_completions_total');
 }
+
+/** `PUT /mock/config` on mock-llm (latency, length, faults). */
+export async function setMock(mockLlmUrl: string, config: Record<string, unknown>): Promise<void> {
+  const res = await fetch(`${mockLlmUrl}/mock/config`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(config) });
+  if (!res.ok) throw new Error(`PUT /mock/config: ${res.status} ${await res.text()}`);
+}
+
+/** mock-llm's counters: completions, streams, client disconnects, in flight now and at the peak. */
+export async function mockStats(mockLlmUrl: string): Promise<{ completions: number; streams: number; client_disconnects: number; in_flight: number; peak_in_flight: number }> {
+  return (await fetch(`${mockLlmUrl}/mock/stats`)).json() as never;
+}
+
+/** Starts a new peak of concurrent completions at mock-llm (the current count). */
+export async function resetMockPeak(mockLlmUrl: string): Promise<void> {
+  await fetch(`${mockLlmUrl}/mock/stats/reset-peak`, { method: 'POST' });
+}

@@ -1,5 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -133,10 +136,23 @@ export async function runToExit(
   return { code, logs, stderr: err };
 }
 
-/** A nats-server of the test's own on a free port: isolated subjects, and free to stop and restart. */
-export async function startNats(port?: number): Promise<{ url: string; port: number; stop(): Promise<void> }> {
+export interface NatsServer {
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+/** JetStream's store of a test server, kept per port: a server restarted on the same port finds its data. */
+function natsStoreDir(name: string): string {
+  const dir = join(tmpdir(), 'actionedx-nats', name);
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+/** A nats-server of the test's own on a free port, with JetStream: isolated subjects, and free to stop and restart. */
+export async function startNats(port?: number): Promise<NatsServer> {
   const p = port ?? (await freePort());
-  const proc = spawn('/usr/sbin/nats-server', ['-a', '127.0.0.1', '-p', String(p)], { stdio: 'ignore' });
+  const proc = spawn('/usr/sbin/nats-server', ['-a', '127.0.0.1', '-p', String(p), '-js', '-sd', natsStoreDir(`single-${p}`)], { stdio: 'ignore' });
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
   await waitForPort(p);
   return {
@@ -147,6 +163,126 @@ export async function startNats(port?: number): Promise<{ url: string; port: num
       await exited;
     },
   };
+}
+
+export interface NatsClusterNode extends NatsServer {
+  name: string;
+  /** Monitoring port (`/jsz`, `/varz`). */
+  monitorPort: number;
+  running(): boolean;
+  /** Kill the process at once (SIGKILL): a node lost, not a node leaving. */
+  kill(): Promise<void>;
+  /** Start it again with the same ports, store and routes. */
+  restart(): Promise<void>;
+}
+
+export interface NatsCluster {
+  /** Every node's client URL, comma-separated (what `NATS_URL` takes). */
+  url: string;
+  nodes: NatsClusterNode[];
+  /** Resolves once the JetStream meta group has a leader seen by every running node. */
+  waitForJetStream(timeoutMs?: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** One node of a test cluster: a nats-server process that can be killed and started again on the same ports. */
+class ClusterNode implements NatsClusterNode {
+  readonly url: string;
+  readonly port: number;
+  readonly monitorPort: number;
+  private proc: ChildProcess | undefined;
+  private exited: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly name: string,
+    private readonly ports: { client: number; cluster: number; monitor: number },
+    private readonly clusterName: string,
+    private readonly routes: string,
+    private readonly store: string,
+  ) {
+    this.url = `nats://127.0.0.1:${ports.client}`;
+    this.port = ports.client;
+    this.monitorPort = ports.monitor;
+  }
+
+  running(): boolean {
+    return this.proc !== undefined && this.proc.exitCode === null && this.proc.signalCode === null;
+  }
+
+  async restart(): Promise<void> {
+    if (this.running()) return;
+    const { client, cluster, monitor } = this.ports;
+    const proc = spawn(
+      '/usr/sbin/nats-server',
+      ['-a', '127.0.0.1', '-p', String(client), '-m', String(monitor), '-js', '-sd', this.store, '--server_name', this.name,
+        '--cluster_name', this.clusterName, '--cluster', `nats://127.0.0.1:${cluster}`, '--routes', this.routes],
+      { stdio: 'ignore' },
+    );
+    this.proc = proc;
+    this.exited = new Promise<void>((r) => proc.once('exit', () => r()));
+    await waitForPort(client);
+  }
+
+  async stop(): Promise<void> {
+    if (!this.running()) return;
+    this.proc!.kill('SIGTERM');
+    await this.exited;
+  }
+
+  async kill(): Promise<void> {
+    if (!this.running()) return;
+    this.proc!.kill('SIGKILL');
+    await this.exited;
+  }
+}
+
+/**
+ * Three (or `size`) nats-servers clustered on loopback ports, with JetStream: each with its own store, routes to
+ * the others, a server name. Stopping one leaves a quorum for replicated streams.
+ */
+export async function startNatsCluster(size = 3): Promise<NatsCluster> {
+  const ports = await Promise.all(Array.from({ length: size }, async () => ({ client: await freePort(), cluster: await freePort(), monitor: await freePort() })));
+  const clusterName = `actionedx-test-${ports[0]!.client}`;
+  const nodes = ports.map((p, i) => {
+    const routes = ports.filter((_, j) => j !== i).map((o) => `nats://127.0.0.1:${o.cluster}`).join(',');
+    return new ClusterNode(`n${i + 1}-${p.client}`, p, clusterName, routes, natsStoreDir(`cluster-${ports[0]!.client}/n${i + 1}`));
+  });
+  await Promise.all(nodes.map((n) => n.restart()));
+  const cluster: NatsCluster = {
+    url: nodes.map((n) => n.url).join(','),
+    nodes,
+    async waitForJetStream(timeoutMs = 20_000) {
+      await until(
+        async () => {
+          const leaders = await Promise.all(
+            nodes.filter((n) => n.running()).map(async (n) => {
+              try {
+                const res = await fetch(`http://127.0.0.1:${n.monitorPort}/jsz`);
+                const body = (await res.json()) as { meta_cluster?: { leader?: string } };
+                return body.meta_cluster?.leader ?? '';
+              } catch {
+                return '';
+              }
+            }),
+          );
+          return leaders.length > 0 && leaders.every((l) => l !== '' && l === leaders[0]);
+        },
+        timeoutMs,
+        'a JetStream meta leader',
+      );
+    },
+    async stop() {
+      await Promise.all(nodes.map((n) => n.stop()));
+      rmSync(join(tmpdir(), 'actionedx-nats', `cluster-${ports[0]!.client}`), { recursive: true, force: true });
+    },
+  };
+  try {
+    await cluster.waitForJetStream();
+  } catch (err) {
+    await cluster.stop();
+    throw err;
+  }
+  return cluster;
 }
 
 /**

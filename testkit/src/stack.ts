@@ -1,4 +1,4 @@
-import { startNats, startService, until, type ServiceProcess } from './processes.js';
+import { startNats, startNatsCluster, startService, until, type NatsCluster, type NatsServer, type ServiceProcess } from './processes.js';
 
 /** Services listen before their bus connects; a stack is handed over only once each one is ready. */
 async function ready(service: ServiceProcess): Promise<ServiceProcess> {
@@ -13,7 +13,10 @@ export interface Stack {
   mockLlm: ServiceProcess;
   /** Every mock LLM of the stack (`mockLlms` of them), each its own process with its own faults. */
   mockLlms: ServiceProcess[];
-  nats: { url: string; port: number; stop(): Promise<void> };
+  /** The stack's NATS: one server, or with `natsCluster` the cluster (its `url` lists every node). */
+  nats: NatsServer;
+  /** Set when the stack runs on a NATS cluster (`natsCluster`). */
+  cluster: NatsCluster | undefined;
   redisUrl: string;
   /** Base URL of the gateway, e.g. http://127.0.0.1:PORT */
   url: string;
@@ -32,6 +35,8 @@ export interface StackOptions {
   mockLlms?: number;
   /** Redis database of this stack; defaults to one per vitest worker so parallel files never share cache entries. */
   redisDb?: number;
+  /** Run on a cluster of this many nats-servers (3) with the work queue replicated on each. */
+  natsCluster?: number;
 }
 
 export function redisDbForWorker(): number {
@@ -41,7 +46,9 @@ export function redisDbForWorker(): number {
 
 /** The distributed platform as separate processes: its own nats-server, the machine's Redis, mock-llm, gateway, N orchestrators. */
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
-  const nats = await startNats();
+  const cluster = opts.natsCluster ? await startNatsCluster(opts.natsCluster) : undefined;
+  const nats: NatsServer = cluster ? { url: cluster.url, port: cluster.nodes[0]!.port, stop: () => cluster.stop() } : await startNats();
+  const queueEnv = cluster ? { QUEUE_REPLICAS: String(Math.min(3, opts.natsCluster!)) } : {};
   const redisUrl = `${process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'}/${opts.redisDb ?? redisDbForWorker()}`;
   const started: ServiceProcess[] = [];
   try {
@@ -63,6 +70,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
           OPENAI_API_KEY: 'test-key',
           OPENAI_MAX_RETRIES: '0',
           WORKER_ID: `orch-${++n}`,
+          ...queueEnv,
           ...opts.orchestratorEnv,
           ...env,
         },
@@ -89,6 +97,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       mockLlm,
       mockLlms,
       nats,
+      cluster,
       redisUrl,
       url: gateway.url,
       wsUrl: gateway.url.replace('http', 'ws'),

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
 import type { Registry } from 'prom-client';
 import type { WebSocketServer } from 'ws';
-import { createJobSubmitMetric, createQueueDepthMetric, type Bus, type Logger, type Redis } from '@actionedx/shared';
+import { createJobSubmitMetric, createQueueDepthMetric, type Bus, type Logger, type Redis, type WorkQueue } from '@actionedx/shared';
 import { OrchestratorAdmin } from './admin/orchestrator-admin.js';
 import { ChatDispatcher } from './chat/chat-dispatcher.js';
 import type { GatewayConfig } from './config.js';
@@ -41,6 +41,8 @@ export interface GatewayDeps {
   redis?: Redis;
   /** Background jobs (`openJobDesk`); without it `/api/jobs` answers 503 jobs_unavailable. */
   jobs?: JobDesk;
+  /** The orchestrators' work queue (publish only): a job no worker acks goes there. */
+  queue?: WorkQueue;
 }
 
 export interface Gateway {
@@ -84,6 +86,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
     maxAttempts: config.maxAttempts,
     logger,
     metrics,
+    queue: deps.queue,
+    queueAckWaitMs: config.queueAckWaitMs,
   });
   dispatcher.start();
   const admin = new OrchestratorAdmin(bus, metrics, logger);

@@ -30,6 +30,11 @@ export const GatewayEnvSchema = CommonEnvSchema.extend({
     .default('*')
     .transform((v) => v.split(',').map((o) => o.trim()).filter((o) => o.length > 0))
     .refine((list) => list.every((o) => o === '*' || /^https?:\/\/[^/\s]+$/.test(o)), 'origins are * or scheme://host[:port]'),
+  /**
+   * The orchestrators' QUEUE_ACK_WAIT_MS: how long a queued job's silent worker is given before the queue hands
+   * the job to another one (the gateway waits that long before trying on its own).
+   */
+  QUEUE_ACK_WAIT_MS: z.coerce.number().int().min(1_000).default(4_000),
   /** This gateway's id in frame subjects; default: a random short id, fresh at each start. */
   GATEWAY_ID: z.string().regex(SUBJECT_TOKEN, 'must be 1-64 letters, digits, _ or -').max(32).optional(),
   /** QUEUE_REDIS_URL and the JOB_* settings (jobs/jobs-config.ts). */
@@ -56,6 +61,7 @@ export interface GatewayConfig {
   shutdownGraceMs: number;
   /** Background jobs: the queue Redis, retries, webhooks. */
   jobs: GatewayJobsConfig;
+  queueAckWaitMs: number;
 }
 
 const randomGatewayId = (): string => `gw-${randomBytes(4).toString('hex')}`;
@@ -82,5 +88,6 @@ export function loadGatewayConfig(source: NodeJS.ProcessEnv = process.env): Gate
     wsPingIntervalMs: e.WS_PING_INTERVAL_MS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     jobs: gatewayJobsConfig(e),
+    queueAckWaitMs: e.QUEUE_ACK_WAIT_MS,
   };
 }

@@ -4,6 +4,7 @@ import {
   createLogger,
   createMetricsRegistry,
   createRedisClient,
+  createWorkQueue,
   onShutdown,
   type Logger,
 } from '@actionedx/shared';
@@ -59,7 +60,23 @@ async function main(): Promise<void> {
   const registry = createMetricsRegistry('gateway');
   // Background jobs need their own Redis (noeviction); without one, /api/jobs answers 503 jobs_unavailable.
   const jobs = config.jobs.queueRedisUrl ? openJobDesk(config.jobs, { bus, logger, name: `gateway-${config.gatewayId}` }) : undefined;
-  const gateway = createGateway({ bus, config, logger, registry, sessionStore, ...(redis ? { redis } : {}), ...(jobs ? { jobs: jobs.desk } : {}) });
+  // Publish only: the orchestrators own the queue's stream and bounds; only the ack wait matters here.
+  const queue = createWorkQueue(bus, {
+    limits: { maxJobs: 1, maxPerUser: 1, ackWaitMs: config.queueAckWaitMs, maxDeliver: 1, replicas: 1, maxAgeMs: 60_000 },
+    storage: 'memory',
+    logger,
+    manage: false,
+  });
+  const gateway = createGateway({
+    bus,
+    config,
+    logger,
+    registry,
+    sessionStore,
+    queue,
+    ...(redis ? { redis } : {}),
+    ...(jobs ? { jobs: jobs.desk } : {}),
+  });
 
   const address = await gateway.listen();
   logger.info(

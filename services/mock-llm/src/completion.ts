@@ -34,6 +34,8 @@ export interface MockStats {
   in_flight: number;
   /** Epoch ms of the latest completion requests' arrival (the last 50), e.g. to check a client's backoff. */
   arrivals: number[];
+  /** Most completions answered at once since the start or the last `POST /mock/stats/reset-peak`. */
+  peak_in_flight: number;
 }
 
 export interface CompletionDeps {
@@ -154,6 +156,7 @@ function track(res: Response, plan: Plan, { stats, metrics, logger }: Completion
   if (stats.arrivals.length > 50) stats.arrivals.shift();
   if (plan.stream) stats.streams++;
   stats.in_flight++;
+  if (stats.in_flight > stats.peak_in_flight) stats.peak_in_flight = stats.in_flight;
   metrics.inFlight.inc();
   const started = performance.now();
 

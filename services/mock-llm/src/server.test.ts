@@ -338,7 +338,7 @@ describe('observability and control', () => {
     await expect.poll(() => counter('mock_llm_completions_total')).toBe(3);
     expect(await counter('mock_llm_completions_total', 'stream="true",outcome="ok"')).toBe(1);
     expect(await counter('mock_llm_completions_total', 'outcome="fault_rate_limit"')).toBe(1);
-    expect(await stats()).toMatchObject({ completions: 3, streams: 1, client_disconnects: 0, in_flight: 0 });
+    expect(await stats()).toMatchObject({ completions: 3, streams: 1, client_disconnects: 0, in_flight: 0, peak_in_flight: 1 });
     expect(await metricsText()).toMatch(/^mock_llm_in_flight\{service="mock-llm"\} 0$/m);
   });
 

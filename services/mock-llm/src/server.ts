@@ -43,7 +43,7 @@ export function createMockLlm(config: Partial<MockBehaviour> = {}, deps: MockLlm
   const logger = deps.logger ?? createLogger({ service: 'mock-llm', version: MOCK_LLM_VERSION, level: 'silent' });
   const registry = deps.registry ?? createMetricsRegistry('mock-llm');
   const metrics = createMockLlmMetrics(registry);
-  const stats: MockStats = { completions: 0, streams: 0, client_disconnects: 0, in_flight: 0, arrivals: [] };
+  const stats: MockStats = { completions: 0, streams: 0, client_disconnects: 0, in_flight: 0, peak_in_flight: 0, arrivals: [] };
   let behaviour = mergeBehaviour(DEFAULT_BEHAVIOUR, config);
   const setDefaults = (patch: Partial<MockBehaviour>) => (behaviour = mergeBehaviour(behaviour, patch));
 
@@ -84,6 +84,10 @@ export function createMockLlm(config: Partial<MockBehaviour> = {}, deps: MockLlm
     res.json(behaviourToWire(setDefaults(patch.data)));
   });
   app.get('/mock/stats', (_req, res) => {
+    res.json(stats);
+  });
+  app.post('/mock/stats/reset-peak', (_req, res) => {
+    stats.peak_in_flight = stats.in_flight;
     res.json(stats);
   });
 

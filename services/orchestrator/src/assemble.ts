@@ -4,6 +4,7 @@ import { createCache, type Cache } from './cache/index.js';
 import type { OrchestratorConfig } from './config.js';
 import { assembleJobWorkers, type AssembledJobWorkers } from './jobs/index.js';
 import { createOrchestrator, type Orchestrator } from './orchestrator.js';
+import { createWorkQueue, type WorkQueue, type WorkQueueLimits } from '@actionedx/shared';
 import { createConversationStore, type ConversationStore } from './store/index.js';
 import { TaskRegistry } from './tasks/index.js';
 
@@ -26,6 +27,7 @@ export interface AssembledOrchestrator {
   store: ConversationStore;
   /** The background job workers, when this process has the `jobs` role; `start()` them (it checks the queue Redis). */
   jobs: AssembledJobWorkers | undefined;
+  queue: WorkQueue;
   /** Stops taking jobs, lets running ones finish within SHUTDOWN_GRACE_MS, closes cache and store. */
   close(): Promise<void>;
 }
@@ -48,8 +50,11 @@ export async function assembleOrchestrator(cfg: OrchestratorConfig, deps: Assemb
     logger,
   });
   const tasks = new TaskRegistry({ ttlSeconds: cfg.ttls, model: cfg.modelRoutes, sharing: cfg.sharing });
+  const queue = createWorkQueue(bus, { limits: queueLimits(cfg), storage: cfg.QUEUE_STORAGE, logger });
   const orchestrator = createOrchestrator({
     bus,
+    queue,
+    maxInFlight: cfg.MAX_IN_FLIGHT,
     cache,
     store,
     routing: cfg.routing,
@@ -78,10 +83,23 @@ export async function assembleOrchestrator(cfg: OrchestratorConfig, deps: Assemb
     cache,
     store,
     jobs,
+    queue,
     async close() {
       await Promise.all([orchestrator.stop(cfg.SHUTDOWN_GRACE_MS), jobs?.close(cfg.SHUTDOWN_GRACE_MS)]);
       await cache.close();
       await store.close();
     },
+  };
+}
+
+/** The work queue's bounds and timers from the configuration. */
+export function queueLimits(cfg: OrchestratorConfig): WorkQueueLimits {
+  return {
+    maxJobs: cfg.QUEUE_MAX,
+    maxPerUser: cfg.QUEUE_MAX_PER_USER,
+    ackWaitMs: cfg.QUEUE_ACK_WAIT_MS,
+    maxDeliver: cfg.QUEUE_MAX_DELIVER,
+    replicas: cfg.QUEUE_REPLICAS,
+    maxAgeMs: cfg.QUEUE_MAX_AGE_MS,
   };
 }

@@ -20,7 +20,24 @@ export const OrchestratorEnvSchema = CommonEnvSchema.extend({
   /** Lease of a single-flight lock, renewed while the model answers: a dead replica frees its keys within it. */
   FLIGHT_LEASE_MS: env.ms(3_000),
   FLIGHT_WAIT_MS: env.ms(120_000),
+  /** On SIGTERM: stop taking jobs, finish running ones within this, hand the rest back to the queue. */
   SHUTDOWN_GRACE_MS: env.ms(10_000),
+  /** Model calls at most at once on this replica; further misses wait in the work queue. */
+  MAX_IN_FLIGHT: z.coerce.number().int().min(1).max(1_024).default(16),
+  /** Jobs in the work queue at most (waiting and running, all replicas); beyond it: 503 overloaded. */
+  QUEUE_MAX: z.coerce.number().int().min(1).default(2_000),
+  /** Jobs of one user in the work queue at most (waiting and running): one user cannot fill it. */
+  QUEUE_MAX_PER_USER: z.coerce.number().int().min(1).default(64),
+  /** A worker silent this long (no progress signal) loses its job to another worker. */
+  QUEUE_ACK_WAIT_MS: z.coerce.number().int().min(1_000).default(4_000),
+  /** Deliveries of one job at most (a job that keeps killing its workers stops there). */
+  QUEUE_MAX_DELIVER: z.coerce.number().int().min(1).max(20).default(4),
+  /** Copies of the queue in a NATS cluster (1 on one server; 3 on a cluster of three). */
+  QUEUE_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
+  /** `memory` (fastest) or `file` (survives a restart of a single NATS server). */
+  QUEUE_STORAGE: z.enum(['memory', 'file']).default('memory'),
+  /** A queued job older than this is dropped by the queue (far past any request deadline). */
+  QUEUE_MAX_AGE_MS: z.coerce.number().int().min(10_000).default(600_000),
   /** Conversations and the usage ledger; unset = kept in memory. */
   MONGO_URL: env.url(['mongodb', 'mongodb+srv']).optional(),
   MONGO_DB: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).default('actionedx'),
@@ -61,6 +78,7 @@ export function loadOrchestratorConfig(source: NodeJS.ProcessEnv = process.env):
   const ttls = collect(() => resolveTtls(source));
   const sharing = collect(() => resolveSharing(source));
   const prices = collect(() => resolvePrices(source));
+  if (cfg && cfg.QUEUE_MAX_PER_USER > cfg.QUEUE_MAX) problems.push('QUEUE_MAX_PER_USER: must not exceed QUEUE_MAX');
   const envRoutes = Object.fromEntries(
     TASK_TYPES.flatMap((t) => {
       const route = source[`MODEL_ROUTE_${t.toUpperCase()}`];
@@ -76,6 +94,6 @@ export function loadOrchestratorConfig(source: NodeJS.ProcessEnv = process.env):
       maxRetries: cfg?.OPENAI_MAX_RETRIES ?? 2,
     }),
   );
-  if (!cfg || !ttls || !sharing || !prices || !routing) throw new ConfigError(problems);
+  if (!cfg || !ttls || !sharing || !prices || !routing || problems.length > 0) throw new ConfigError(problems);
   return { ...cfg, modelRoutes: primaryModels(routing), routing, ttls, sharing, prices };
 }

@@ -7,3 +7,4 @@ export { createRouterMetrics, ModelRouter, PriceTable, readSseData, resolveRouti
 export { TaskRegistry, type TaskProfile } from './tasks/index.js';
 export { createConversationStore, type ConversationStore } from './store/index.js';
 export { assembleJobWorkers, JobWorkers, JobRunner, JobKindRegistry, type AssembledJobWorkers } from './jobs/index.js';
+export { queueLimits } from './assemble.js';

@@ -15,6 +15,7 @@ import { createMockLlm, type ListeningMockLlm, type MockLlm } from '@actionedx/m
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCache } from './cache/index.js';
 import { primaryModels, resolveRouting } from './llm/index.js';
+import { MemoryWorkQueue } from '@actionedx/shared';
 import { createOrchestrator, type Orchestrator } from './orchestrator.js';
 import { MemoryConversationStore } from './store/index.js';
 import { TaskRegistry } from './tasks/index.js';
@@ -47,6 +48,8 @@ describe('orchestrator on the in-process bus', () => {
       logger: createLogger({ service: 'orchestrator', version: 'test', level: 'silent' }),
       registry,
       workerId: 'w1',
+      queue: new MemoryWorkQueue({ maxJobs: 100, maxPerUser: 50, ackWaitMs: 2_000, maxDeliver: 3, replicas: 1, maxAgeMs: 60_000 }),
+      maxInFlight: 4,
     });
     orch.start();
   });

@@ -1,10 +1,12 @@
 import {
   createAiMetrics,
   createBusMetrics,
+  createQueueMetrics,
   createServiceHealthMetric,
   type AiMetrics,
   type Bus,
   type Logger,
+  type WorkQueue,
 } from '@actionedx/shared';
 import type { Registry } from 'prom-client';
 import { registerCacheAdmin, type Cache } from './cache/index.js';
@@ -27,6 +29,10 @@ export interface OrchestratorDeps {
   logger: Logger;
   registry: Registry;
   workerId: string;
+  /** Where misses wait for a model slot (`createWorkQueue`). */
+  queue: WorkQueue;
+  /** Model calls at most at once on this replica (`MAX_IN_FLIGHT`). */
+  maxInFlight: number;
   /** Count bus frames in this registry (off when another service in the process already does). Default true. */
   busMetrics?: boolean;
 }
@@ -68,21 +74,49 @@ export function createOrchestrator(deps: OrchestratorDeps): Orchestrator {
     metrics: aiMetrics,
     logger,
   });
+  const { queue } = deps;
   const worker = new ChatWorker({
     bus,
     pipeline,
+    queue,
+    maxInFlight: deps.maxInFlight,
     workerId: deps.workerId,
     logger,
     aiMetrics,
+    queueMetrics: createQueueMetrics(registry),
     ...(busMetrics ? { busMetrics } : {}),
   });
   let stopAdmin: (() => void) | undefined;
   let refresher: NodeJS.Timeout | undefined;
   let started = false;
   let stopping = false;
+  let queueReady = false;
+  let ensuring = false;
   const startedAt = Date.now();
 
-  const ready = () => started && !stopping && bus.state() === 'connected';
+  const ready = () => started && !stopping && queueReady && bus.state() === 'connected';
+
+  /** The queue's stream and consumer, made (or remade, after a server lost them) until it works. */
+  async function ensureQueue(): Promise<void> {
+    if (ensuring) return;
+    ensuring = true;
+    try {
+      for (let attempt = 0; !stopping; attempt++) {
+        try {
+          await queue.ready();
+          if (!queueReady) logger.info({ queue: queue.kind, ...queue.limits }, 'work queue ready');
+          queueReady = true;
+          return;
+        } catch (err) {
+          queueReady = false;
+          if (attempt % 10 === 0) logger.error({ err }, 'work queue not ready (is JetStream enabled on the NATS server?); trying again');
+          await new Promise((r) => setTimeout(r, 1_000));
+        }
+      }
+    } finally {
+      ensuring = false;
+    }
+  }
 
   async function health(): Promise<Record<string, unknown>> {
     const [cacheHealth, storeHealth] = await Promise.all([cache.store.health(), deps.store.health()]);
@@ -98,7 +132,14 @@ export function createOrchestrator(deps: OrchestratorDeps): Orchestrator {
       worker_id: deps.workerId,
       uptime_s: Math.round((Date.now() - startedAt) / 1000),
       in_flight: worker.inFlight,
-      dependencies: { nats: { status: busState, kind: bus.kind }, cache: cacheHealth, store: storeHealth, model_targets: router.breakerStates() },
+      slots: { busy: worker.busySlots, total: deps.maxInFlight },
+      dependencies: {
+        nats: { status: busState, kind: bus.kind },
+        queue: { status: queueReady ? 'ready' : 'unavailable', kind: queue.kind },
+        cache: cacheHealth,
+        store: storeHealth,
+        model_targets: router.breakerStates(),
+      },
     };
   }
 
@@ -107,6 +148,11 @@ export function createOrchestrator(deps: OrchestratorDeps): Orchestrator {
     pipeline,
     aiMetrics,
     start() {
+      void ensureQueue();
+      // After a reconnect the server may have lost the queue (a single server restarted without its store).
+      bus.onStateChange((state) => {
+        if (state === 'connected') void ensureQueue();
+      });
       worker.start();
       stopAdmin = registerCacheAdmin(bus, cache.store, logger);
       started = true;
@@ -114,7 +160,7 @@ export function createOrchestrator(deps: OrchestratorDeps): Orchestrator {
       // service_health stays current for alerts even when nobody asks for /health.
       refresher = setInterval(() => void health().catch(() => {}), HEALTH_REFRESH_MS);
       refresher.unref();
-      logger.info({ worker_id: deps.workerId, bus: bus.kind }, 'orchestrator taking chat jobs');
+      logger.info({ worker_id: deps.workerId, bus: bus.kind, max_in_flight: deps.maxInFlight }, 'orchestrator taking chat jobs');
     },
     ready,
     health,
@@ -123,6 +169,7 @@ export function createOrchestrator(deps: OrchestratorDeps): Orchestrator {
       clearInterval(refresher);
       stopAdmin?.();
       await worker.stop(graceMs);
+      await queue.close();
     },
   };
 }

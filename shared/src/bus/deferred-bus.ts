@@ -27,16 +27,24 @@ export class DeferredBus implements Bus {
   private readonly subs = new Set<PendingSub>();
   private readonly listeners = new Set<(s: BusState) => void>();
   private closed = false;
+  private readonly realBus: Promise<Bus>;
 
   constructor(
     readonly kind: Bus['kind'],
     connecting: Promise<Bus>,
     onConnectError: (err: unknown) => void = () => {},
   ) {
+    this.realBus = connecting;
     connecting.then(
       (bus) => this.attach(bus),
       (err: unknown) => onConnectError(err),
     );
+    connecting.catch(() => {});
+  }
+
+  /** The real bus, once connected (rejects if it never connects). */
+  whenConnected(): Promise<Bus> {
+    return this.realBus;
   }
 
   /** Whether the real bus has connected once. */

@@ -22,6 +22,7 @@ import {
 } from './bus.js';
 
 export interface NatsBusOptions {
+  /** One server, or several separated by commas (a cluster; the client fails over between them). */
   url: string;
   /** Connection name shown by the server (`nats-server` monitoring, logs). */
   name: string;
@@ -83,7 +84,7 @@ export class NatsBus implements Bus {
 
   static async connect(opts: NatsBusOptions): Promise<NatsBus> {
     const nc = await connect({
-      servers: opts.url,
+      servers: opts.url.split(',').map((u) => u.trim()).filter((u) => u.length > 0),
       name: opts.name,
       // nats.js stops after 10 attempts by default; a service must never give up on its bus.
       maxReconnectAttempts: -1,
@@ -98,6 +99,11 @@ export class NatsBus implements Bus {
       nc,
       opts.onHandlerError ?? ((err, subject) => console.error(`bus handler for ${subject} threw`, err)),
     );
+  }
+
+  /** The NATS connection underneath, for what only NATS has (JetStream). */
+  get connection(): NatsConnection {
+    return this.nc;
   }
 
   publish(subject: string, data: Uint8Array, opts?: PublishOptions): void {

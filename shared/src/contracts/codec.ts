@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import { AppError } from '../errors.js';
-import { FrameSchema, type Frame } from './frames.js';
+import { FrameSchema, type ChunkFrame, type Frame } from './frames.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -54,9 +54,12 @@ function checkFrame(value: unknown): Frame {
     Number.isSafeInteger(f.attempt) &&
     (f.attempt as number) >= 0 &&
     Number.isSafeInteger(f.seq) &&
-    (f.seq as number) >= 0
+    (f.seq as number) >= 0 &&
+    (f.delivery === undefined || (Number.isSafeInteger(f.delivery) && (f.delivery as number) > 0))
   ) {
-    return { type: 'chunk', request_id: f.request_id, attempt: f.attempt as number, seq: f.seq as number, delta: f.delta };
+    const chunk: ChunkFrame = { type: 'chunk', request_id: f.request_id, attempt: f.attempt as number, seq: f.seq as number, delta: f.delta };
+    if (f.delivery !== undefined) chunk.delivery = f.delivery as number;
+    return chunk;
   }
   const parsed = FrameSchema.safeParse(value);
   if (!parsed.success) throw new AppError('invalid_message', parsed.error.issues[0]?.message ?? 'invalid frame');

@@ -5,6 +5,11 @@ const base = {
   request_id: z.string(),
   /** Which delivery attempt of the request produced the frame; stale attempts are ignored. */
   attempt: z.number().int().nonnegative(),
+  /**
+   * Frames of the model lane: which delivery of the queued job (JetStream's delivery count, from 1) made them.
+   * A higher delivery restarts the answer; lower ones are stale. Absent (0): the lookup lane.
+   */
+  delivery: z.number().int().positive().optional(),
 };
 
 export const AckFrameSchema = z.object({ type: z.literal('ack'), ...base, worker_id: z.string() });
@@ -46,6 +51,21 @@ export const ErrorFrameSchema = z.object({
   code: z.string(),
   message: z.string(),
   retryable: z.boolean(),
+  /** When trying again makes sense (e.g. `overloaded`); the gateway turns it into `Retry-After`. */
+  retry_after_ms: z.number().int().nonnegative().optional(),
+});
+/**
+ * The lookup lane found no stored answer and put the job in the work queue: the model lane sends the rest,
+ * each frame with its `delivery`. Until then only the deadline runs; a running delivery that falls silent
+ * is redelivered by the queue within `redelivery_ms`.
+ */
+export const QueuedFrameSchema = z.object({
+  type: z.literal('queued'),
+  ...base,
+  /** Jobs in the queue when this one joined (waiting and running), when known. */
+  depth: z.number().int().nonnegative().optional(),
+  /** How long after a worker's last sign of life the queue hands its job to another worker. */
+  redelivery_ms: z.number().int().positive(),
 });
 
 export const FrameSchema = z.discriminatedUnion('type', [
@@ -55,6 +75,7 @@ export const FrameSchema = z.discriminatedUnion('type', [
   ResetFrameSchema,
   DoneFrameSchema,
   ErrorFrameSchema,
+  QueuedFrameSchema,
 ]);
 export type AckFrame = z.infer<typeof AckFrameSchema>;
 export type HeartbeatFrame = z.infer<typeof HeartbeatFrameSchema>;
@@ -62,6 +83,7 @@ export type ChunkFrame = z.infer<typeof ChunkFrameSchema>;
 export type ResetFrame = z.infer<typeof ResetFrameSchema>;
 export type DoneFrame = z.infer<typeof DoneFrameSchema>;
 export type ErrorFrame = z.infer<typeof ErrorFrameSchema>;
+export type QueuedFrame = z.infer<typeof QueuedFrameSchema>;
 export type Frame = z.infer<typeof FrameSchema>;
 export type TerminalFrame = DoneFrame | ErrorFrame;
 

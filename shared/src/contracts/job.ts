@@ -23,3 +23,15 @@ export const CancelMessageSchema = z.object({
   up_to_attempt: z.number().int().nonnegative().optional(),
 });
 export type CancelMessage = z.infer<typeof CancelMessageSchema>;
+
+/**
+ * A chat job in the work queue (model lane): the job as the gateway sent it, its request with the session's
+ * history already attached by the lookup lane, and when it was queued.
+ */
+export const QueuedChatJobSchema = ChatJobSchema.extend({
+  /** Epoch milliseconds when the lookup lane queued it (wait time = start - queued_at). */
+  queued_at: z.number().int().positive(),
+  /** The lookup lane looked the answer up and missed: the model lane goes straight to the flight lock. */
+  looked_up: z.boolean(),
+});
+export type QueuedChatJob = z.infer<typeof QueuedChatJobSchema>;

@@ -277,3 +277,53 @@ export function createJobSubmitMetric(registry: Registry) {
     registers: [registry],
   });
 }
+
+/**
+ * The work queue of model calls (orchestrators): its depth as JetStream reports it (every replica reports the
+ * same figure: aggregate with max), the wait of each job, this worker's slots, refusals and redeliveries.
+ */
+export function createQueueMetrics(registry: Registry) {
+  const registers = [registry];
+  return {
+    jobs: new Gauge({
+      name: 'chat_queue_jobs',
+      help: 'Jobs in the work queue by state (waiting: not yet taken by a worker; running: taken, not yet acknowledged)',
+      labelNames: ['state'] as const,
+      registers,
+    }),
+    limit: new Gauge({
+      name: 'chat_queue_limit_jobs',
+      help: 'Jobs the work queue holds at most (QUEUE_MAX)',
+      registers,
+    }),
+    waitTime: new Histogram({
+      name: 'chat_queue_wait_seconds',
+      help: 'Time a job waited in the work queue before a worker slot took it',
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    slots: new Gauge({
+      name: 'chat_worker_slots',
+      help: 'Model-call slots of this worker by state (busy, total = MAX_IN_FLIGHT)',
+      labelNames: ['state'] as const,
+      registers,
+    }),
+    enqueued: new Counter({
+      name: 'chat_queue_enqueued_total',
+      help: 'Jobs this worker put in the work queue (cache misses)',
+      registers,
+    }),
+    rejections: new Counter({
+      name: 'chat_queue_rejections_total',
+      help: 'Jobs the work queue refused, by reason (queue_full, user_share, unavailable): answered 503 overloaded or bus_unavailable',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    redeliveries: new Counter({
+      name: 'chat_queue_redeliveries_total',
+      help: 'Jobs this worker took on a second or later delivery (an earlier worker died, stalled or handed it back)',
+      registers,
+    }),
+  };
+}
+export type QueueMetrics = ReturnType<typeof createQueueMetrics>;

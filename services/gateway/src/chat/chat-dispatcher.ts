@@ -1,12 +1,16 @@
 import {
   AppError,
+  QueueFullError,
   Subjects,
+  userShard,
   encodeJson,
   type Bus,
   type BusHeaders,
   type CancelMessage,
   type ChatRequest,
   type Logger,
+  type QueuedChatJob,
+  type WorkQueue,
 } from '@actionedx/shared';
 import type { GatewayMetrics } from '../metrics.js';
 import type { ChatOutcome, DispatchContext, DispatchOptions } from './dispatch-types.js';
@@ -27,7 +31,14 @@ export interface ChatDispatcherOptions {
   maxAttempts: number;
   logger: Logger;
   metrics: Pick<GatewayMetrics, 'bus' | 'chat'>;
+  /** The orchestrators' work queue, to publish a job no worker acked (NATS only). */
+  queue?: WorkQueue | undefined;
+  /** The orchestrators' ack wait (QUEUE_ACK_WAIT_MS). Default 4 s. */
+  queueAckWaitMs?: number;
 }
+
+/** A refused direct enqueue: the client comes back after this (no worker told us better). */
+const DIRECT_RETRY_AFTER_MS = 2_000;
 
 /**
  * The gateway side of the chat protocol (docs/protocol.md): sends jobs to the orchestrators' queue
@@ -55,6 +66,8 @@ export class ChatDispatcher {
       requestTimeoutMs: opts.requestTimeoutMs,
       maxAttempts: opts.maxAttempts,
       logger,
+      enqueue: opts.queue ? (job, headers) => this.enqueue(opts.queue!, job, headers) : undefined,
+      redeliveryMs: opts.queueAckWaitMs ?? 4_000,
       ackRoundTrip: metrics.bus.roundTrip.labels(Subjects.chatRequest),
       staleFrames: metrics.chat.droppedFrames.labels('stale_attempt'),
       retried: (reason: RetryReason) => retries.inc({ reason }),
@@ -73,6 +86,19 @@ export class ChatDispatcher {
   /** Subscribe to this gateway's frames; call once before dispatching. */
   start(): void {
     this.router.start();
+    // After an outage (not the first connection), jobs waiting in the queue are published to it once more.
+    let seenConnected = this.opts.bus.state() === 'connected';
+    let wasDown = false;
+    this.opts.bus.onStateChange((state) => {
+      if (state !== 'connected') {
+        wasDown = seenConnected;
+        return;
+      }
+      seenConnected = true;
+      if (!wasDown) return;
+      wasDown = false;
+      for (const req of this.requests) req.onBusReconnected();
+    });
   }
 
   get inFlight(): number {
@@ -113,6 +139,15 @@ export class ChatDispatcher {
     this.accepting = false;
     for (const req of [...this.requests]) req.abandon(new AppError('shutting_down'));
     this.router.stop();
+  }
+
+  private async enqueue(queue: WorkQueue, job: QueuedChatJob, headers: BusHeaders): Promise<void> {
+    try {
+      await queue.enqueue(userShard(job.request.user_id), encodeJson(job), { msgId: `${job.request_id}.${job.attempt}`, headers });
+    } catch (err) {
+      if (err instanceof QueueFullError) throw new AppError('overloaded', undefined, { retryAfterMs: DIRECT_RETRY_AFTER_MS });
+      throw err;
+    }
   }
 
   private publishCancel(requestId: string, reason: CancelReason, headers: BusHeaders, upToAttempt?: number): void {

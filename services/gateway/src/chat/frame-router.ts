@@ -39,6 +39,7 @@ export class FrameRouter {
       reset: frames.labels('reset', 'received'),
       done: frames.labels('done', 'received'),
       error: frames.labels('error', 'received'),
+      queued: frames.labels('queued', 'received'),
     };
     this.unknownRequest = metrics.chat.droppedFrames.labels('unknown_request');
     this.malformed = metrics.chat.droppedFrames.labels('malformed');

@@ -16,18 +16,23 @@ import {
   type ErrorFrame,
   type Frame,
   type Logger,
+  type QueuedChatJob,
 } from '@actionedx/shared';
 import type { ChatOutcome, DispatchListener } from './dispatch-types.js';
 import type { FrameTarget } from './frame-router.js';
 
 /** Why a request went to another worker (the `reason` label of bus_request_retries_total). */
-export type RetryReason = 'no_ack' | 'worker_lost' | 'sequence_gap' | 'chunk_mismatch' | 'retryable_error';
+export type RetryReason = 'no_ack' | 'worker_lost' | 'sequence_gap' | 'chunk_mismatch' | 'retryable_error' | 'redelivered' | 'queued_directly';
 
 /** Why the gateway told workers to stop (the `reason` of the cancel message). */
 export type CancelReason = 'client_gone' | 'deadline' | 'shutdown' | 'gave_up' | 'superseded';
 
+/** After a bus outage, a queued job is published again this many times at most, this far apart. */
+const REQUEUE_TRIES = 30;
+const REQUEUE_PAUSE_MS = 500;
+
 /** Worker errors another worker may not repeat; model errors are the worker's to retry, not ours. */
-const RETRY_ON_WORKER_ERROR: ReadonlySet<string> = new Set(['shutting_down', 'worker_lost', 'internal']);
+const RETRY_ON_WORKER_ERROR: ReadonlySet<string> = new Set(['shutting_down', 'worker_lost', 'internal', 'bus_unavailable']);
 
 type Counted = { inc(): void };
 type Observed = { observe(value: number): void };
@@ -43,6 +48,13 @@ export interface DispatchCore {
   readonly requestTimeoutMs: number;
   readonly maxAttempts: number;
   readonly logger: Logger;
+  /**
+   * Puts a job straight into the work queue (NATS only): when no worker acks in time (one is paused or swamped),
+   * the queue's pull model hands it to a worker that is alive. Undefined: no queue (in-process bus).
+   */
+  readonly enqueue: ((job: QueuedChatJob, headers: BusHeaders) => Promise<void>) | undefined;
+  /** The orchestrators' ack wait: a queued job's silent worker is replaced within it. */
+  readonly redeliveryMs: number;
   readonly ackRoundTrip: Observed;
   readonly staleFrames: Counted;
   retried(reason: RetryReason): void;
@@ -63,6 +75,16 @@ export class InFlightRequest implements FrameTarget {
 
   private attempt = -1;
   private acked = false;
+  /**
+   * The job waits in the work queue (a `queued` frame, no model-lane frame yet): only the deadline runs. A queued
+   * job's worker that falls silent is replaced by the queue itself, within `redeliveryMs`.
+   */
+  private queued = false;
+  /** Which delivery of the queued job the frames come from (0: the lookup lane). */
+  private delivery = 0;
+  private redeliveryMs = 0;
+  /** This attempt was put in the queue by the gateway itself. */
+  private queuedDirectly = false;
   private noAckStreak = 0;
   private nextSeq = 0;
   private parts: string[] = [];
@@ -124,8 +146,18 @@ export class InFlightRequest implements FrameTarget {
       this.core.staleFrames.inc();
       return;
     }
+    const delivery = frame.delivery ?? 0;
+    if (delivery !== this.delivery) {
+      // A delivery of the queued job older than the one answering now (a worker that stalled, then woke up).
+      if (delivery < this.delivery) {
+        this.core.staleFrames.inc();
+        return;
+      }
+      this.startDelivery(delivery);
+    }
     if (this.acked) this.lastFrameAt = performance.now();
     else this.markAcked();
+    if (!this.started && frame.type !== 'ack' && frame.type !== 'error') this.start();
     switch (frame.type) {
       case 'chunk':
         if (frame.seq !== this.nextSeq) return this.retry('sequence_gap');
@@ -144,9 +176,44 @@ export class InFlightRequest implements FrameTarget {
         return this.succeed(frame);
       case 'error':
         return this.onWorkerError(frame);
+      case 'queued':
+        if (this.delivery > 0) return; // the model lane was quicker than the lookup lane's last frame
+        this.queued = true;
+        this.redeliveryMs = frame.redelivery_ms;
+        return this.arm();
       default:
         return; // ack, heartbeat: liveness only
     }
+  }
+
+  /** Frames of a new delivery of the queued job: the answer starts again (the client is told if it had chunks). */
+  private startDelivery(delivery: number): void {
+    if (this.delivery > 0) {
+      this.core.retried('redelivered');
+      this.core.logger.warn({ request_id: this.requestId, attempt: this.attempt, delivery }, 'the queue gave the request to another worker');
+    }
+    this.delivery = delivery;
+    this.queued = false;
+    this.nextSeq = 0;
+    this.parts = [];
+    if (this.delivered) {
+      this.delivered = false;
+      this.listener?.onReset?.();
+    }
+    this.lastFrameAt = performance.now();
+    this.arm();
+  }
+
+  /** Silence after which the worker of this attempt is presumed lost. */
+  private silenceLimit(): number {
+    if (this.queued) return Number.POSITIVE_INFINITY;
+    // A queued job's worker is replaced by the queue (its ack wait) before the gateway tries on its own.
+    return this.delivery > 0 ? this.core.lostAfterMs + this.redeliveryMs : this.core.lostAfterMs;
+  }
+
+  private start(): void {
+    this.started = true;
+    this.listener?.onStart?.();
   }
 
   onFrameError(err: unknown): void {
@@ -157,6 +224,9 @@ export class InFlightRequest implements FrameTarget {
   private sendAttempt(): void {
     this.attempt += 1;
     this.acked = false;
+    this.queued = false;
+    this.delivery = 0;
+    this.queuedDirectly = false;
     this.nextSeq = 0;
     this.parts = [];
     const job: ChatJobInput = {
@@ -190,6 +260,7 @@ export class InFlightRequest implements FrameTarget {
     if (this.settled || attempt !== this.attempt || this.acked) return;
     if (err instanceof BusNoRespondersError) return this.fail(err, undefined);
     if (err instanceof BusTimeoutError) {
+      if (this.core.enqueue && !this.queuedDirectly) return this.enqueueDirectly();
       this.noAckStreak += 1;
       if (this.noAckStreak >= 2) {
         return this.fail(new AppError('no_workers', 'No orchestrator took the request in time.'), 'gave_up');
@@ -201,20 +272,85 @@ export class InFlightRequest implements FrameTarget {
     this.fail(toAppError(err), 'gave_up');
   }
 
+  /**
+   * The bus came back after an outage. A job waiting in the queue may have been lost with a NATS server that
+   * kept it in memory: it is published to the queue once more under the same message id, which the queue
+   * drops as a duplicate when it still has it (or just ran it).
+   */
+  onBusReconnected(): void {
+    const attempt = this.attempt;
+    const waiting = () => !this.settled && this.queued && this.delivery === 0 && attempt === this.attempt;
+    if (!waiting() || !this.core.enqueue) return;
+    const enqueue = this.core.enqueue;
+    const job = this.queuedJob(attempt);
+    // The orchestrators make the queue again after their own reconnect: until then the publish fails.
+    void (async () => {
+      for (let tries = 0; tries < REQUEUE_TRIES && waiting(); tries++) {
+        try {
+          await enqueue(job, this.headers);
+          return;
+        } catch (err) {
+          if (err instanceof AppError) return; // refused (full): the deadline decides
+          await new Promise((r) => setTimeout(r, REQUEUE_PAUSE_MS));
+        }
+      }
+    })();
+  }
+
+  private queuedJob(attempt: number): QueuedChatJob {
+    return {
+      request_id: this.requestId,
+      attempt,
+      reply_to: this.replyTo,
+      deadline_at: this.deadlineAt,
+      heartbeat_ms: this.core.heartbeatMs,
+      request: this.request,
+      queued_at: Date.now(),
+      looked_up: false,
+    };
+  }
+
+  /**
+   * No worker acked this attempt: rather than publish it again (the same paused worker may get it again), put it
+   * in the work queue, where only a live worker's free slot takes it. The paused worker, if it wakes up, queues
+   * the same attempt under the same message id: the queue keeps one.
+   */
+  private enqueueDirectly(): void {
+    const enqueue = this.core.enqueue!;
+    const attempt = this.attempt;
+    this.queuedDirectly = true;
+    this.acked = true;
+    this.queued = true;
+    this.redeliveryMs = this.core.redeliveryMs;
+    this.lastFrameAt = performance.now();
+    this.core.retried('queued_directly');
+    const job = this.queuedJob(attempt);
+    this.arm();
+    enqueue(job, this.headers).then(
+      () => this.core.logger.info({ request_id: this.requestId, attempt }, 'no worker acked: the gateway queued the request'),
+      (err: unknown) => {
+        if (this.settled || attempt !== this.attempt) return;
+        if (err instanceof AppError) return this.fail(err, 'gave_up');
+        // No queue to put it in: publish again, as without one.
+        this.queued = false;
+        this.noAckStreak += 1;
+        this.retry('no_ack');
+      },
+    );
+  }
+
   private markAcked(): void {
     this.core.ackRoundTrip.observe((performance.now() - this.attemptSentAt) / 1000);
     this.acked = true;
     this.noAckStreak = 0;
     this.lastFrameAt = performance.now();
-    if (this.lastFrameAt + this.core.lostAfterMs < this.timerAt) this.arm();
-    if (!this.started) {
-      this.started = true;
-      this.listener?.onStart?.();
-    }
+    if (this.lastFrameAt + this.silenceLimit() < this.timerAt) this.arm();
   }
 
   private onWorkerError(frame: ErrorFrame): void {
-    const err = isErrorCode(frame.code) ? new AppError(frame.code, frame.message) : new AppError('internal');
+    const err = isErrorCode(frame.code)
+      ? new AppError(frame.code, frame.message, frame.retry_after_ms === undefined ? undefined : { retryAfterMs: frame.retry_after_ms })
+      : new AppError('internal');
     if (frame.retryable && RETRY_ON_WORKER_ERROR.has(frame.code)) return this.retry('retryable_error', err);
     this.fail(err, undefined);
   }
@@ -249,7 +385,7 @@ export class InFlightRequest implements FrameTarget {
 
   /** One timer per request, for the deadline and the watchdog; re-armed only when it fires. */
   private arm(): void {
-    const at = Math.min(this.deadlineMono, this.acked ? this.lastFrameAt + this.core.lostAfterMs : this.ackDeadline);
+    const at = Math.min(this.deadlineMono, this.acked ? this.lastFrameAt + this.silenceLimit() : this.ackDeadline);
     if (this.timer !== undefined) {
       if (at >= this.timerAt) return;
       clearTimeout(this.timer);
@@ -264,7 +400,7 @@ export class InFlightRequest implements FrameTarget {
     if (this.settled) return;
     const now = performance.now();
     if (now >= this.deadlineMono) return this.fail(new AppError('deadline_exceeded'), 'deadline');
-    if (this.acked && now - this.lastFrameAt >= this.core.lostAfterMs) {
+    if (this.acked && now - this.lastFrameAt >= this.silenceLimit()) {
       this.retry('worker_lost');
       if (this.settled) return;
     } else if (!this.acked && now >= this.ackDeadline) {

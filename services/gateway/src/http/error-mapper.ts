@@ -60,6 +60,8 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       res.end();
       return;
     }
+    // `overloaded` says when to come back (whole seconds, as HTTP has it).
+    if (appErr.retryAfterMs !== undefined) res.setHeader('Retry-After', String(Math.max(1, Math.ceil(appErr.retryAfterMs / 1000))));
     res.status(appErr.status).json(appErr.toJSON(ctx?.request_id));
   };
 }

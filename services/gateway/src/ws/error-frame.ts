@@ -10,5 +10,6 @@ export function toErrorFrame(err: unknown, requestId?: string): WsError {
     retryable: e.retryable,
     ...(requestId !== undefined ? { request_id: requestId } : {}),
     ...(e.details ? { details: e.details } : {}),
+    ...(e.retryAfterMs === undefined ? {} : { retry_after_ms: e.retryAfterMs }),
   };
 }

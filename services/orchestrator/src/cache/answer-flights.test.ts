@@ -296,6 +296,7 @@ describe('AnswerFlights when the lock cannot coordinate', () => {
     const store = new MemoryAnswerStore({ namespace, metrics });
     const down: FlightLock = {
       acquire: async (): Promise<FlightAttempt> => 'unavailable',
+      isHeld: async () => false,
       waitForRelease: async () => 'unavailable',
       close: async () => {},
     };

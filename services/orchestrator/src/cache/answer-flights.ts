@@ -22,6 +22,22 @@ export interface GetOrComputeOptions {
   signal: AbortSignal;
   /** Makes the answer when nobody has it; its signal aborts only when every request waiting for it is gone. */
   compute: (onDelta: (delta: string) => void, signal: AbortSignal, onReset: () => void) => Promise<Computed>;
+  /** The caller has just looked the key up (`lookup`) and missed: go straight to the flight. */
+  skipLookup?: boolean;
+}
+
+/** What a first look at a key finds: the stored answer, or whether someone is computing it now. */
+export interface Lookup {
+  entry: CacheEntry | null;
+  /** A flight for this key runs in this process, or another replica holds its lock. */
+  computing: boolean;
+}
+
+export interface FollowOptions {
+  onDelta: (delta: string) => void;
+  /** The pieces so far are void: the computation started over (another model answers). */
+  onReset?: () => void;
+  signal: AbortSignal;
 }
 
 export interface AnswerFlightsOptions {
@@ -75,8 +91,48 @@ export class AnswerFlights {
     return this.local.size;
   }
 
+  /**
+   * The stored answer (a hit is counted), or, on a miss, whether the answer is being computed right now, so
+   * that a caller can follow that computation instead of starting (or queueing) its own.
+   */
+  async lookup(key: string): Promise<Lookup> {
+    const entry = await this.store.get(key);
+    if (entry) return { entry, computing: false };
+    return { entry: null, computing: this.local.has(key) || (await this.lock.isHeld(key)) };
+  }
+
+  /**
+   * Waits for the computation of `key` that runs now, without computing anything: joins this process's flight
+   * (its chunks live), or waits for another replica to release the key and reads the stored answer. Undefined
+   * when there is no answer in the end (the computation failed, was not cacheable, or the wait timed out).
+   */
+  async follow(key: string, opts: FollowOptions): Promise<FlightResult | undefined> {
+    const flight = this.local.get(key);
+    if (flight) {
+      const detach = flight.follow(opts.onDelta, opts.signal, opts.onReset);
+      try {
+        const result = await settledOrAborted(flight.result, opts.signal);
+        this.store.count('coalesced');
+        return { entry: result.entry, source: 'peer' };
+      } catch (err) {
+        if (opts.signal.aborted) throw err;
+        return undefined;
+      } finally {
+        detach();
+      }
+    }
+    const outcome = await this.lock.waitForRelease(key, { signal: opts.signal, timeoutMs: this.waitMs });
+    if (outcome === 'aborted') throw opts.signal.reason ?? new AppError('cancelled');
+    if (outcome !== 'released') return undefined;
+    const entry = await this.store.get(key, { record: false });
+    if (!entry) return undefined;
+    opts.onDelta(entry.response);
+    this.store.count('coalesced');
+    return { entry, source: 'peer' };
+  }
+
   async getOrCompute(key: string, opts: GetOrComputeOptions): Promise<FlightResult> {
-    const stored = await this.store.get(key);
+    const stored = opts.skipLookup ? null : await this.store.get(key);
     if (stored) {
       opts.onDelta(stored.response);
       return { entry: stored, source: 'cache' };

@@ -32,6 +32,8 @@ export interface WaitOptions {
 export interface FlightLock {
   /** Tries to become the one worker computing `key`, for `leaseMs` unless extended. */
   acquire(key: string, leaseMs: number): Promise<FlightAttempt>;
+  /** Whether some worker holds `key` now; false when the backend cannot tell (fail open). Never throws. */
+  isHeld(key: string): Promise<boolean>;
   /** Resolves once `key` is not held any more, or on timeout, abort or a backend failure. Never throws. */
   waitForRelease(key: string, opts: WaitOptions): Promise<WaitOutcome>;
   /** Wakes every waiter (`unavailable`) and closes what the lock opened. */

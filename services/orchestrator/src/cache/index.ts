@@ -8,7 +8,9 @@ export {
   type AnswerSource,
   type Computed,
   type FlightResult,
+  type FollowOptions,
   type GetOrComputeOptions,
+  type Lookup,
 } from './answer-flights.js';
 export { RedisGuard, type RedisGuardOptions } from './redis-guard.js';
 export { RedisAnswerStore } from './redis-answer-store.js';

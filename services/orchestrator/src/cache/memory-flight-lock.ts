@@ -32,7 +32,7 @@ export class MemoryFlightLock implements FlightLock {
     this.deps.namespace.assertAnswerKey(key);
     checkPositiveInteger('leaseMs', leaseMs);
     if (this.closed) return 'unavailable';
-    if (this.isHeld(key)) return 'busy';
+    if (this.heldNow(key)) return 'busy';
     const token = randomUUID();
     this.held.set(key, { token, expiresAt: Date.now() + leaseMs });
     return this.lease(key, token);
@@ -40,7 +40,7 @@ export class MemoryFlightLock implements FlightLock {
 
   waitForRelease(key: string, opts: WaitOptions): Promise<WaitOutcome> {
     this.deps.namespace.assertAnswerKey(key);
-    const isHeld = async () => (this.closed ? null : this.isHeld(key));
+    const isHeld = async () => (this.closed ? null : this.heldNow(key));
     return awaitRelease(this.signals.watch(key), isHeld, { signal: opts.signal, timeoutMs: opts.timeoutMs, pollMs: this.pollMs });
   }
 
@@ -49,14 +49,18 @@ export class MemoryFlightLock implements FlightLock {
     this.signals.notifyAll();
   }
 
-  private isHeld(key: string): boolean {
+  async isHeld(key: string): Promise<boolean> {
+    return !this.closed && this.heldNow(key);
+  }
+
+  private heldNow(key: string): boolean {
     const lock = this.held.get(key);
     if (lock && lock.expiresAt <= Date.now()) this.held.delete(key);
     return this.held.has(key);
   }
 
   private lease(key: string, token: string): FlightLease {
-    const owned = () => this.isHeld(key) && this.held.get(key)?.token === token;
+    const owned = () => this.heldNow(key) && this.held.get(key)?.token === token;
     return {
       key,
       release: async () => {

@@ -40,6 +40,12 @@ export class RedisFlightLock implements FlightLock {
     return attempt.value === 'OK' ? this.lease(key, lockKey, token) : 'busy';
   }
 
+  async isHeld(key: string): Promise<boolean> {
+    if (this.closed) return false;
+    const attempt = await this.deps.guard.attempt((r) => r.exists(this.deps.namespace.lockKey(key)));
+    return attempt.outcome === 'ok' && attempt.value === 1;
+  }
+
   waitForRelease(key: string, opts: WaitOptions): Promise<WaitOutcome> {
     const lockKey = this.deps.namespace.lockKey(key);
     if (this.closed) return Promise.resolve('unavailable');

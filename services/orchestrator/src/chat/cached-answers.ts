@@ -13,6 +13,13 @@ export interface CachedAnswersDeps {
   logger: Logger;
 }
 
+export interface AnswerOptions {
+  /** The request's cache key when the caller has it already (`keyOf`). */
+  key?: string | undefined;
+  /** The caller has just looked the key up and missed: the flight starts at the lock. */
+  skipLookup?: boolean;
+}
+
 /**
  * One request's answer, whoever asks (a chat turn, a step of a background job): from the cache, or a computation
  * shared with identical requests on any replica, or straight from the model when the request bypasses the cache.
@@ -24,11 +31,10 @@ export class CachedAnswers {
     this.answers = new ModelAnswers(deps);
   }
 
-  answer(req: ChatRequest, task: TaskProfile, stream: AnswerStream, signal: AbortSignal): Promise<FlightResult> {
-    const compute = (onDelta: (delta: string) => void, s: AbortSignal, onReset: () => void) =>
-      this.answers.answer(req, task, { onDelta, onReset }, s);
-    if (!req.use_cache) return compute(stream.onDelta, signal, stream.onReset).then(({ entry }) => ({ entry, source: 'model' }));
-    const key = cacheKey(
+  /** The cache key of a request; undefined when it bypasses the cache (`use_cache: false`). */
+  keyOf(req: ChatRequest, task: TaskProfile): string | undefined {
+    if (!req.use_cache) return undefined;
+    return cacheKey(
       {
         task_type: req.task_type,
         mode: req.mode,
@@ -41,6 +47,34 @@ export class CachedAnswers {
       },
       this.deps.flights.prefix,
     );
-    return this.deps.flights.getOrCompute(key, { ttlSeconds: task.ttlSeconds, onDelta: stream.onDelta, onReset: stream.onReset, signal, compute });
+  }
+
+  answer(req: ChatRequest, task: TaskProfile, stream: AnswerStream, signal: AbortSignal, opts: AnswerOptions = {}): Promise<FlightResult> {
+    const compute = (onDelta: (delta: string) => void, s: AbortSignal, onReset: () => void) =>
+      this.answers.answer(req, task, { onDelta, onReset }, s);
+    const key = opts.key ?? this.keyOf(req, task);
+    if (key === undefined) return compute(stream.onDelta, signal, stream.onReset).then(({ entry }) => ({ entry, source: 'model' }));
+    return this.deps.flights.getOrCompute(key, {
+      ttlSeconds: task.ttlSeconds,
+      onDelta: stream.onDelta,
+      onReset: stream.onReset,
+      signal,
+      compute,
+      skipLookup: opts.skipLookup === true,
+    });
+  }
+
+  /**
+   * The answer without a model call of one's own: the stored one, or a computation of the same key that runs
+   * now (followed). Undefined when neither exists: the request needs the model.
+   */
+  async stored(key: string, stream: AnswerStream, signal: AbortSignal): Promise<FlightResult | undefined> {
+    const found = await this.deps.flights.lookup(key);
+    if (found.entry) {
+      stream.onDelta(found.entry.response);
+      return { entry: found.entry, source: 'cache' };
+    }
+    if (!found.computing) return undefined;
+    return this.deps.flights.follow(key, { onDelta: stream.onDelta, onReset: stream.onReset, signal });
   }
 }

@@ -1,8 +1,8 @@
 import { AppError, toAppError, type AiMetrics, type ChatRequest, type Logger } from '@actionedx/shared';
-import type { AnswerFlights, CacheEntry } from '../cache/index.js';
+import type { AnswerFlights, CacheEntry, FlightResult } from '../cache/index.js';
 import type { ModelRouter, PriceTable } from '../llm/index.js';
 import type { ConversationStore } from '../store/index.js';
-import type { TaskRegistry } from '../tasks/index.js';
+import type { TaskProfile, TaskRegistry } from '../tasks/index.js';
 import { AnswerMetrics } from './answer-metrics.js';
 import { CachedAnswers } from './cached-answers.js';
 import type { FrameStream } from './frame-stream.js';
@@ -24,7 +24,17 @@ export interface ChatPipelineDeps {
 
 const ZERO_USAGE = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
 
-/** One chat request, from job to terminal frame: history → cache or model → done frame → metrics, log, ledger. */
+/** A request made ready for either lane: its history attached, its task, its cache key (none: no cache). */
+export interface PreparedTurn {
+  req: ChatRequest;
+  task: TaskProfile;
+  key: string | undefined;
+}
+
+/**
+ * One chat request, from job to terminal frame: history → cache or model → done frame → metrics, log, ledger.
+ * Split for the two lanes: `prepare` + `answerStored` (no model call of its own) and `run` (the model lane).
+ */
 export class ChatPipeline {
   /** Cache or model for one request: also what each step of a background job goes through. */
   readonly answers: CachedAnswers;
@@ -37,10 +47,61 @@ export class ChatPipeline {
     this.metrics = new AnswerMetrics(deps.metrics);
   }
 
-  async run(request: ChatRequest, out: FrameStream, signal: AbortSignal, requestId: string): Promise<void> {
-    const task = this.deps.registry.get(request.task_type);
+  /**
+   * What every lane needs first: the session's history attached, the task, and the cache key (none when the
+   * request bypasses the cache). Never throws: a store that fails leaves the request without history.
+   */
+  async prepare(request: ChatRequest): Promise<PreparedTurn> {
+    const req = await this.history.attachTo(request);
+    const task = this.deps.registry.get(req.task_type);
+    return { req, task, key: this.answers.keyOf(req, task) };
+  }
+
+  /** A request whose history the lookup lane already attached (a queued job): no store read. */
+  prepared(req: ChatRequest): PreparedTurn {
+    const task = this.deps.registry.get(req.task_type);
+    return { req, task, key: this.answers.keyOf(req, task) };
+  }
+
+  /**
+   * The lookup lane: answers from the cache when it can without a model call of its own, a stored answer or
+   * a computation of the same key that runs now (followed without a slot). True when the turn ended here
+   * (answered, or failed with an error frame); false when it needs the model lane.
+   */
+  async answerStored(turn: PreparedTurn, out: FrameStream, signal: AbortSignal, requestId: string): Promise<boolean> {
+    if (turn.key === undefined) return false;
+    const key = turn.key;
+    return this.respond(turn, out, signal, requestId, (stream) => this.answers.stored(key, stream, signal));
+  }
+
+  /**
+   * The model lane (and the whole turn where there is no queue): cache or single flight, else the model.
+   * `lookedUp`: the lookup lane already missed on this key, so the flight starts at the lock.
+   */
+  async run(
+    request: ChatRequest | PreparedTurn,
+    out: FrameStream,
+    signal: AbortSignal,
+    requestId: string,
+    opts: { lookedUp?: boolean } = {},
+  ): Promise<void> {
+    const turn = 'task' in request ? request : await this.prepare(request);
+    await this.respond(turn, out, signal, requestId, (stream) =>
+      this.answers.answer(turn.req, turn.task, stream, signal, { key: turn.key, skipLookup: opts.lookedUp === true }),
+    );
+  }
+
+  /** One turn from an answer source to its terminal frame, metrics, log line and ledger entry. */
+  private async respond(
+    turn: PreparedTurn,
+    out: FrameStream,
+    signal: AbortSignal,
+    requestId: string,
+    source: (stream: AnswerStream) => Promise<FlightResult | undefined>,
+  ): Promise<boolean> {
+    const { req, task } = turn;
     const clock = new TurnClock();
-    const sink: AnswerStream = {
+    const stream: AnswerStream = {
       onDelta: (delta) => {
         clock.firstChunk();
         out.write(delta);
@@ -48,9 +109,10 @@ export class ChatPipeline {
       onReset: () => out.reset(),
     };
     try {
-      const req = await this.history.attachTo(request);
-      const { entry, source } = await this.answers.answer(req, task, sink, signal);
-      const cached = source !== 'model';
+      const result = await source(stream);
+      if (result === undefined) return false;
+      const { entry } = result;
+      const cached = result.source !== 'model';
       const latencyMs = clock.elapsed();
       out.done({
         suggestions: entry.suggestions,
@@ -60,7 +122,6 @@ export class ChatPipeline {
         cached,
         usage: cached ? ZERO_USAGE : entry.usage,
         cost_usd: cached ? 0 : entry.cost_usd,
-        ...(!cached && entry.usage_estimated ? { usage_estimated: true } : {}),
         latency_ms: round2(latencyMs),
         ...(clock.ttftMs === undefined ? {} : { ttft_ms: round2(clock.ttftMs) }),
       });
@@ -68,7 +129,7 @@ export class ChatPipeline {
       this.metrics.answered(task, entry, cached, latencyMs, clock.ttftMs);
       // Model calls are logged at info; cache hits, the cheap and frequent case, at debug.
       this.deps.logger[cached ? 'debug' : 'info'](
-        { task_type: req.task_type, mode: req.mode, model: entry.model, cached, source, latency_ms: Math.round(latencyMs) },
+        { task_type: req.task_type, mode: req.mode, model: entry.model, cached, source: result.source, latency_ms: Math.round(latencyMs) },
         'chat answered',
       );
       this.remember(req, requestId, entry, cached, latencyMs);
@@ -79,6 +140,7 @@ export class ChatPipeline {
       else this.deps.logger.warn({ code: e.code, msg_detail: e.message }, 'chat request ended with an error');
       out.error(e.code, e.message, e.retryable);
     }
+    return true;
   }
 
   /** Records the turn after the answer went out; the store never fails or delays an answer. */
@@ -96,7 +158,6 @@ export class ChatPipeline {
         cached,
         usage: cached ? ZERO_USAGE : entry.usage,
         cost_usd: cached ? 0 : entry.cost_usd,
-        ...(!cached && entry.usage_estimated ? { usage_estimated: true } : {}),
         latency_ms: latencyMs,
         created_at: new Date(),
       })

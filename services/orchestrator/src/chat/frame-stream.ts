@@ -6,6 +6,7 @@ import {
   type DoneFrame,
   type ErrorFrame,
   type Frame,
+  type QueuedFrame,
 } from '@actionedx/shared';
 
 type DoneFields = Omit<DoneFrame, 'type' | 'request_id' | 'attempt' | 'chunks'>;
@@ -30,6 +31,8 @@ export interface FrameStreamOptions {
   heartbeatMs: number;
   /** This worker's id: an ack naming it goes first, with the first frame or after a short wait. */
   ack?: { workerId: string };
+  /** The model lane's delivery of a queued job (from 1): carried by every frame. */
+  delivery?: number;
   metrics?: BusMetrics;
 }
 
@@ -88,12 +91,31 @@ export class FrameStream {
     this.finish({ type: 'done', request_id: this.o.requestId, attempt: this.o.attempt, chunks: this.seq, ...fields });
   }
 
-  error(code: string, message: string, retryable: boolean): void {
+  error(code: string, message: string, retryable: boolean, retryAfterMs?: number): void {
     if (this.ended) return;
     // Chunks already written are sent first, so the receiver sees a coherent stream before the error.
     this.flush();
     const frame: ErrorFrame = { type: 'error', request_id: this.o.requestId, attempt: this.o.attempt, code, message, retryable };
+    if (retryAfterMs !== undefined) frame.retry_after_ms = retryAfterMs;
     this.finish(frame);
+  }
+
+  /** The lookup lane's last frame for a job it queued: the model lane sends the rest. */
+  queued(fields: Omit<QueuedFrame, 'type' | 'request_id' | 'attempt'>): void {
+    if (this.ended) return;
+    this.flush();
+    this.finish({ type: 'queued', request_id: this.o.requestId, attempt: this.o.attempt, ...fields });
+  }
+
+  /** Ends without a terminal frame: the job goes back to the queue and another delivery answers. */
+  abandon(): void {
+    if (this.ended) return;
+    this.ended = true;
+    clearTimeout(this.timer);
+  }
+
+  get isEnded(): boolean {
+    return this.ended;
   }
 
   private readonly flushLater = (): void => {
@@ -127,6 +149,7 @@ export class FrameStream {
   }
 
   private enqueue(frame: Frame): void {
+    if (this.o.delivery !== undefined) frame.delivery = this.o.delivery;
     this.lastSentAt = Date.now();
     this.o.metrics?.frames.inc({ type: frame.type, direction: 'out' });
     this.outbox.push(frame);

@@ -33,13 +33,11 @@ export class UpstreamError extends AppError {
     message: string,
     opts: { cause?: unknown; retryAfterMs?: number | undefined; status?: number | undefined } = {},
   ) {
-    super(CODE_OF[kind], message, { cause: opts.cause });
-    this.retryAfterMs = opts.retryAfterMs;
+    // The provider's retry-after, when it named one: also what a client is told to wait (AppError.retryAfterMs).
+    super(CODE_OF[kind], message, { cause: opts.cause, ...(opts.retryAfterMs === undefined ? {} : { retryAfterMs: opts.retryAfterMs }) });
     this.httpStatus = opts.status;
   }
 
-  /** What the provider asked for with `retry-after`, when it did. */
-  readonly retryAfterMs: number | undefined;
   /** The provider's HTTP status, when it answered with one. */
   readonly httpStatus: number | undefined;
 
