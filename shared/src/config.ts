@@ -54,21 +54,17 @@ export const env = {
       }
     }),
   logLevel: () => z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  /** One URL, or several separated by commas (the servers of one cluster). */
+  /** One URL, or several separated by commas (the servers of one cluster); each checked as `url` checks one. */
   urlList: (protocols: string[]) =>
-    z
-      .string()
-      .refine(
-        (v) =>
-          v.split(',').every((u) => {
-            try {
-              return protocols.includes(new URL(u.trim()).protocol.replace(/:$/, ''));
-            } catch {
-              return false;
-            }
-          }),
-        { message: `must be one or more ${protocols.join(' or ')} URLs, separated by commas` },
-      ),
+    z.string().superRefine((value, ctx) => {
+      const expected = protocols.map((p) => `${p}://`).join(' or ');
+      const parts = value.split(',').map((u) => u.trim());
+      parts.forEach((u, i) => {
+        const which = parts.length > 1 ? ` (server ${i + 1})` : '';
+        if (!URL.canParse(u)) ctx.addIssue({ code: 'custom', message: `is not a valid URL${which} (expected ${expected}...)` });
+        else if (!protocols.includes(new URL(u).protocol.replace(/:$/, ''))) ctx.addIssue({ code: 'custom', message: `must be a ${expected} URL${which}` });
+      });
+    }),
 };
 
 /** Variables every service reads. */

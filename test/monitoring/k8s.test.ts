@@ -357,11 +357,12 @@ describe('kustomizations', () => {
     const dev = render('k8s/overlays/dev');
     const names = (list: any[], kind: string) => list.filter((d) => d.kind === kind).map((d) => d.metadata.name).sort();
     expect(names(dev, 'Deployment')).toEqual(['gateway', 'grafana', 'job-worker', 'mock-llm', 'mongo', 'nats', 'orchestrator', 'prometheus', 'queue-redis', 'redis']);
-    expect(names(dev, 'ScaledObject')).toEqual([]);
+    // The orchestrators scale on the chat queue everywhere (base); job workers stay at a fixed count in dev.
+    expect(names(dev, 'ScaledObject')).toEqual(['orchestrator']);
     expect(dev.find((d) => d.metadata.name === 'orchestrator' && d.kind === 'Deployment').spec.replicas).toBe(2);
     const prod = render('k8s/overlays/prod');
     expect(names(prod, 'Deployment')).toEqual(['gateway', 'job-worker', 'orchestrator']);
-    expect(names(prod, 'ScaledObject')).toEqual(['job-worker']);
+    expect(names(prod, 'ScaledObject')).toEqual(['job-worker', 'orchestrator']);
     expect(names(prod, 'Service')).toEqual(['gateway', 'orchestrator']);
     const config = prod.find((d) => d.kind === 'ConfigMap');
     expect(config.data.OPENAI_BASE_URL).toBe('https://api.openai.com/v1');
@@ -369,7 +370,9 @@ describe('kustomizations', () => {
     expect(gw.spec.template.spec.containers[0].image).toBe(`${APP_IMAGE}:${JSON.parse(readText('package.json')).version}`);
     // generated names are wired through (hash suffixes)
     expect(gw.spec.template.spec.containers[0].envFrom[0].configMapRef.name).toBe(config.metadata.name);
-    expect(prod.find((d) => d.kind === 'ScaledObject').spec.minReplicaCount).toBe(prod.find((d) => d.kind === 'Deployment' && d.metadata.name === 'orchestrator').spec.replicas);
+    expect(prod.find((d) => d.kind === 'ScaledObject' && d.metadata.name === 'orchestrator').spec.minReplicaCount).toBe(
+      prod.find((d) => d.kind === 'Deployment' && d.metadata.name === 'orchestrator').spec.replicas,
+    );
     expect(names(prod, 'PodMonitor')).toEqual(['gateway', 'orchestrator']);
     expect(names(prod, 'NetworkPolicy')).toEqual(['gateway', 'orchestrator']);
     expect(config.data.QUEUE_REPLICAS).toBe('3');

@@ -7,7 +7,7 @@ import { INTEGRATION_BESIDE_CODE } from './integration-beside-code.js';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /** What a test that needs a server calls: then it belongs in the integration project, not the unit one. */
-const NEEDS_A_SERVER = /createRedisClient\(\s*\{\s*url:\s*(?![\s']*redis:\/\/127\.0\.0\.1:1')|NatsBus\.connect\(|startService\(|new Redis\(/;
+const NEEDS_A_SERVER = /createRedisClient\(\s*\{\s*url:\s*(?![\s']*redis:\/\/127\.0\.0\.1:1')|NatsBus\.connect\(|startService\(|startRedis\(|startNats\(|new Redis\(/;
 
 function testsBesideCode(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {

@@ -12,4 +12,7 @@ export const INTEGRATION_BESIDE_CODE = [
   'services/orchestrator/src/cache/answer-flights.test.ts', // single flight across replicas on Redis (and in memory)
   'services/orchestrator/src/cache/cache-namespace.test.ts', // invalidating `*` on Redis
   'services/orchestrator/src/store/conversation-store.contract.test.ts', // the store contract on MongoDB (MONGO_URL), and in memory
+  'shared/src/jobs/job-store.test.ts', // the job store on Redis
+  'services/gateway/src/jobs/jobs-http.test.ts', // the job endpoints against redis-servers of their own
+  'services/orchestrator/src/jobs/job-runner.test.ts', // the job runner on Redis and a mock LLM
 ];

@@ -1,5 +1,8 @@
 import { z } from 'zod';
 import {
+  JobDoneEventSchema,
+  JobFailedEventSchema,
+  JobProgressEventSchema,
   LIMITS,
   WsCancelSchema,
   WsChatTurnSchema,
@@ -52,6 +55,9 @@ const SERVER_MESSAGES: Record<string, MessageSpec> = {
   system: { schema: WsSystemSchema, summary: 'A notice (mode switched, nothing to cancel)' },
   pong: { schema: WsPongSchema, summary: 'The answer to `ping`' },
   error: { schema: WsErrorSchema, summary: 'Bad input or a failed turn, with its stable `code`; the socket stays usable' },
+  jobProgress: { schema: JobProgressEventSchema, summary: "A background job of the socket's user moved on (0-100, with a message)" },
+  jobDone: { schema: JobDoneEventSchema, summary: "A background job of the socket's user completed, with its result" },
+  jobFailed: { schema: JobFailedEventSchema, summary: "A background job of the socket's user failed or was cancelled" },
 };
 
 const messagesOf = (specs: Record<string, MessageSpec>, io: 'input' | 'output') =>

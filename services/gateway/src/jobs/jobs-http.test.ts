@@ -1,10 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger, createMetricsRegistry, InProcessBus, JOB_LIMITS, type JobEvent } from '@actionedx/shared';
-import { freePort, startRedis } from '@actionedx/testkit';
+import { freePort, startRedis, TEST_TIMERS, TestSocket } from '@actionedx/testkit';
 import { createGateway, type Gateway } from '../app.js';
 import { loadGatewayConfig } from '../config.js';
-import { TEST_TIMERS } from '../testing/test-gateway.js';
-import { TestSocket } from '../testing/test-socket.js';
 import { openJobDesk, type OpenedJobDesk } from './open-job-desk.js';
 
 /**
@@ -12,7 +10,7 @@ import { openJobDesk, type OpenedJobDesk } from './open-job-desk.js';
  * (no job worker: what the gateway alone decides). The worker side is in test/integration/jobs.test.ts.
  */
 
-const logger = createLogger({ service: 'gateway-test', level: process.env.TEST_LOG_LEVEL ?? 'silent', pretty: false });
+const logger = createLogger({ service: 'gateway-test', version: 'test', level: process.env.TEST_LOG_LEVEL ?? 'silent', pretty: false });
 
 interface JobsGateway {
   baseUrl: string;

@@ -16,7 +16,7 @@ import {
 import { createMockLlm, type ListeningMockLlm } from '@actionedx/mock-llm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCache } from '../cache/index.js';
-import { ModelClient } from '../llm/index.js';
+import { resolveRouting } from '../llm/index.js';
 import { createOrchestrator, type Orchestrator } from '../orchestrator.js';
 import { MemoryConversationStore } from '../store/index.js';
 import { TaskRegistry } from '../tasks/index.js';
@@ -41,7 +41,7 @@ function silentTo(queue: WorkQueue): WorkQueue {
 
 describe('model lane: a job redelivered while its first worker still runs it', () => {
   const bus = new InProcessBus();
-  const logger = createLogger({ service: 'orchestrator', level: 'silent' });
+  const logger = createLogger({ service: 'orchestrator', version: 'test', level: 'silent' });
   const queue = new MemoryWorkQueue({ maxJobs: 50, maxPerUser: 50, ackWaitMs: 1_000, maxDeliver: 3, replicas: 1, maxAgeMs: 60_000 });
   let upstream: ListeningMockLlm;
   let store: MemoryConversationStore;
@@ -53,7 +53,8 @@ describe('model lane: a job redelivered while its first worker still runs it', (
       bus,
       cache: createCache({ registry, logger, name: id }),
       store,
-      model: new ModelClient({ apiKey: 'test', baseURL: upstream.url, maxRetries: 0, timeoutMs: 10_000 }),
+      routing: resolveRouting({}, { models: Object.fromEntries(new TaskRegistry().all().map((t) => [t.taskType, t.model])) as never, apiKey: 'test', timeoutMs: 10_000, maxRetries: 0 }),
+      defaultBaseUrl: upstream.url,
       tasks: new TaskRegistry(),
       logger,
       registry,

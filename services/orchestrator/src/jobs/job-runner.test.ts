@@ -26,7 +26,7 @@ import { sampleDocument } from '@actionedx/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCache } from '../cache/index.js';
 import { AnswerMetrics, CachedAnswers } from '../chat/index.js';
-import { ModelClient, PriceTable } from '../llm/index.js';
+import { createRouterMetrics, ModelRouter, PriceTable, resolveRouting } from '../llm/index.js';
 import { MemoryConversationStore } from '../store/index.js';
 import { TaskRegistry } from '../tasks/index.js';
 import { JobKindRegistry } from './job-kinds.js';
@@ -38,7 +38,7 @@ import { waitForReady } from './job-workers.js';
  * and a mock LLM over HTTP: what a step costs, what a retry skips, how each failure ends.
  */
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const logger = createLogger({ service: 'orchestrator', level: 'silent' });
+const logger = createLogger({ service: 'orchestrator', version: 'test', level: 'silent' });
 
 describe('JobRunner', () => {
   const bus = new InProcessBus();
@@ -68,7 +68,10 @@ describe('JobRunner', () => {
       kinds: new JobKindRegistry(),
       tasks,
       answers: new CachedAnswers({
-        model: new ModelClient({ apiKey: 'test', baseURL: upstream.url, maxRetries: 0, timeoutMs: 5_000 }),
+        router: new ModelRouter(
+          resolveRouting({}, { models: Object.fromEntries(tasks.all().map((t) => [t.taskType, t.model])) as never, apiKey: 'test', timeoutMs: 5_000, maxRetries: 0 }),
+          { metrics: createRouterMetrics(registry), upstreamErrors: aiMetrics.upstreamErrors, logger, defaultBaseUrl: upstream.url },
+        ),
         prices: new PriceTable({}),
         flights: createCache({ registry, logger, name: 'test' }).flights,
         metrics: aiMetrics,
@@ -191,11 +194,11 @@ describe('JobRunner', () => {
 
   it('retries a retryable failure while attempts remain, then fails the job with its error', async () => {
     const rec = await create('batch_alignment', { items: [{ text: 'x' }] }, { task_type: 'collaboration' });
-    await expect(runner.run(attempt(rec.id, { attempt: 1, maxAttempts: 2 }))).rejects.toMatchObject({ code: 'upstream_error' });
-    expect(await store.get(rec.id)).toMatchObject({ state: 'queued', message: 'retrying after upstream_error (attempt 1 of 2)' });
+    await expect(runner.run(attempt(rec.id, { attempt: 1, maxAttempts: 2 }))).rejects.toMatchObject({ code: 'upstream_unavailable' });
+    expect(await store.get(rec.id)).toMatchObject({ state: 'queued', message: 'retrying after upstream_unavailable (attempt 1 of 2)' });
     await expect(runner.run(attempt(rec.id, { attempt: 2, maxAttempts: 2 }))).rejects.toBeInstanceOf(UnrecoverableError);
-    expect(await store.get(rec.id)).toMatchObject({ state: 'failed', error: { code: 'upstream_error', retryable: true } });
-    expect(eventsOf(rec.id).at(-1)).toMatchObject({ type: 'job_failed', state: 'failed', error: { code: 'upstream_error' } });
+    expect(await store.get(rec.id)).toMatchObject({ state: 'failed', error: { code: 'upstream_unavailable', retryable: true } });
+    expect(eventsOf(rec.id).at(-1)).toMatchObject({ type: 'job_failed', state: 'failed', error: { code: 'upstream_unavailable' } });
     // An ended job is not run again.
     expect(await runner.run(attempt(rec.id))).toBe('skipped');
   });

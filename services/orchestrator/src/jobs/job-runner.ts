@@ -16,6 +16,7 @@ import {
 } from '@actionedx/shared';
 import type { AnswerMetrics, CachedAnswers } from '../chat/index.js';
 import type { ConversationStore } from '../store/index.js';
+import { UpstreamError } from '../llm/index.js';
 import type { TaskProfile, TaskRegistry } from '../tasks/index.js';
 import { resultOf, type JobKindRegistry, type JobPlan, type PlannedStep } from './job-kinds.js';
 
@@ -172,7 +173,7 @@ export class JobRunner {
       logger.warn({ job_id: rec.id, reason: String(attempt.signal.reason) }, 'job attempt interrupted');
       throw err;
     }
-    if (e.code === 'upstream_rate_limited') {
+    if (rateLimited(e)) {
       const waitMs = retryAfterMs(err) ?? this.deps.rateLimitMs;
       metrics.retries.inc({ kind: rec.kind, reason: 'rate_limited' });
       const message = `waiting ${Math.ceil(waitMs / 1000)} s: the model provider is rate limiting`;
@@ -259,8 +260,15 @@ function spentOn(done: Map<number, StepRecord>): { usage: Usage; cost_usd: numbe
   return { usage, cost_usd: Math.round(cost * 1e8) / 1e8 };
 }
 
+/** The provider is rate limiting: directly, or as the reason every model target was unavailable. */
+function rateLimited(e: AppError): boolean {
+  if (e.code === 'upstream_rate_limited') return true;
+  return e.code === 'upstream_unavailable' && e.cause instanceof UpstreamError && e.cause.kind === 'rate_limited';
+}
+
 /** The provider's retry-after (seconds or an HTTP date) on a rate-limit error, bounded. */
 function retryAfterMs(err: unknown): number | undefined {
+  if (err instanceof AppError && err.retryAfterMs !== undefined) return Math.min(MAX_RATE_LIMIT_MS, Math.max(250, err.retryAfterMs));
   const headers = ((err as { cause?: { headers?: { get?: (name: string) => string | null } } }).cause)?.headers;
   const raw = headers?.get?.('retry-after');
   if (!raw) return undefined;

@@ -162,7 +162,11 @@ export class ModelRouter {
 /** Every target failed or was unavailable: a clear, retryable error that says what the last one did. */
 function unavailable(last: unknown): AppError {
   if (last instanceof UpstreamError) {
-    return new AppError('upstream_unavailable', `No model provider could answer (the last one: ${last.message}).`, { cause: last });
+    // A provider that asked us to wait says when to try again: the caller (a client, the job queue) can honour it.
+    return new AppError('upstream_unavailable', `No model provider could answer (the last one: ${last.message}).`, {
+      cause: last,
+      ...(last.retryAfterMs === undefined ? {} : { retryAfterMs: last.retryAfterMs }),
+    });
   }
   return new AppError('upstream_unavailable', 'No model provider is available right now (circuits open or rate limited).');
 }
