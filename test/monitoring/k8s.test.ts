@@ -238,7 +238,7 @@ describe('kustomizations', () => {
     for (const dir of ['k8s/base', 'k8s/monitoring', 'k8s/overlays/dev', 'k8s/overlays/prod']) render(dir);
   });
 
-  it.skipIf(!kubectl)('dev runs everything; prod drops the mock LLM and talks to OpenAI', () => {
+  it.skipIf(!kubectl)(`dev runs everything; prod drops the mock LLM and talks to OpenAI${kubectl ? '' : ' (skipped without kubectl)'}`, () => {
     const dev = render('k8s/overlays/dev');
     const names = (list: any[], kind: string) => list.filter((d) => d.kind === kind).map((d) => d.metadata.name).sort();
     expect(names(dev, 'Deployment')).toEqual(['gateway', 'grafana', 'mock-llm', 'mongo', 'nats', 'orchestrator', 'prometheus', 'redis']);
