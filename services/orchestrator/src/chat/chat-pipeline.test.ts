@@ -49,6 +49,8 @@ interface Script {
   fail?: Error;
   /** Streams the parts, then waits until the call is aborted and throws its reason (as the SDK client does). */
   hang?: boolean;
+  /** Waits this long before the first part. */
+  delayMs?: number;
 }
 
 /** The model client as the pipeline calls it: each call streams the script's parts and finishes as it says. */
@@ -58,7 +60,8 @@ class ScriptedModel {
 
   async complete(req: CompletionRequest): Promise<Completion> {
     this.calls.push(req);
-    const { parts = ANSWER, finishReason = 'stop', fail, hang } = this.script;
+    const { parts = ANSWER, finishReason = 'stop', fail, hang, delayMs } = this.script;
+    if (delayMs !== undefined) await new Promise((r) => setTimeout(r, delayMs));
     for (const p of parts) req.onDelta(p);
     if (fail) throw fail;
     if (hang) {
@@ -68,7 +71,14 @@ class ScriptedModel {
   }
 }
 
-const logger = createLogger({ service: 'pipeline-test', version: 'test', level: 'silent' });
+/** Every log line of the pipeline, parsed. */
+let logLines: Array<Record<string, unknown>> = [];
+const logger = createLogger({
+  service: 'pipeline-test',
+  version: 'test',
+  level: 'debug',
+  destination: { write: (line: string) => void logLines.push(JSON.parse(line) as Record<string, unknown>) },
+});
 const bus = new InProcessBus();
 
 let model: ScriptedModel;
@@ -78,6 +88,7 @@ let pipeline: ChatPipeline;
 let stored: MockInstance<Cache['store']['set']>;
 
 function build(overrides: TaskOverrides = {}): void {
+  logLines = [];
   const registry = new Registry();
   model = new ScriptedModel();
   cache = createCache({ registry, logger, name: 'pipeline-test' });
@@ -148,6 +159,46 @@ describe('ChatPipeline', () => {
       cost_usd: 0,
     });
     expect(model.calls).toHaveLength(1);
+  });
+
+  it('reports latency and time to first token in milliseconds, consistent with the time the answer took', async () => {
+    model.script = { delayMs: 50 };
+    const started = performance.now();
+    const { terminal } = await ask({ message: 'Take your time' });
+    const elapsed = performance.now() - started;
+    if (terminal.type !== 'done') throw new Error(`expected done, got ${terminal.type}`);
+    // The model took 50 ms before its first token: both figures include that, and neither exceeds the whole.
+    expect(terminal.ttft_ms).toBeGreaterThanOrEqual(40);
+    expect(terminal.latency_ms).toBeGreaterThanOrEqual(terminal.ttft_ms!);
+    expect(terminal.latency_ms).toBeLessThanOrEqual(elapsed + 1);
+    expect(Number.isInteger(Math.round(terminal.latency_ms * 100))).toBe(true);
+  });
+
+  it('ends an answer without any text with done and no time to first token', async () => {
+    model.script = { parts: [] };
+    const r = await ask({ message: 'Say nothing' });
+    expect(r.text).toBe('');
+    expect(r.terminal).toMatchObject({ type: 'done', cached: false });
+    expect(r.terminal).not.toHaveProperty('ttft_ms');
+  });
+
+  it('answers even when the conversation store fails, and logs why', async () => {
+    const broken = new Error('store down');
+    vi.spyOn(store, 'appendTurn').mockRejectedValue(broken);
+    expect((await ask({ message: 'Remember me' })).terminal).toMatchObject({ type: 'done', cached: false });
+    await vi.waitFor(() => expect(logLines.some((l) => l.msg === 'could not store the conversation turn' && l.level === 'warn')).toBe(true));
+    expect(logLines.find((l) => l.msg === 'could not store the conversation turn')).toMatchObject({ err: { message: 'store down' } });
+  });
+
+  it('logs an unexpected failure at error with its cause, and a known one at warn with its code', async () => {
+    model.script = { fail: new TypeError('bug in the code') };
+    await ask({ message: 'Unexpected' });
+    expect(logLines.find((l) => l.msg === 'chat request failed')).toMatchObject({ level: 'error', err: { message: 'bug in the code' } });
+    logLines = [];
+    model.script = { fail: new AppError('upstream_rate_limited') };
+    await ask({ message: 'Known' });
+    expect(logLines.find((l) => l.msg === 'chat request ended with an error')).toMatchObject({ level: 'warn', code: 'upstream_rate_limited' });
+    expect(logLines.some((l) => l.level === 'error')).toBe(false);
   });
 
   it('records every turn in the ledger; a cached turn adds no tokens and no cost', async () => {
