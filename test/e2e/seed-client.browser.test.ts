@@ -113,7 +113,8 @@ describe('the seed WebSocket client in a real browser (Chromium, headless)', () 
   });
 
   // The fixture must not drift from the seed, which sits beside the repository for developers and CI.
-  it.skipIf(!existsSync(SEED_DOC))("is the seed document's client, byte for byte", () => {
+  const noSeedDoc = existsSync(SEED_DOC) ? '' : ` (skipped: ${SEED_DOC} not found)`;
+  it.skipIf(!existsSync(SEED_DOC))(`is the seed document's client, byte for byte${noSeedDoc}`, () => {
     const doc = readFileSync(SEED_DOC, 'utf8');
     const section = doc.slice(doc.indexOf('### WebSocket Client Example:'));
     const block = /```javascript\n([\s\S]*?)```/.exec(section);

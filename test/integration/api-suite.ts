@@ -55,6 +55,14 @@ export function defineApiSuite(target: () => ApiTarget): void {
       expect(bypass.body.response).toBe(first.body.response);
     });
 
+    it('accepts a message of exactly 16,000 characters, the documented limit', async () => {
+      const message = `${randomUUID()} `.padEnd(16_000, 'x');
+      expect(message).toHaveLength(16_000);
+      const res = await postJson(`${target().url}/api/assistant/chat`, { user_id: 'user-limit', message });
+      expect(res.status).toBe(200);
+      expect(res.body.cached).toBe(false);
+    });
+
     it('answers each mode and task type', async () => {
       for (const [mode, task_type] of [
         ['ally', 'collaboration'],
@@ -253,7 +261,7 @@ export function defineApiSuite(target: () => ApiTarget): void {
       const h = await getJson(`${target().url}/api/health`);
       expect(h.status).toBe(200);
       expect(h.body.status).toBe('healthy');
-      expect(h.body.dependencies.orchestrators.status).toBeDefined();
+      expect(h.body.dependencies.orchestrators).toMatchObject({ status: 'reachable', workers_reachable: true, worker_id: expect.any(String) });
       expect((await fetch(`${target().url}/healthz`)).status).toBe(200);
       expect((await fetch(`${target().url}/readyz`)).status).toBe(200);
       const ws = await getJson(`${target().url}/api/websocket/stats`);

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,7 +50,10 @@ export async function startService(
   env: Record<string, string | undefined>,
   opts: { label?: string; timeoutMs?: number } = {},
 ): Promise<ServiceProcess> {
-  const proc = spawn(process.execPath, [`services/${name}/dist/main.js`], {
+  const main = `services/${name}/dist/main.js`;
+  // A setup error, not a reason to skip: `npm test` builds before it tests.
+  if (!existsSync(`${ROOT}${main}`)) throw new Error(`${main} is missing: run \`npm run build\` first (\`npm test\` builds before it tests)`);
+  const proc = spawn(process.execPath, [main], {
     cwd: ROOT,
     env: childEnv({ PORT: '0', ...env }),
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -19,6 +19,12 @@ describe('ChatRequestSchema', () => {
     });
   });
 
+  it('takes a message of exactly 16,000 characters, the documented limit, and no more', () => {
+    expect(LIMITS.messageMaxChars).toBe(16_000);
+    expect(ChatRequestSchema.safeParse({ user_id: 'u', message: 'x'.repeat(16_000) }).success).toBe(true);
+    expect(ChatRequestSchema.safeParse({ user_id: 'u', message: 'x'.repeat(16_001) }).success).toBe(false);
+  });
+
   it.each([
     [{ user_id: 'u', message: '   ' }, 'message is empty'],
     [{ user_id: 'u', message: 'x'.repeat(LIMITS.messageMaxChars + 1) }, 'longer than'],

@@ -174,6 +174,13 @@ export class CancelRecorder {
     return this.cancels.some((c) => c.message.request_id === requestId);
   }
 
+  /** The cancels of one request in the order they were published, each as `{reason, up_to_attempt?}`. */
+  of(requestId: string): Array<Omit<CancelMessage, 'request_id'>> {
+    return this.cancels
+      .filter((c) => c.message.request_id === requestId)
+      .map(({ message: { request_id: _, ...rest } }) => rest);
+  }
+
   stop(): void {
     this.subscription.unsubscribe();
   }

@@ -62,6 +62,14 @@ function recorder(): { events: string[]; listener: DispatchListener } {
 
 const ctx = () => ({ request_id: `req-${++n}`, traceparent: TRACEPARENT });
 
+/** The cancels published for one request, in order, once the bus has delivered what is in flight. */
+async function cancelsOf(requestId: string): Promise<Array<{ reason?: string | undefined; up_to_attempt?: number | undefined }>> {
+  await bus.flush();
+  return cancels.of(requestId);
+}
+
+const superseded = (attempt: number) => ({ reason: 'superseded', up_to_attempt: attempt });
+
 async function rejection(p: Promise<unknown>): Promise<AppError> {
   const err = await p.then(
     () => {
@@ -90,7 +98,8 @@ describe('ChatDispatcher', () => {
   it('streams chunks in seq order and resolves with the whole answer', async () => {
     worker({ script: answerWith(['Hello', ', ', 'world']) });
     const { events, listener } = recorder();
-    const outcome = await dispatcher.dispatch(request, ctx(), { listener });
+    const c = ctx();
+    const outcome = await dispatcher.dispatch(request, c, { listener });
     expect(events).toEqual(['start', 'chunk:0:Hello', 'chunk:1:, ', 'chunk:2:world']);
     expect(outcome).toMatchObject({
       response: 'Hello, world',
@@ -106,6 +115,8 @@ describe('ChatDispatcher', () => {
     });
     expect(dispatcher.inFlight).toBe(0);
     expect(await metricValue(registry, 'gateway_chat_outcomes_total', { outcome: 'done' })).toBe(1);
+    // A request answered by its first worker tells no worker to stop.
+    expect(await cancelsOf(c.request_id)).toEqual([]);
   });
 
   it('sends the job the protocol describes, with x-request-id and traceparent headers', async () => {
@@ -127,26 +138,33 @@ describe('ChatDispatcher', () => {
   it('fails with no_workers at once when nobody listens', async () => {
     setup({ ackTimeoutMs: 5_000 });
     const started = Date.now();
-    const err = await rejection(dispatcher.dispatch(request, ctx()));
+    const c = ctx();
+    const err = await rejection(dispatcher.dispatch(request, c));
     expect(err.code).toBe('no_workers');
     expect(err.status).toBe(503);
     expect(Date.now() - started).toBeLessThan(1_000);
+    expect(await cancelsOf(c.request_id)).toEqual([]);
   });
 
   it('sends once more when no ack comes, then fails with no_workers', async () => {
     const w = worker({ ack: false });
-    const err = await rejection(dispatcher.dispatch(request, ctx()));
+    const c = ctx();
+    const err = await rejection(dispatcher.dispatch(request, c));
     expect(err.code).toBe('no_workers');
     expect(w.jobs.map((j) => j.job.attempt)).toEqual([0, 1]);
+    // A worker may have taken a job without its ack arriving: each one it might hold is told to stop.
+    expect(await cancelsOf(c.request_id)).toEqual([superseded(0), { reason: 'gave_up' }]);
     expect(await metricValue(registry, 'bus_request_retries_total', { reason: 'no_ack' })).toBe(1);
   });
 
   it('answers when the second attempt is acked', async () => {
     const w = worker({ ack: (job) => job.attempt > 0, script: answerWith(['second']) });
-    const outcome = await dispatcher.dispatch(request, ctx());
+    const c = ctx();
+    const outcome = await dispatcher.dispatch(request, c);
     expect(outcome.response).toBe('second');
     expect(outcome.attempts).toBe(2);
     expect(w.jobs).toHaveLength(2);
+    expect(await cancelsOf(c.request_id)).toEqual([superseded(0)]);
   });
 
   it('retries on another worker when the first acks then goes silent', async () => {
@@ -162,6 +180,8 @@ describe('ChatDispatcher', () => {
     // Nothing reached the client before the retry: it is invisible.
     expect(events).toEqual(['start', 'chunk:0:whole ', 'chunk:1:answer']);
     expect(await metricValue(registry, 'bus_request_retries_total', { reason: 'worker_lost' })).toBe(1);
+    // The lost attempt is stopped, and only that one: the answer came from attempt 1.
+    expect(await cancelsOf(c.request_id)).toEqual([superseded(0)]);
   });
 
   it('announces a reset when chunks were delivered before the worker was lost, then the whole answer', async () => {
@@ -174,12 +194,14 @@ describe('ChatDispatcher', () => {
       },
     });
     const { events, listener } = recorder();
-    const pending = dispatcher.dispatch(request, ctx(), { listener });
+    const c = ctx();
+    const pending = dispatcher.dispatch(request, c, { listener });
     await waitFor(() => first.jobs.length === 1, 1_000, 'the first job');
     worker({ id: 'second', script: answerWith(['Hello', ' again']) });
     const outcome = await pending;
     expect(events).toEqual(['start', 'chunk:0:Hel', 'chunk:1:lo', 'reset', 'chunk:0:Hello', 'chunk:1: again']);
     expect(outcome.response).toBe('Hello again');
+    expect(await cancelsOf(c.request_id)).toEqual([superseded(0)]);
   });
 
   it('passes a worker\'s reset on (its model failed mid-answer), then the whole new answer, on the same attempt', async () => {
@@ -222,8 +244,10 @@ describe('ChatDispatcher', () => {
       },
     });
     const { events, listener } = recorder();
-    const outcome = await dispatcher.dispatch(request, ctx(), { listener });
+    const c = ctx();
+    const outcome = await dispatcher.dispatch(request, c, { listener });
     expect(outcome).toMatchObject({ response: 'abc', attempts: 2 });
+    expect(await cancelsOf(c.request_id)).toEqual([superseded(0)]);
     expect(events).toEqual(['start', 'chunk:0:a', 'reset', 'chunk:0:a', 'chunk:1:b', 'chunk:2:c']);
     expect(await metricValue(registry, 'bus_request_retries_total', { reason: 'sequence_gap' })).toBe(1);
   });
@@ -237,8 +261,10 @@ describe('ChatDispatcher', () => {
         } else ctl.answer(['complete']);
       },
     });
-    const outcome = await dispatcher.dispatch(request, ctx());
+    const c = ctx();
+    const outcome = await dispatcher.dispatch(request, c);
     expect(outcome).toMatchObject({ response: 'complete', attempts: 2 });
+    expect(await cancelsOf(c.request_id)).toEqual([superseded(0)]);
     expect(await metricValue(registry, 'bus_request_retries_total', { reason: 'chunk_mismatch' })).toBe(1);
   });
 
@@ -257,8 +283,10 @@ describe('ChatDispatcher', () => {
         }
       },
     });
-    const outcome = await dispatcher.dispatch(request, ctx());
+    const c = ctx();
+    const outcome = await dispatcher.dispatch(request, c);
     expect(outcome).toMatchObject({ response: 'fresh', attempts: 2 });
+    expect(await cancelsOf(c.request_id)).toEqual([superseded(0)]);
     expect(await metricValue(registry, 'gateway_frames_dropped_total', { reason: 'stale_attempt' })).toBeGreaterThan(0);
   });
 
@@ -268,10 +296,12 @@ describe('ChatDispatcher', () => {
     const err = await rejection(dispatcher.dispatch(request, c));
     expect(err.code).toBe('worker_lost');
     expect(w.jobs.map((j) => j.job.attempt)).toEqual([0, 1, 2]);
-    await waitFor(() => cancels.has(c.request_id), 1_000, 'the cancel');
+    // Each retry stops the attempt it replaces; giving up stops whatever may still run, the last attempt included.
+    expect(await cancelsOf(c.request_id)).toEqual([superseded(0), superseded(1), { reason: 'gave_up' }]);
   });
 
   it('publishes a cancel with the request headers when the client goes away', async () => {
+    setup({ heartbeatMs: 1_000 }); // no retry can come between: the one cancel is the client's
     worker({
       script: async (ctl) => {
         ctl.chunk('thinking');
@@ -290,14 +320,14 @@ describe('ChatDispatcher', () => {
     const err = await rejection(pending);
     expect(err.code).toBe('cancelled');
     await waitFor(() => cancels.has(c.request_id), 1_000, 'the cancel');
+    expect(await cancelsOf(c.request_id)).toEqual([{ reason: 'client_gone' }]);
     const cancel = cancels.cancels.find((x) => x.message.request_id === c.request_id)!;
-    expect(cancel.message.reason).toBe('client_gone');
     expect(cancel.headers).toMatchObject({ 'x-request-id': c.request_id, traceparent: TRACEPARENT });
     expect(dispatcher.inFlight).toBe(0);
   });
 
   it('ends with deadline_exceeded at the deadline and cancels the work', async () => {
-    setup({ requestTimeoutMs: 200 });
+    setup({ requestTimeoutMs: 200, heartbeatMs: 1_000 }); // the deadline comes long before the watchdog could
     worker({
       script: async (ctl) => {
         for (let i = 0; i < 40; i++) {
@@ -309,19 +339,24 @@ describe('ChatDispatcher', () => {
     const c = ctx();
     const err = await rejection(dispatcher.dispatch(request, c));
     expect(err.code).toBe('deadline_exceeded');
-    await waitFor(() => cancels.has(c.request_id), 1_000, 'the cancel');
+    expect(await cancelsOf(c.request_id)).toEqual([{ reason: 'deadline' }]);
   });
 
   it("retries a worker's retryable shutting_down error, and passes other errors through", async () => {
     worker({
       script: (ctl) => (ctl.job.attempt === 0 ? ctl.error('shutting_down', 'draining', true) : ctl.answer(['ok'])),
     });
-    expect((await dispatcher.dispatch(request, ctx())).attempts).toBe(2);
+    const first = ctx();
+    expect((await dispatcher.dispatch(request, first)).attempts).toBe(2);
+    expect(await cancelsOf(first.request_id)).toEqual([superseded(0)]);
     for (const w of workers) w.stop();
 
     worker({ script: (ctl) => ctl.error('upstream_rate_limited', 'The model provider is rate limiting.', true) });
-    const err = await rejection(dispatcher.dispatch(request, ctx()));
+    const second = ctx();
+    const err = await rejection(dispatcher.dispatch(request, second));
     expect(err).toMatchObject({ code: 'upstream_rate_limited', status: 503, retryable: true });
+    // The worker ended the request itself: there is nothing left to stop.
+    expect(await cancelsOf(second.request_id)).toEqual([]);
   });
 
   it('refuses a second request with an id already in flight', async () => {
@@ -340,7 +375,7 @@ describe('ChatDispatcher', () => {
     await sleep(20);
     dispatcher.close();
     expect((await rejection(pending)).code).toBe('shutting_down');
-    await waitFor(() => cancels.has(c.request_id), 1_000, 'the cancel');
+    expect(await cancelsOf(c.request_id)).toEqual([{ reason: 'shutdown' }]);
     expect((await rejection(dispatcher.dispatch(request, ctx()))).code).toBe('shutting_down');
   });
 

@@ -323,6 +323,13 @@ describe('bad input on REST', () => {
     await expectError(await post('/api/assistant/chat', { ...chatBody, message }), 400, 'message_too_long');
   });
 
+  it('takes a message of exactly 16,000 characters (the documented limit) and refuses 16,001', async () => {
+    const res = await post('/api/assistant/chat', { ...chatBody, message: 'x'.repeat(16_000) });
+    expect(res.status).toBe(200);
+    expect(workers[0]!.jobs[0]!.job.request.message).toHaveLength(16_000);
+    await expectError(await post('/api/assistant/chat', { ...chatBody, message: 'x'.repeat(16_001) }), 400, 'message_too_long');
+  });
+
   it('body too large → 413 payload_too_large', async () => {
     const big = JSON.stringify({ ...chatBody, context: { blob: 'x'.repeat(gw.config.bodyLimitBytes) } });
     await expectError(await post('/api/assistant/chat', big), 413, 'payload_too_large');

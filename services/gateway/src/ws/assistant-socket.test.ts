@@ -208,6 +208,14 @@ describe('WebSocket /ws/assistant/:session_id', () => {
     await waitFor(() => gw.gateway.dispatcher.inFlight === 0, 1_000, 'the turn to end');
   });
 
+  it('takes a turn of exactly 16,000 characters (the documented limit)', async () => {
+    const ws = await open();
+    const w = worker({ script: answerWith(['ok']) });
+    ws.send({ ...turn, message: 'x'.repeat(16_000) });
+    expect((await ws.until('response')).at(-1)).toMatchObject({ type: 'response', response: 'ok' });
+    expect(w.jobs[0]!.job.request.message).toHaveLength(16_000);
+  });
+
   describe('bad input: an error message, the socket stays usable, other clients unaffected', () => {
     const cases: Array<[string, unknown, string]> = [
       ['non-JSON text', 'this is not json', 'invalid_json'],

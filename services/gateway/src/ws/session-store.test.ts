@@ -76,7 +76,8 @@ async function redisAnswers(): Promise<Redis | undefined> {
 
 const redis = await redisAnswers();
 
-describe.skipIf(redis === undefined)('RedisSessionStore (real Redis)', () => {
+const noRedis = redis === undefined ? ` (skipped: Redis not reachable at ${REDIS_URL})` : '';
+describe.skipIf(redis === undefined)(`RedisSessionStore (real Redis)${noRedis}`, () => {
   afterAll(() => redis?.disconnect());
   contract('redis', () => new RedisSessionStore(redis!, 60, logger));
 

@@ -1,8 +1,8 @@
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { Registry } from 'prom-client';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createCacheMetrics, createLogger, createRedisClient, type CacheMetrics, type Redis } from '@actionedx/shared';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { AppError, createCacheMetrics, createLogger, createRedisClient, type CacheMetrics, type Redis } from '@actionedx/shared';
 import { AnswerFlights, type Computed } from './answer-flights.js';
 import type { AnswerStore, CacheEntry } from './answer-store.js';
 import { cacheKey } from './cache-key.js';
@@ -226,6 +226,71 @@ describe.each(backends)('AnswerFlights.getOrCompute ($name)', (backend) => {
     expect(model.aborted).toBe(0);
   });
 
+  it('keeps computing for the other when one of two identical requests leaves', async () => {
+    const model = new Model(['one ', 'two ', 'three'], 50);
+    const k = key('one of two leaves');
+    const leaving = new AbortController();
+    const requests = [ask(c.a, k, model, leaving.signal), ask(c.a, k, model)];
+    await sleep(80);
+    leaving.abort(new Error('client gone'));
+    const [left, stayed] = await Promise.all(requests);
+    expect(left!.error).toBeInstanceOf(Error);
+    expect(stayed).toMatchObject({ text: 'one two three' });
+    expect(model.aborted).toBe(0);
+  });
+
+  it('lets a request already gone when it arrives leave at once, while the flight goes on for the others', async () => {
+    const model = new Model(['a', 'b', 'c', 'd'], 50);
+    const k = key('arrives gone');
+    let leaderDone = false;
+    const leader = ask(c.a, k, model).finally(() => (leaderDone = true));
+    await sleep(20);
+    const gone = new AbortController();
+    gone.abort(new Error('left during the lookup'));
+    const late = await ask(c.a, k, model, gone.signal);
+    expect(late.error).toMatchObject({ message: 'left during the lookup' });
+    expect(leaderDone).toBe(false);
+    expect((await leader).text).toBe('abcd');
+    expect(model.aborted).toBe(0);
+  });
+
+  it("stops waiting for another replica's flight, and never computes, once every request behind it has left", async () => {
+    const k = key('waiters leave');
+    // Another replica holds the key for long, computing nothing this test can see.
+    const held = await c.a.lock.acquire(k, 10_000);
+    if (typeof held !== 'object') throw new Error(`expected a lease, got ${held}`);
+    try {
+      const model = new Model(['never'], 5);
+      const leaving = new AbortController();
+      const request = ask(c.b, k, model, leaving.signal);
+      await sleep(50);
+      expect(c.b.flights.inFlight).toBe(1);
+      leaving.abort(new Error('client gone'));
+      expect((await request).error).toMatchObject({ message: 'client gone' });
+      // The flight itself ends too, well before the holder's lease would: nothing waits on a key nobody wants.
+      await vi.waitFor(() => expect(c.b.flights.inFlight).toBe(0), { timeout: 2_000 });
+      expect(model.calls).toBe(0);
+    } finally {
+      await held.release();
+    }
+  });
+
+  it('re-checks the store under the lock: an answer stored between the miss and the lease is not computed again', async () => {
+    const k = key('stored meanwhile');
+    await c.a.store.set(k, entryOf('stored by another replica'), 60);
+    // A store whose first lookup misses, as when another replica stores the answer just after it.
+    const racing: AnswerStore = Object.create(c.b.store, {
+      get: { value: (key: string, opts?: { record?: boolean }) => (opts?.record === false ? c.b.store.get(key, opts) : Promise.resolve(null)) },
+    });
+    const flights = new AnswerFlights(racing, c.b.lock, { leaseMs: 600 });
+    const model = new Model(['computed again'], 5);
+    const chunks: string[] = [];
+    const result = await flights.getOrCompute(k, { ttlSeconds: 60, onDelta: (d) => chunks.push(d), signal: new AbortController().signal, compute: model.compute });
+    expect(result.source).toBe('peer');
+    expect(chunks.join('')).toBe('stored by another replica');
+    expect(model.calls).toBe(0);
+  });
+
   it('aborts the computation when every request waiting for it is gone', async () => {
     const model = new Model(['x', 'y', 'z'], 60);
     const k = key('all leave');
@@ -286,6 +351,59 @@ describe.each(backends)('AnswerFlights.getOrCompute ($name)', (backend) => {
     expect(other.calls).toBe(0);
     expect(follower).toMatchObject({ text: 'slow', source: 'peer' });
     expect((await leader).source).toBe('model');
+  });
+});
+
+describe('AnswerFlights with a scripted lock', () => {
+  const setUp = (lock: FlightLock, leaseMs = 1_000) => {
+    const store = new MemoryAnswerStore({ namespace: new CacheNamespace('ai_cache_scripted'), metrics: createCacheMetrics(new Registry()) });
+    const k = cacheKey(
+      { task_type: 'collaboration', mode: 'ally', model: 'm', prompt_version: '1', history: [], message: 'x', context: {}, scope: 'user:u' },
+      'ai_cache_scripted',
+    );
+    const flights = new AnswerFlights(store, lock, { leaseMs, waitMs: 1_000 });
+    const get = (compute: Model['compute']) =>
+      flights.getOrCompute(k, { ttlSeconds: 5, onDelta: () => {}, signal: new AbortController().signal, compute });
+    return { store, k, get };
+  };
+  const down: FlightLock = {
+    acquire: async (): Promise<FlightAttempt> => 'unavailable',
+    waitForRelease: async () => 'unavailable',
+    close: async () => {},
+  };
+
+  it('refuses a lease that is not a positive integer', () => {
+    expect(() => setUp(down, 0)).toThrow(/leaseMs/);
+  });
+
+  it('computes itself after three rounds of flights elsewhere that stored nothing (never waits forever)', async () => {
+    let waits = 0;
+    const neverFree: FlightLock = {
+      acquire: async (): Promise<FlightAttempt> => 'busy',
+      waitForRelease: async () => (waits++, 'released'),
+      close: async () => {},
+    };
+    const { store, k, get } = setUp(neverFree);
+    const model = new Model(['mine'], 1);
+    expect((await get(model.compute)).source).toBe('model');
+    expect(waits).toBe(3);
+    expect(model.calls).toBe(1);
+    expect(await store.get(k, { record: false })).toMatchObject({ response: 'mine' });
+  });
+
+  it('fails open through a computation longer than a lease renewal, with no lease to renew or release', async () => {
+    const { store, k, get } = setUp(down, 30);
+    const model = new Model(['slow ', 'but ', 'fine'], 20); // 60 ms: a lease of 30 ms would be renewed twice
+    expect((await get(model.compute)).source).toBe('model');
+    expect(await store.get(k, { record: false })).toMatchObject({ response: 'slow but fine' });
+  });
+
+  it("fails open and passes the model's error through unchanged", async () => {
+    const { get } = setUp(down);
+    const failing = async (): Promise<Computed> => {
+      throw new AppError('upstream_rate_limited');
+    };
+    await expect(get(failing)).rejects.toMatchObject({ code: 'upstream_rate_limited' });
   });
 });
 

@@ -319,7 +319,7 @@ describe('MongoConversationStore without a server', () => {
 });
 
 /** Against a real server: the documented skip when MONGO_URL is not set (there is no MongoDB on the dev machines). */
-describe.runIf(!!MONGO_URL)('MongoConversationStore on MONGO_URL', () => {
+describe.runIf(!!MONGO_URL)(`MongoConversationStore on MONGO_URL${MONGO_URL ? '' : ' (skipped: MONGO_URL not set)'}`, () => {
   const url = MONGO_URL ?? '';
   const dbNames: string[] = [];
   let admin: MongoClient;
