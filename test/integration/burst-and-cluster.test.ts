@@ -102,7 +102,14 @@ describe('a NATS node lost under load (3-node cluster, queue replicated 3 times)
     await victim.kill();
     await sleep(8_000);
     const s = summarize(await load.stop());
-    const reconnected = await Promise.all([stack.gateway, ...stack.orchestrators].map(async (svc) => (await fetch(`${svc.url}/readyz`)).status));
+    // Ready again once the queue's stream has a new leader (JetStream elects one after the node's loss, seconds
+    // under load): polled, within a bound, rather than read once at a fixed time.
+    const readiness = () => Promise.all([stack.gateway, ...stack.orchestrators].map(async (svc) => (await fetch(`${svc.url}/readyz`)).status));
+    let reconnected = await readiness();
+    for (const until = Date.now() + 30_000; reconnected.some((st) => st !== 200) && Date.now() < until; ) {
+      await sleep(500);
+      reconnected = await readiness();
+    }
     console.log('NATS node killed:', JSON.stringify({ ...s, node: victim.name, connections_before: connz, ready_after: reconnected }));
     expect(s.failed, JSON.stringify(s.errors)).toBe(0);
     expect(reconnected).toEqual([200, 200, 200]);
