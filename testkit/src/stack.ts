@@ -1,3 +1,4 @@
+import { testAuthEnv } from './auth.js';
 import { startNats, startService, until, type ServiceProcess } from './processes.js';
 
 /** Services listen before their bus connects; a stack is handed over only once each one is ready. */
@@ -17,6 +18,8 @@ export interface Stack {
   wsUrl: string;
   /** Another orchestrator on the same bus. */
   addOrchestrator(env?: Record<string, string>): Promise<ServiceProcess>;
+  /** Another gateway replica on the same bus and Redis, with the same environment (plus `env`). */
+  addGateway(env?: Record<string, string>): Promise<ServiceProcess>;
   stop(): Promise<void>;
 }
 
@@ -27,6 +30,8 @@ export interface StackOptions {
   mockLlmEnv?: Record<string, string>;
   /** Redis database of this stack; defaults to one per vitest worker so parallel files never share cache entries. */
   redisDb?: number;
+  /** `required` (default): the gateway wants a token or key (testkit's `TEST_AUTH`, see `authHeaders`). */
+  auth?: 'required' | 'open';
 }
 
 export function redisDbForWorker(): number {
@@ -63,16 +68,22 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     };
     const orchestrators: ServiceProcess[] = [];
     for (let i = 0; i < (opts.orchestrators ?? 2); i++) orchestrators.push(await addOrchestrator());
-    const gateway = await startService('gateway', {
+    const gatewayEnv = {
       NATS_URL: nats.url,
       REDIS_URL: redisUrl,
       HOST: '127.0.0.1',
       HEARTBEAT_MS: '200',
       ACK_TIMEOUT_MS: '1000',
+      ...(opts.auth === 'open' ? { AUTH_MODE: 'open' } : testAuthEnv()),
       ...opts.gatewayEnv,
-    });
-    started.push(gateway);
-    await ready(gateway);
+    };
+    let g = 0;
+    const addGateway = async (env: Record<string, string> = {}) => {
+      const gw = await startService('gateway', { ...gatewayEnv, ...env }, { label: g++ === 0 ? 'gateway' : `gateway-${g}` });
+      started.push(gw);
+      return ready(gw);
+    };
+    const gateway = await addGateway();
     return {
       gateway,
       orchestrators,
@@ -82,6 +93,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       url: gateway.url,
       wsUrl: gateway.url.replace('http', 'ws'),
       addOrchestrator,
+      addGateway,
       async stop() {
         await Promise.all(started.map((s) => s.stop(2000)));
         await nats.stop();

@@ -55,12 +55,35 @@ async function main(): Promise<void> {
   const sessionStore: SessionStore = redis
     ? new RedisSessionStore(redis, config.wsSessionTtlSeconds, logger)
     : new MemorySessionStore(config.wsSessionTtlSeconds);
+  // Its own connection: limiter commands never queue behind cache or session traffic, and it may be another Redis.
+  const limiterRedis = config.limiterRedisUrl ? createRedisClient({ url: config.limiterRedisUrl, name: 'gateway-limiter' }) : undefined;
   const registry = createMetricsRegistry('gateway');
-  const gateway = createGateway({ bus, config, logger, registry, sessionStore, ...(redis ? { redis } : {}) });
+  const gateway = createGateway({
+    bus,
+    config,
+    logger,
+    registry,
+    sessionStore,
+    ...(redis ? { redis } : {}),
+    ...(limiterRedis ? { limiterRedis } : {}),
+  });
 
   const address = await gateway.listen();
+  const ops = await gateway.listenOps();
+  if (config.auth.mode === 'open') {
+    logger.warn('AUTH_MODE=open: NO AUTHENTICATION. Anyone can call as any user and use the admin routes. Never expose this gateway.');
+  }
   logger.info(
-    { port: address.port, host: address.address, gateway_id: config.gatewayId, sessions: sessionStore.kind },
+    {
+      port: address.port,
+      host: address.address,
+      ops_port: ops.port,
+      gateway_id: config.gatewayId,
+      sessions: sessionStore.kind,
+      auth: config.auth.mode,
+      api_keys: gateway.apiKeys.kind,
+      limiter: limiterRedis ? 'redis' : 'memory',
+    },
     'listening',
   );
 
@@ -71,6 +94,7 @@ async function main(): Promise<void> {
       await gateway.close();
       await bus.close();
       await redis?.quit().catch(() => redis.disconnect());
+      await limiterRedis?.quit().catch(() => limiterRedis.disconnect());
     },
   });
 }
