@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { counterSum, getJson, mockCompletions, postJson, postSse, type Stack, startStack, until } from '@actionedx/testkit';
+import { authHeaders, counterSum, getJson, mockCompletions, postJson, postSse, type Stack, startStack, until } from '@actionedx/testkit';
 import { defineApiSuite } from './api-suite.js';
 
 const unique = (what: string) => `${what} ${randomUUID()}`;
@@ -14,7 +14,7 @@ describe('distributed: gateway, two orchestrators and mock-llm as processes on N
     await stack?.stop();
   });
 
-  defineApiSuite(() => ({ url: stack.url, wsUrl: stack.wsUrl }));
+  defineApiSuite(() => ({ url: stack.url, wsUrl: stack.wsUrl, auth: true }));
 
   it('makes one upstream call for 50 identical concurrent requests over two orchestrators', async () => {
     const before = await mockCompletions(stack.mockLlm.url);
@@ -22,7 +22,8 @@ describe('distributed: gateway, two orchestrators and mock-llm as processes on N
     // A slow first token keeps the first call in flight while the others arrive.
     await fetch(`${stack.mockLlm.url}/mock/config`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ttft_ms: 300 }) });
     try {
-      const results = await Promise.all(Array.from({ length: 50 }, () => postJson(`${stack.url}/api/assistant/chat`, body)));
+      const headers = await authHeaders('stampede');
+      const results = await Promise.all(Array.from({ length: 50 }, () => postJson(`${stack.url}/api/assistant/chat`, body, headers)));
       expect(results.every((r) => r.status === 200)).toBe(true);
       expect(new Set(results.map((r) => r.body.response)).size).toBe(1);
       expect(results.filter((r) => !r.body.cached).length).toBe(1);
@@ -31,7 +32,7 @@ describe('distributed: gateway, two orchestrators and mock-llm as processes on N
     }
     expect((await mockCompletions(stack.mockLlm.url)) - before).toBe(1);
     // Both replicas took part.
-    const perWorker = await Promise.all(stack.orchestrators.map(async (o) => counterSum(await (await fetch(`${o.url}/metrics`)).text(), 'ai_requests_total')));
+    const perWorker = await Promise.all(stack.orchestrators.map(async (o) => counterSum(await (await fetch(`${o.opsUrl}/metrics`)).text(), 'ai_requests_total')));
     expect(perWorker.every((n) => n > 0)).toBe(true);
   });
 
@@ -47,6 +48,7 @@ describe('distributed: gateway, two orchestrators and mock-llm as processes on N
         { user_id: 'leaver', message: unique('A long answer please'), use_cache: false },
         {
           signal: controller.signal,
+          headers: await authHeaders('leaver'),
           onEvent: (e) => {
             if (e.event === 'chunk' && ++chunks === 1) controller.abort();
           },
@@ -71,7 +73,7 @@ describe('distributed: no orchestrator running', () => {
 
   it('answers 503 no_workers at once', async () => {
     const started = Date.now();
-    const res = await postJson(`${stack.url}/api/assistant/chat`, { user_id: 'u', message: 'anyone?' });
+    const res = await postJson(`${stack.url}/api/assistant/chat`, { user_id: 'u', message: 'anyone?' }, await authHeaders('u'));
     expect(res.status).toBe(503);
     expect(res.body.error).toMatchObject({ code: 'no_workers', retryable: true });
     // "At once": well before the ack timeout (1 s here) would have fired twice.
@@ -94,13 +96,15 @@ describe('distributed: an orchestrator killed mid-stream', () => {
   it('completes the answer on the other orchestrator, after a reset', async () => {
     const body = { user_id: 'survivor', message: unique('Walk me through the tri-core loop'), use_cache: false };
     let killed = '';
+    const headers = await authHeaders('survivor');
     const { status, events } = await postSse(`${stack.url}/api/assistant/chat`, body, {
+      headers,
       onEvent: (e) => {
         if (e.event !== 'chunk' || killed) return;
         killed = 'pending';
         void (async () => {
           for (const o of stack.orchestrators) {
-            const text = await (await fetch(`${o.url}/metrics`)).text();
+            const text = await (await fetch(`${o.opsUrl}/metrics`)).text();
             if (counterSum(text, 'ai_requests_in_flight') > 0) {
               o.kill('SIGKILL');
               killed = o.name;
@@ -119,7 +123,7 @@ describe('distributed: an orchestrator killed mid-stream', () => {
     const done = events.at(-1)!.data;
     expect(afterReset.map((c) => c.data.content).join('')).toBe(done.response);
     // The whole answer: the same text a fresh call produces for the same prompt.
-    const fresh = await postJson(`${stack.url}/api/assistant/chat`, body);
+    const fresh = await postJson(`${stack.url}/api/assistant/chat`, body, headers);
     expect(done.response).toBe(fresh.body.response);
   });
 });
