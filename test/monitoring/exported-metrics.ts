@@ -38,6 +38,14 @@ export const EXPORTED_METRICS = {
     bus_request_roundtrip_seconds: { type: 'histogram', labels: ['subject'] },
     bus_request_retries_total: { type: 'counter', labels: ['reason'] },
     bus_frames_total: { type: 'counter', labels: ['type', 'direction'] },
+    // The door: identity and admission.
+    gateway_auth_failures_total: { type: 'counter', labels: ['reason', 'transport'] },
+    gateway_auth_success_total: { type: 'counter', labels: ['method'] },
+    gateway_rate_limited_total: { type: 'counter', labels: ['kind'] },
+    gateway_limiter_errors_total: { type: 'counter', labels: ['operation'] },
+    gateway_admission_seconds: { type: 'histogram', labels: [] },
+    websocket_closes_total: { type: 'counter', labels: ['reason'] },
+    websocket_send_buffer_bytes: { type: 'gauge', labels: [] },
   },
   orchestrator: {
     ...PROCESS_METRICS,
