@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { freePort, startNats, startService, startStack, until, type ServiceProcess, type Stack } from '@actionedx/testkit';
+import { UNLIMITED, freePort, startNats, startService, startStack, until, type ServiceProcess, type Stack } from '@actionedx/testkit';
 import { natsServerPid, onCleanup, ROOT, trackPid } from './procs.js';
 import { RemoteProfiler } from './profiler.js';
 
@@ -57,6 +57,8 @@ export async function startBenchStack(opts: BenchStackOptions): Promise<BenchSta
     stack = await startStack({
       orchestrators: opts.orchestrators,
       redisDb: BENCH_REDIS_DB,
+      // The scenarios measure the relay without the door; its cost per cached hit is bench/src/door.ts's.
+      auth: 'open',
       gatewayEnv: { ...COMMON, HEARTBEAT_MS: '1000', ACK_TIMEOUT_MS: '2000', ...(await profEnv('gateway')), ...opts.gatewayEnv },
       orchestratorEnv: { ...COMMON, OPENAI_TIMEOUT_MS: '30000', ...(opts.orchestrators === 1 ? await profEnv('orchestrator') : {}), ...opts.orchestratorEnv },
       mockLlmEnv: { ...COMMON, ...(await profEnv('mock-llm')), ...opts.mockLlmEnv },
@@ -179,6 +181,8 @@ export async function startRelayStack(opts: { scenario: string; profile: string[
       NATS_URL: nats.url,
       REDIS_URL: redisDbUrl,
       HOST: '127.0.0.1',
+      AUTH_MODE: 'open',
+      RATE_LIMITS: UNLIMITED,
       HEARTBEAT_MS: '1000',
       ACK_TIMEOUT_MS: '2000',
       ...(inspectPort ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --inspect=127.0.0.1:${inspectPort}`.trim() } : {}),

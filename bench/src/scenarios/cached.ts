@@ -65,7 +65,7 @@ export const cached: Scenario = {
         {
           name: 'product',
           url,
-          probes: [metricsProbe('http', stack.gateway.url), metricsProbe('worker', stack.orchestrators[0]!.url), ...shared],
+          probes: [metricsProbe('http', stack.gateway.opsUrl), metricsProbe('worker', stack.orchestrators[0]!.url), ...shared],
           c1: [],
           c50: [],
         },
@@ -82,7 +82,7 @@ export const cached: Scenario = {
       const orchUrl = stack.orchestrators[0]!.url;
       const readTimers = () =>
         Promise.all([
-          histTotals(stack.gateway.url, 'http_request_duration_seconds', chatRoute),
+          histTotals(stack.gateway.opsUrl, 'http_request_duration_seconds', chatRoute),
           histTotals(orchUrl, 'ai_request_latency_seconds'),
           histTotals(orchUrl, 'cache_lookup_latency_seconds'),
         ]);

@@ -83,7 +83,7 @@ export const streaming: Scenario = {
       const d = ctx.secs(6, 3) * 1000;
       const common: CpuProbe[] = [metricsProbe('mock-llm', stack.mockLlm.url), pidProbe('client', client.child.pid)];
       const productProbes: CpuProbe[] = [
-        metricsProbe('gateway', stack.gateway.url),
+        metricsProbe('gateway', stack.gateway.opsUrl),
         metricsProbe('orchestrator', stack.orchestrators[0]!.url),
         pidProbe('nats-server', stack.natsPid),
         redisProbe(() => stack.redis.info('cpu')),

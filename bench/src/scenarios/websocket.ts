@@ -79,19 +79,19 @@ async function idleCapacity(ctx: BenchContext, out: ScenarioOutcome, stack: Benc
   if (warm.opened === 0) throw new Error(`no WebSocket connection to the gateway opened: ${warm.errors.join('; ')}`);
   await Promise.all(clients.map((c) => c.idleClose()));
   await sleep(2000);
-  const before = await processFigures(stack.gateway.url);
+  const before = await processFigures(stack.gateway.opsUrl);
 
   ctx.log(`  opening ${n} idle WebSockets on the gateway`);
   const opened = await openIdle(clients, gwUrl, n);
   // Let the gateway finish its per-connection work (session store, timers), then read its memory.
   let active = Number.NaN;
   for (let i = 0; i < 20; i++) {
-    active = counterSum(await scrapeMetrics(stack.gateway.url), 'websocket_active_connections');
+    active = counterSum(await scrapeMetrics(stack.gateway.opsUrl), 'websocket_active_connections');
     if (active >= opened.opened) break;
     await sleep(250);
   }
   await sleep(3000);
-  const after = await processFigures(stack.gateway.url);
+  const after = await processFigures(stack.gateway.opsUrl);
   await Promise.all(clients.map((c) => c.idleClose()));
 
   // The same connections on a bare ws server.
@@ -181,7 +181,7 @@ async function endToEnd(ctx: BenchContext, out: ScenarioOutcome, stack: BenchSta
 
   ctx.log(`  end to end: ${STREAM_SESSIONS} sessions streaming through the gateway (orchestrator, mock-llm), ${d / 1000} s`);
   const probes = [
-    metricsProbe('gateway', stack.gateway.url),
+    metricsProbe('gateway', stack.gateway.opsUrl),
     metricsProbe('orchestrator', stack.orchestrators[0]!.url),
     metricsProbe('mock-llm', stack.mockLlm.url),
     pidProbe('nats-server', stack.natsPid),
@@ -280,7 +280,7 @@ async function relay(ctx: BenchContext, out: ScenarioOutcome, clients: ClientPro
     const p = pump;
 
     ctx.log(`  relay: ${STREAM_SESSIONS} sessions through a gateway fed by a frame pump (${RELAY_CHUNKS} one-token chunks per answer), ${d / 1000} s`);
-    const probes = [metricsProbe('gateway', stack.gateway.url), pidProbe('nats-server', stack.natsPid), pidProbe('frame-pump', p.pid)];
+    const probes = [metricsProbe('gateway', stack.gateway.opsUrl), pidProbe('nats-server', stack.natsPid), pidProbe('frame-pump', p.pid)];
     const read = async () => ({ cpu: await snapshot(probes), pump: await pumpStats(p) });
     const product = await sessions(clients, sessionUrl(stack.wsUrl), { use_cache: false }, d, RECORDED_EXCHANGES, read);
     if (product.records.length === 0) throw new Error(`no streamed answer through the gateway: ${product.errorSamples.join('; ')} ${stack.tail().slice(-1000)}`);

@@ -50,9 +50,9 @@ export const CallerLimitsOverridesSchema = z
     requests_per_minute: count(1_000_000),
     tokens_per_minute: count(1_000_000_000),
     daily_budget_usd: z.number().positive().max(1_000_000),
-    ws_connections: count(10_000),
-    ws_messages_per_second: count(10_000),
-    ws_message_burst: count(100_000),
+    ws_connections: count(1_000_000),
+    ws_messages_per_second: count(1_000_000),
+    ws_message_burst: count(1_000_000),
   })
   .partial()
   .strict();
