@@ -1,4 +1,7 @@
+import { webcrypto } from 'node:crypto';
 import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+
+type CryptoKey = webcrypto.CryptoKey;
 import { isHmac, type JwtConfig } from './auth-config.js';
 
 /** Why a credential was refused: the `reason` label of `gateway_auth_failures_total` (a small, fixed set). */
@@ -52,6 +55,9 @@ function reasonOf(err: unknown): AuthFailureReason | 'unavailable' {
 export class JwtVerifier {
   private readonly key: JWTVerifyGetKey;
 
+  /** The secret as a WebCrypto key per HMAC algorithm, imported once (as raw bytes it is imported on every call). */
+  private readonly hmacKeys = new Map<string, Promise<CryptoKey>>();
+
   constructor(private readonly cfg: JwtConfig) {
     const jwks = cfg.jwksUrl === undefined
       ? undefined
@@ -59,12 +65,21 @@ export class JwtVerifier {
     this.key = async (header, token) => {
       if (isHmac(header.alg)) {
         if (cfg.secret === undefined) throw new errors.JOSEAlgNotAllowed('no secret for an HMAC algorithm');
-        return cfg.secret;
+        return this.hmacKey(header.alg!, cfg.secret);
       }
       if (cfg.publicKey !== undefined) return cfg.publicKey;
       if (jwks !== undefined) return jwks(header, token);
       throw new errors.JOSEAlgNotAllowed('no public key for an asymmetric algorithm');
     };
+  }
+
+  private hmacKey(alg: string, secret: Uint8Array): Promise<CryptoKey> {
+    let key = this.hmacKeys.get(alg);
+    if (key === undefined) {
+      key = webcrypto.subtle.importKey('raw', secret, { name: 'HMAC', hash: `SHA-${alg.slice(2)}` }, false, ['verify']);
+      this.hmacKeys.set(alg, key);
+    }
+    return key;
   }
 
   /** The verified claims; throws `AuthFailure`. */
