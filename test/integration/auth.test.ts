@@ -30,13 +30,16 @@ import {
  */
 
 const unique = (what: string) => `${what} ${randomUUID()}`;
+/** Users of this run: Redis keeps keys, sessions and counters between runs, so every run has its own. */
+const RUN = randomUUID().slice(0, 6);
+const u = (name: string) => `${name}-${RUN}`;
 const now = () => Math.floor(Date.now() / 1000);
 const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const publicPem = rsa.publicKey.export({ type: 'spki', format: 'pem' }).toString();
 
 /** An RS256 token from the JWKS's key, with claims overridden (undefined removes one). */
 async function rsToken(claims: Record<string, unknown> = {}, header: Record<string, unknown> = {}): Promise<string> {
-  const all: Record<string, unknown> = { sub: 'rs-user', iss: TEST_AUTH.issuer, aud: TEST_AUTH.audience, iat: now(), exp: now() + 600, ...claims };
+  const all: Record<string, unknown> = { sub: u('rs-user'), iss: TEST_AUTH.issuer, aud: TEST_AUTH.audience, iat: now(), exp: now() + 600, ...claims };
   for (const [k, v] of Object.entries(all)) if (v === undefined) delete all[k];
   return new SignJWT(all).setProtectedHeader({ alg: 'RS256', kid: 'k1', ...header }).sign(rsa.privateKey);
 }
@@ -148,8 +151,8 @@ describe('the door across two gateway replicas (real NATS and Redis)', () => {
 
     it('accepts a valid HS256 and a valid RS256 (JWKS) token on both replicas, and counts every refusal by reason', async () => {
       for (const gw of [a, b]) {
-        expect((await chat(gw, { message: unique('hs') }, await authHeaders('matrix-hs'))).status).toBe(200);
-        const rs = await chat(gw, { message: unique('rs') }, bearer(await rsToken({ sub: 'matrix-rs' })));
+        expect((await chat(gw, { message: unique('hs') }, await authHeaders(u('matrix-hs')))).status).toBe(200);
+        const rs = await chat(gw, { message: unique('rs') }, bearer(await rsToken({ sub: u('matrix-rs') })));
         expect(rs.status).toBe(200);
       }
       const text = await metricsOf(a);
@@ -161,10 +164,10 @@ describe('the door across two gateway replicas (real NATS and Redis)', () => {
 
   describe('API keys', () => {
     it('created on one replica work on the other, and a revocation reaches both', async () => {
-      const key = await createApiKey(a.url, { user_id: 'key-user', name: 'integration' });
+      const key = await createApiKey(a.url, { user_id: u('key-user'), name: 'integration' });
       const onB = await chat(b, { message: unique('by key') }, bearer(key.key));
       expect(onB.status).toBe(200);
-      const listed = await getJson(`${b.url}/api/admin/keys?user_id=key-user`, adminHeaders());
+      const listed = await getJson(`${b.url}/api/admin/keys?user_id=${u('key-user')}`, adminHeaders());
       expect(listed.body.keys).toEqual([expect.objectContaining({ id: key.id, revoked_at: null })]);
       expect(JSON.stringify(listed.body)).not.toContain(key.key.slice(-43));
 
@@ -179,18 +182,18 @@ describe('the door across two gateway replicas (real NATS and Redis)', () => {
   describe('ownership (BOLA)', () => {
     it("gives another user's WebSocket session a 404 on either replica", async () => {
       const session = `own-${randomUUID().slice(0, 8)}`;
-      const alice = await WsClient.open(`${a.url.replace('http', 'ws')}/ws/assistant/${session}`, await authHeaders('bola-alice'));
+      const alice = await WsClient.open(`${a.url.replace('http', 'ws')}/ws/assistant/${session}`, await authHeaders(u('bola-alice')));
       await alice.next((m) => m.type === 'connected');
       for (const gw of [a, b]) {
-        expect(await upgradeStatus(`${gw.url.replace('http', 'ws')}/ws/assistant/${session}`, await authHeaders('bola-bob'))).toBe(404);
+        expect(await upgradeStatus(`${gw.url.replace('http', 'ws')}/ws/assistant/${session}`, await authHeaders(u('bola-bob')))).toBe(404);
       }
-      expect(await upgradeStatus(`${b.url.replace('http', 'ws')}/ws/assistant/${session}`, await authHeaders('bola-alice'))).toBe(101);
+      expect(await upgradeStatus(`${b.url.replace('http', 'ws')}/ws/assistant/${session}`, await authHeaders(u('bola-alice')))).toBe(101);
       alice.close();
     });
 
     it("never answers with another user's history or per-user cached answers", async () => {
       const session = `hist-${randomUUID().slice(0, 8)}`;
-      const [alice, bob] = [await authHeaders('bola-alice'), await authHeaders('bola-bob')];
+      const [alice, bob] = [await authHeaders(u('bola-alice')), await authHeaders(u('bola-bob'))];
       const second = unique('What is the next step?');
       // Bob's answer to the question with no history at all (the mock's text is a function of the prompt).
       const bobFresh = (await chat(b, { message: second, session_id: `fresh-${randomUUID().slice(0, 8)}`, use_cache: false }, bob)).body.response as string;
@@ -206,7 +209,7 @@ describe('the door across two gateway replicas (real NATS and Redis)', () => {
         "alice's history to be used",
       );
       // Bob naming Alice is refused; Bob as himself on her session id gets his own (empty) history.
-      const claim = await chat(b, { user_id: 'bola-alice', message: second, session_id: session }, bob);
+      const claim = await chat(b, { user_id: u('bola-alice'), message: second, session_id: session }, bob);
       expect(claim.status).toBe(403);
       expect(claim.body.error.code).toBe('user_mismatch');
       const bobOnHers = (await chat(b, { message: second, session_id: session, use_cache: false }, bob)).body.response as string;
@@ -221,7 +224,7 @@ describe('the door across two gateway replicas (real NATS and Redis)', () => {
 
   describe('the admin surface', () => {
     it('refuses users on both replicas and serves admins; sessions in /api/websocket/stats only for admins', async () => {
-      const user = await authHeaders('plain-user');
+      const user = await authHeaders(u('plain-user'));
       for (const gw of [a, b]) {
         for (const [method, path] of [
           ['GET', '/api/cache/stats'],
@@ -240,11 +243,11 @@ describe('the door across two gateway replicas (real NATS and Redis)', () => {
         expect((await fetch(`${gw.url}/metrics`, { headers: user })).status).toBe(404);
         expect((await fetch(`${gw.opsUrl}/metrics`)).status).toBe(200);
       }
-      const ws = await WsClient.open(`${stack.wsUrl}/ws/assistant/stats-${randomUUID().slice(0, 8)}`, await authHeaders('stats-user'));
+      const ws = await WsClient.open(`${stack.wsUrl}/ws/assistant/stats-${randomUUID().slice(0, 8)}`, await authHeaders(u('stats-user')));
       await ws.next((m) => m.type === 'connected');
       expect((await getJson(`${a.url}/api/websocket/stats`, user)).body.sessions).toEqual([]);
       expect((await getJson(`${a.url}/api/websocket/stats`, adminHeaders())).body.sessions).toEqual(
-        expect.arrayContaining([expect.objectContaining({ user_id: 'stats-user' })]),
+        expect.arrayContaining([expect.objectContaining({ user_id: u('stats-user') })]),
       );
       ws.close();
     });
@@ -261,7 +264,7 @@ describe('the door across two gateway replicas (real NATS and Redis)', () => {
 
   describe('rate limits shared by the replicas', () => {
     it('hold at the quota across two gateways, with RateLimit headers on every answer and Retry-After on each refusal', async () => {
-      const headers = await authHeaders('rl-user');
+      const headers = await authHeaders(u('rl-user'));
       const results = await Promise.all(
         Array.from({ length: 44 }, (_, i) => chat(i % 2 ? a : b, { message: unique('limited') }, headers)),
       );
@@ -285,7 +288,7 @@ describe('the door across two gateway replicas (real NATS and Redis)', () => {
     });
 
     it('charges real model tokens and spend: a key over its tokens or its daily budget is refused, on REST and WebSocket', async () => {
-      const tokens = await createApiKey(a.url, { user_id: 'tok-user', limits: { tokens_per_minute: 50 } });
+      const tokens = await createApiKey(a.url, { user_id: u('tok-user'), limits: { tokens_per_minute: 50 } });
       const first = await chat(a, { message: unique('a first answer'), use_cache: false }, bearer(tokens.key));
       expect(first.status).toBe(200);
       expect(first.body.usage.total_tokens).toBeGreaterThan(50);
@@ -293,7 +296,7 @@ describe('the door across two gateway replicas (real NATS and Redis)', () => {
       const refused = await chat(b, { message: unique('more') }, bearer(tokens.key));
       expect(refused.body.error.code).toBe('token_rate_limited');
 
-      const budget = await createApiKey(a.url, { user_id: 'budget-user', limits: { daily_budget_usd: 0.000001 } });
+      const budget = await createApiKey(a.url, { user_id: u('budget-user'), limits: { daily_budget_usd: 0.000001 } });
       const paid = await chat(a, { message: unique('a paid answer'), use_cache: false }, bearer(budget.key));
       expect(paid.status).toBe(200);
       expect(paid.body.cost_usd).toBeGreaterThan(0.000001);
@@ -312,7 +315,7 @@ describe('the door across two gateway replicas (real NATS and Redis)', () => {
 
   describe('WebSocket hardening', () => {
     it('refuses an Origin outside CORS_ORIGINS, accepts a listed one', async () => {
-      const token = await mintToken('origin-user');
+      const token = await mintToken(u('origin-user'));
       expect(await upgradeStatus(`${stack.wsUrl}/ws/assistant/o-${randomUUID().slice(0, 8)}?access_token=${token}`, { origin: 'http://evil.example' })).toBe(403);
       expect(await upgradeStatus(`${stack.wsUrl}/ws/assistant/o-${randomUUID().slice(0, 8)}?access_token=${token}`, { origin: 'https://app.example' })).toBe(101);
     });
@@ -320,7 +323,7 @@ describe('the door across two gateway replicas (real NATS and Redis)', () => {
     it('caps connections per user across replicas, and a dead replica gives its slots back', async () => {
       // A third replica with a short lease, to be killed.
       const c = await stack.addGateway({ WS_CONNECTION_LEASE_MS: '1500' });
-      const headers = await authHeaders('cap-user');
+      const headers = await authHeaders(u('cap-user'));
       const url = (gw: ServiceProcess) => `${gw.url.replace('http', 'ws')}/ws/assistant/cap-${randomUUID().slice(0, 8)}`;
       const held = [await WsClient.open(url(c), headers), await WsClient.open(url(c), headers), await WsClient.open(url(c), headers)];
       expect(await upgradeStatus(url(a), headers)).toBe(429);
@@ -336,10 +339,10 @@ describe('the door across two gateway replicas (real NATS and Redis)', () => {
   describe('edge limits', () => {
     it('refuses a context nested 3,000 levels deep with 400 too_deep on REST and WebSocket', async () => {
       const body = `{"message":"hi","context":{"a":${'['.repeat(3_000)}${']'.repeat(3_000)}}}`;
-      const res = await fetch(`${a.url}/api/assistant/chat`, { method: 'POST', headers: { 'content-type': 'application/json', ...(await authHeaders('deep-user')) }, body });
+      const res = await fetch(`${a.url}/api/assistant/chat`, { method: 'POST', headers: { 'content-type': 'application/json', ...(await authHeaders(u('deep-user'))) }, body });
       expect(res.status).toBe(400);
       expect(((await res.json()) as { error: { code: string } }).error.code).toBe('too_deep');
-      const ws = await WsClient.open(`${stack.wsUrl}/ws/assistant/deep-${randomUUID().slice(0, 8)}`, await authHeaders('deep-user'));
+      const ws = await WsClient.open(`${stack.wsUrl}/ws/assistant/deep-${randomUUID().slice(0, 8)}`, await authHeaders(u('deep-user')));
       await ws.next((m) => m.type === 'connected');
       ws.send(body);
       expect(await ws.next((m) => m.type === 'error')).toMatchObject({ code: 'too_deep' });
@@ -382,7 +385,7 @@ describe('the limiter’s Redis down', () => {
   });
 
   it('refuses chat with 503 limiter_unavailable (never unlimited), counts it, and admits again once it is back', async () => {
-    const headers = await authHeaders('fc-user', { ttlS: 3_600 });
+    const headers = await authHeaders(u('fc-user'), { ttlS: 3_600 });
     expect((await chat(stack.gateway, { message: unique('before') }, headers)).status).toBe(200);
     await limiter.stop();
     const refused = await chat(stack.gateway, { message: unique('during') }, headers);

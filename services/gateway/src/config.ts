@@ -3,9 +3,7 @@ import { z } from 'zod';
 import { CommonEnvSchema, LIMITS, SUBJECT_TOKEN, env, loadConfig } from '@actionedx/shared';
 import { RoleLimitsOverridesSchema, roleLimits, type CallerLimits, type EdgeLimits, type Role } from './admission/limits.js';
 import {
-  ASYMMETRIC_ALGORITHMS,
   AUTH_MODES,
-  HMAC_ALGORITHMS,
   JWT_ALGORITHMS,
   algorithmsForKey,
   isHmac,
@@ -166,8 +164,6 @@ function authConfig(e: GatewayEnv, mode: AuthMode): AuthConfig {
     apiKeyCacheMs: e.API_KEY_CACHE_MS,
   };
 }
-// Kept in step with the schema: every algorithm is either HMAC or asymmetric.
-void ([...HMAC_ALGORITHMS, ...ASYMMETRIC_ALGORITHMS] satisfies JwtAlgorithm[]);
 
 export interface GatewayConfig {
   nodeEnv: 'development' | 'production' | 'test';
