@@ -203,7 +203,7 @@ export class AssistantSocketServer {
         principal = await authenticator.authenticate(credential, 'ws');
       } catch (err) {
         const e = err instanceof AppError ? err : new AppError('internal', undefined, { cause: err });
-        throw new UpgradeRefusal(e, e.status === 401 ? { 'WWW-Authenticate': challenge(e, credential !== undefined) } : {}, 'unauthorized');
+        throw new UpgradeRefusal(e, e.status === 401 ? { 'WWW-Authenticate': challenge(e, credential !== undefined) } : {});
       }
       if (target.userId !== undefined && target.userId !== principal.user_id) throw new UpgradeRefusal(new AppError('user_mismatch'));
     }
