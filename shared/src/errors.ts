@@ -40,6 +40,17 @@ export const ERROR_CATALOG = {
   webhook_not_allowed: { status: 400, retryable: false, message: 'The webhook URL is not allowed.' },
   job_finished: { status: 409, retryable: false, message: 'The job has already finished.' },
   jobs_unavailable: { status: 503, retryable: true, message: 'Background jobs are unavailable.' },
+  // Identity and admission (the gateway's door).
+  unauthorized: { status: 401, retryable: false, message: 'Authentication required: send Authorization: Bearer <token or API key>.' },
+  forbidden: { status: 403, retryable: false, message: 'This needs an admin role or key.' },
+  user_mismatch: { status: 403, retryable: false, message: 'user_id differs from the authenticated user.' },
+  origin_not_allowed: { status: 403, retryable: false, message: 'This origin may not open a WebSocket here.' },
+  too_deep: { status: 400, retryable: false, message: 'The JSON nests too deeply.' },
+  token_rate_limited: { status: 429, retryable: true, message: 'Too many model tokens this minute.' },
+  budget_exceeded: { status: 429, retryable: true, message: 'The daily spend budget is used up.' },
+  too_many_connections: { status: 429, retryable: true, message: 'Too many WebSocket connections for this user.' },
+  limiter_unavailable: { status: 503, retryable: true, message: 'The rate limiter is unavailable; requests are refused until it is back.' },
+  auth_unavailable: { status: 503, retryable: true, message: 'Credentials cannot be checked right now.' },
 } as const satisfies Record<string, { status: number; retryable: boolean; message: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;

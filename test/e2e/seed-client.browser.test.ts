@@ -4,7 +4,17 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type BrowserContext, type ConsoleMessage } from 'playwright-core';
-import { ROOT, SEED_CLIENT_HOST, SEED_CLIENT_SOURCE, seedClientFor, startService, type ServiceProcess } from '@actionedx/testkit';
+import {
+  ROOT,
+  SEED_CLIENT_HOST,
+  SEED_CLIENT_SOURCE,
+  SEED_CLIENT_USER,
+  mintToken,
+  seedClientFor,
+  startService,
+  testAuthEnv,
+  type ServiceProcess,
+} from '@actionedx/testkit';
 
 /**
  * The seed's WebSocket client (phase1-summary.md, "WebSocket Client Example") is a contract: it must
@@ -205,5 +215,92 @@ describe('the seed WebSocket client in a real browser (Chromium, headless)', () 
     expect((result.body.response as string).length).toBeGreaterThan(0);
     expect(result.body).toMatchObject({ mode: 'strategist', cached: false });
     expect(Array.isArray(result.body.suggestions)).toBe(true);
+  }, 20_000);
+});
+
+/** A static page server on a free loopback port: its origin is what the browser sends as `Origin`. */
+async function pageServer(pages: Record<string, string>): Promise<{ origin: string; close(): Promise<void> }> {
+  const server = createServer((req, res) => {
+    const body = pages[req.url ?? ''];
+    if (body === undefined) return void res.writeHead(req.url === '/favicon.ico' ? 204 : 404).end();
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }).end(body);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  return {
+    origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+describe('the seed WebSocket client in a real browser, with authentication on', () => {
+  let app: ServiceProcess | undefined;
+  let browser: Browser | undefined;
+  let allowed: Awaited<ReturnType<typeof pageServer>> | undefined;
+  let other: Awaited<ReturnType<typeof pageServer>> | undefined;
+  let setupError: unknown;
+  const token = mintToken(SEED_CLIENT_USER, { ttlS: 600 });
+
+  beforeAll(async () => {
+    try {
+      if (!existsSync(CHROMIUM)) throw new Error(`Chromium is missing: ${CHROMIUM} (apt-get install -y chromium; .ci/run does this).`);
+      // Pages first: the allowed one's origin goes into CORS_ORIGINS. The same client runs on both.
+      const pages = { '/': '' };
+      allowed = await pageServer(pages);
+      other = await pageServer(pages);
+      app = await startService('embedded', testAuthEnv({ CORS_ORIGINS: allowed.origin }));
+      const host = new URL(app.url).host;
+      pages['/'] = page('Seed WebSocket client with a token', seedClientFor(host, await token));
+      browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, timeout: 25_000, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'] });
+    } catch (err) {
+      setupError = err;
+    }
+  }, 30_000);
+
+  afterAll(async () => {
+    await browser?.close().catch(() => undefined);
+    await allowed?.close();
+    await other?.close();
+    await app?.stop(2000);
+  });
+
+  /** Run the page of `origin` until the client logs its suggestions, an error, or the socket fails. */
+  async function run(origin: string): Promise<{ labels: unknown[]; failed: boolean }> {
+    if (setupError !== undefined) throw setupError;
+    const tab = await browser!.newPage();
+    const labels: unknown[] = [];
+    let failed = false;
+    let done!: () => void;
+    const finished = new Promise<void>((r) => (done = r));
+    tab.on('console', (msg: ConsoleMessage) => {
+      const text = msg.text();
+      labels.push(text.split(' ')[0]);
+      // The browser reports a refused upgrade on the console as an error of its own.
+      if (msg.type() === 'error' && /WebSocket connection .* failed/.test(text)) (failed = true), done();
+      if (text.startsWith('Suggestions:') || text.startsWith('Error:')) done();
+    });
+    await tab.goto(`${origin}/`, { waitUntil: 'load', timeout: 10_000 });
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([finished, new Promise<void>((r) => (timer = setTimeout(r, 15_000)))]);
+    clearTimeout(timer);
+    await tab.close();
+    return { labels, failed };
+  }
+
+  it("runs the seed's client with ?access_token= from an allowed origin, to the end", async () => {
+    const { labels, failed } = await run(allowed!.origin);
+    expect(failed, JSON.stringify(labels)).toBe(false);
+    expect(labels[0]).toBe('Connected!');
+    expect(labels).toContain('Welcome:');
+    expect(labels).toContain('Chunk:');
+    expect(labels.at(-1)).toBe('Suggestions:');
+  }, 20_000);
+
+  it('is refused from an origin that is not allowed, token or not', async () => {
+    const { labels, failed } = await run(other!.origin);
+    expect(failed, JSON.stringify(labels)).toBe(true);
+    expect(labels).not.toContain('Connected!');
   }, 20_000);
 });

@@ -1,13 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
 import { describe, expect, it } from 'vitest';
-import { getJson, postJson, postSse, runSeedClient, WsClient } from '@actionedx/testkit';
+import { SEED_CLIENT_USER, adminHeaders, authHeaders, getJson, mintToken, postJson, postSse, runSeedClient, WsClient } from '@actionedx/testkit';
 
 export interface ApiTarget {
   /** http://127.0.0.1:PORT */
   url: string;
   /** ws://127.0.0.1:PORT */
   wsUrl: string;
+  /** The target requires authentication (testkit's TEST_AUTH): every call carries a token or the admin key. */
+  auth?: boolean;
 }
 
 const unique = (what: string) => `${what} ${randomUUID()}`;
@@ -17,13 +19,20 @@ const unique = (what: string) => `${what} ${randomUUID()}`;
  * NATS and Redis) and against the embedded mode: both must behave the same.
  */
 export function defineApiSuite(target: () => ApiTarget): void {
+  /** A call as `user`: a bearer token when the target wants one. */
+  const as = async (user: string): Promise<Record<string, string>> => (target().auth ? authHeaders(user) : {});
+  /** A call as the administrator. */
+  const admin = (): Record<string, string> => (target().auth ? adminHeaders() : {});
+  /** `&access_token=` for a socket of `user` (browsers cannot set headers on a WebSocket). */
+  const tokenQuery = async (user: string): Promise<string> => (target().auth ? `&access_token=${await mintToken(user)}` : '');
+
   describe('REST chat', () => {
     it('answers with the seed shape and echoes the request id', async () => {
       const rid = `test-${randomUUID()}`;
       const res = await postJson(
         `${target().url}/api/assistant/chat`,
         { user_id: 'user-1', message: unique('Help me with a 9-Pillar audit'), mode: 'strategist' },
-        { 'x-request-id': rid },
+        { 'x-request-id': rid, ...(await as('user-1')) },
       );
       expect(res.status).toBe(200);
       expect(res.headers.get('x-request-id')).toBe(rid);
@@ -39,18 +48,22 @@ export function defineApiSuite(target: () => ApiTarget): void {
       expect(b.usage.completion_tokens).toBeGreaterThan(0);
       expect(typeof b.cost_usd).toBe('number');
       expect(b.latency_ms).toBeGreaterThanOrEqual(0);
+      // Every chat answer says where its caller stands (draft-ietf-httpapi-ratelimit-headers-10).
+      expect(res.headers.get('ratelimit-policy')).toMatch(/^"requests";q=\d+;w=60, "tokens";q=\d+;qu="tokens";w=60, "daily_spend";q=\d+;qu="usd_micros";w=86400$/);
+      expect(res.headers.get('ratelimit')).toMatch(/^"requests";r=\d+;t=\d+/);
     });
 
     it('serves a repeated request from the cache with the same answer, and bypasses it on use_cache:false', async () => {
       const body = { user_id: 'user-2', message: unique('What is a tri-core loop?') };
-      const first = await postJson(`${target().url}/api/assistant/chat`, body);
-      const second = await postJson(`${target().url}/api/assistant/chat`, body);
+      const h = await as('user-2');
+      const first = await postJson(`${target().url}/api/assistant/chat`, body, h);
+      const second = await postJson(`${target().url}/api/assistant/chat`, body, h);
       expect(first.body.cached).toBe(false);
       expect(second.body.cached).toBe(true);
       expect(second.body.response).toBe(first.body.response);
       expect(second.body.suggestions).toEqual(first.body.suggestions);
       expect(second.body.cost_usd).toBe(0);
-      const bypass = await postJson(`${target().url}/api/assistant/chat`, { ...body, use_cache: false });
+      const bypass = await postJson(`${target().url}/api/assistant/chat`, { ...body, use_cache: false }, h);
       expect(bypass.body.cached).toBe(false);
       expect(bypass.body.response).toBe(first.body.response);
     });
@@ -69,7 +82,7 @@ export function defineApiSuite(target: () => ApiTarget): void {
         ['oracle', 'ethical_assessment'],
         ['strategist', 'framework_alignment'],
       ] as const) {
-        const res = await postJson(`${target().url}/api/assistant/chat`, { user_id: 'u3', message: unique('hi'), mode, task_type });
+        const res = await postJson(`${target().url}/api/assistant/chat`, { user_id: 'u3', message: unique('hi'), mode, task_type }, await as('u3'));
         expect(res.status).toBe(200);
         expect(res.body).toMatchObject({ mode, task_type });
       }
@@ -81,10 +94,11 @@ export function defineApiSuite(target: () => ApiTarget): void {
       ['/api/house-of-hearts', 'ethical_assessment'],
     ])('serves the task endpoint %s as %s, cached on repeat', async (path, taskType) => {
       const body = { user_id: 'user-4', message: unique('Assess our plan') };
-      const first = await postJson(`${target().url}${path}`, body);
+      const h = await as('user-4');
+      const first = await postJson(`${target().url}${path}`, body, h);
       expect(first.status).toBe(200);
       expect(first.body.task_type).toBe(taskType);
-      const again = await postJson(`${target().url}${path}`, body);
+      const again = await postJson(`${target().url}${path}`, body, h);
       expect(again.body.cached).toBe(true);
       expect(again.body.response).toBe(first.body.response);
     });
@@ -92,10 +106,11 @@ export function defineApiSuite(target: () => ApiTarget): void {
 
   describe('Server-Sent Events', () => {
     it('streams start, chunks in seq order, and done with the whole answer', async () => {
-      const { status, events } = await postSse(`${target().url}/api/assistant/chat`, {
-        user_id: 'user-5',
-        message: unique('Explain spaced repetition'),
-      });
+      const { status, events } = await postSse(
+        `${target().url}/api/assistant/chat`,
+        { user_id: 'user-5', message: unique('Explain spaced repetition') },
+        { headers: await as('user-5') },
+      );
       expect(status).toBe(200);
       expect(events[0]!.event).toBe('start');
       expect(events.at(-1)!.event).toBe('done');
@@ -109,8 +124,9 @@ export function defineApiSuite(target: () => ApiTarget): void {
 
     it('streams a cached answer byte-equal to the original', async () => {
       const body = { user_id: 'user-6', message: unique('Summarise the 9 pillars') };
-      const live = await postSse(`${target().url}/api/assistant/chat`, body);
-      const hit = await postSse(`${target().url}/api/assistant/chat`, body);
+      const headers = await as('user-6');
+      const live = await postSse(`${target().url}/api/assistant/chat`, body, { headers });
+      const hit = await postSse(`${target().url}/api/assistant/chat`, body, { headers });
       const text = (ev: typeof live.events) => ev.filter((e) => e.event === 'chunk').map((e) => e.data.content).join('');
       expect(hit.events.at(-1)!.data.cached).toBe(true);
       expect(Buffer.from(text(hit.events))).toEqual(Buffer.from(text(live.events)));
@@ -119,9 +135,10 @@ export function defineApiSuite(target: () => ApiTarget): void {
   });
 
   describe('WebSocket', () => {
-    it("runs the seed's example client unchanged", async () => {
-      // The seed's client, byte for byte but for the host; `ws` stands in for the browser's WebSocket.
-      const run = runSeedClient(target().wsUrl.replace(/^ws:\/\//, ''), WebSocket);
+    it("runs the seed's example client unchanged (with a token on its URL when authentication is on)", async () => {
+      // The seed's client, byte for byte but for the host (and `&access_token=`); `ws` stands in for the browser's WebSocket.
+      const accessToken = target().auth ? await mintToken(SEED_CLIENT_USER) : undefined;
+      const run = runSeedClient(target().wsUrl.replace(/^ws:\/\//, ''), WebSocket, 15_000, accessToken === undefined ? {} : { accessToken });
       try {
         await run.finished;
       } finally {
@@ -139,7 +156,7 @@ export function defineApiSuite(target: () => ApiTarget): void {
     });
 
     it('streams chunks in seq order and ends with the whole response', async () => {
-      const ws = await WsClient.open(`${target().wsUrl}/ws/assistant/s-${randomUUID().slice(0, 8)}?user_id=u7`);
+      const ws = await WsClient.open(`${target().wsUrl}/ws/assistant/s-${randomUUID().slice(0, 8)}?user_id=u7${await tokenQuery('u7')}`);
       await ws.next((m) => m.type === 'connected');
       ws.send({ message: unique('What should I learn next?'), mode: 'ally' });
       const response = await ws.next((m) => m.type === 'response');
@@ -156,7 +173,7 @@ export function defineApiSuite(target: () => ApiTarget): void {
     });
 
     it('answers bad frames with error frames and stays usable', async () => {
-      const ws = await WsClient.open(`${target().wsUrl}/ws/assistant/s-${randomUUID().slice(0, 8)}?user_id=u8`);
+      const ws = await WsClient.open(`${target().wsUrl}/ws/assistant/s-${randomUUID().slice(0, 8)}?user_id=u8${await tokenQuery('u8')}`);
       await ws.next((m) => m.type === 'connected');
       let from = ws.messages.length;
       ws.send('this is not json');
@@ -189,27 +206,28 @@ export function defineApiSuite(target: () => ApiTarget): void {
       ['a message over the limit', { user_id: 'u', message: 'x'.repeat(16_001) }, 400, 'message_too_long'],
       ['a body over the size limit', { user_id: 'u', message: 'x', context: { pad: 'y'.repeat(70_000) } }, 413, 'payload_too_large'],
     ])('refuses %s', async (_what, body, status, code) => {
-      const res = await postJson(chat(), body);
+      const res = await postJson(chat(), body, await as('u'));
       expect(res.status).toBe(status);
       expect(res.body.error.code).toBe(code);
       expect(typeof res.body.error.message).toBe('string');
     });
 
     it('refuses a body that is not JSON by type', async () => {
-      const res = await fetch(chat(), { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hello' });
+      const res = await fetch(chat(), { method: 'POST', headers: { 'content-type': 'text/plain', ...(await as('u')) }, body: 'hello' });
       expect(res.status).toBe(415);
       expect((await res.json()).error.code).toBe('unsupported_media_type');
     });
 
     it('answers an unknown route with a JSON 404', async () => {
-      const res = await getJson(`${target().url}/api/nope`);
+      const res = await getJson(`${target().url}/api/nope`, await as('u'));
       expect(res.status).toBe(404);
       expect(res.body.error.code).toBe('not_found');
     });
 
     it('keeps serving other clients while bad input arrives', async () => {
-      const bad = Array.from({ length: 20 }, () => postJson(chat(), '{broken'));
-      const good = postJson(chat(), { user_id: 'u9', message: unique('fine') });
+      const [hu, h9] = [await as('u'), await as('u9')];
+      const bad = Array.from({ length: 20 }, () => postJson(chat(), '{broken', hu));
+      const good = postJson(chat(), { user_id: 'u9', message: unique('fine') }, h9);
       const results = await Promise.all([...bad, good]);
       expect(results.slice(0, 20).every((r) => r.status === 400)).toBe(true);
       expect(results[20]!.status).toBe(200);
@@ -217,42 +235,62 @@ export function defineApiSuite(target: () => ApiTarget): void {
   });
 
   describe('cache administration', () => {
-    it('reports stats, invalidates by pattern and by task type, refuses bad patterns', async () => {
+    it('reports stats, invalidates by pattern and by task type, refuses bad patterns (an administrator)', async () => {
       const body = { user_id: 'user-10', message: unique('Plan a workshop'), task_type: 'collaboration' };
-      await postJson(`${target().url}/api/assistant/chat`, body);
-      expect((await postJson(`${target().url}/api/assistant/chat`, body)).body.cached).toBe(true);
+      const h = await as('user-10');
+      const ask = async () => (await postJson(`${target().url}/api/assistant/chat`, body, h)).body;
+      await ask();
+      expect((await ask()).cached).toBe(true);
 
-      const stats = await getJson(`${target().url}/api/cache/stats`);
+      const stats = await getJson(`${target().url}/api/cache/stats`, admin());
       expect(stats.status).toBe(200);
       expect(stats.body.hits).toBeGreaterThan(0);
       expect(stats.body.hit_rate).toBeGreaterThan(0);
       expect(stats.body.keys_by_task_type.collaboration).toBeGreaterThan(0);
 
-      const byType = await postJson(`${target().url}/api/cache/invalidate?task_type=collaboration`, {});
+      const byType = await postJson(`${target().url}/api/cache/invalidate?task_type=collaboration`, {}, admin());
       expect(byType.status).toBe(200);
       expect(byType.body.deleted).toBeGreaterThan(0);
-      expect((await postJson(`${target().url}/api/assistant/chat`, body)).body.cached).toBe(false);
+      expect((await ask()).cached).toBe(false);
 
-      const byPattern = await postJson(`${target().url}/api/cache/invalidate?pattern=ai_cache:collaboration:*`, {});
+      const byPattern = await postJson(`${target().url}/api/cache/invalidate?pattern=ai_cache:collaboration:*`, {}, admin());
       expect(byPattern.status).toBe(200);
       expect(byPattern.body.deleted).toBeGreaterThan(0);
-      expect((await postJson(`${target().url}/api/assistant/chat`, body)).body.cached).toBe(false);
+      expect((await ask()).cached).toBe(false);
 
       // The seed's own call: every answer of the cache.
-      const every = await postJson(`${target().url}/api/cache/invalidate?pattern=*`, {});
+      const every = await postJson(`${target().url}/api/cache/invalidate?pattern=*`, {}, admin());
       expect(every.status).toBe(200);
       expect(every.body).toEqual({ pattern: 'ai_cache:*', deleted: expect.any(Number) });
       expect(every.body.deleted).toBeGreaterThan(0);
-      expect((await postJson(`${target().url}/api/assistant/chat`, body)).body.cached).toBe(false);
+      expect((await ask()).cached).toBe(false);
 
       for (const bad of ['**', 'session:*', 'ai_cache:a.b', 'ai_cache:[a-z]*', 'ai_cache:\\x']) {
-        const res = await postJson(`${target().url}/api/cache/invalidate?pattern=${encodeURIComponent(bad)}`, {});
+        const res = await postJson(`${target().url}/api/cache/invalidate?pattern=${encodeURIComponent(bad)}`, {}, admin());
         expect(res.status, bad).toBe(400);
         expect(res.body.error.code).toBe('invalid_pattern');
       }
-      const health = await getJson(`${target().url}/api/cache/health`);
+      const health = await getJson(`${target().url}/api/cache/health`, admin());
       expect(health.status).toBe(200);
       expect(['healthy', 'memory']).toContain(health.body.status);
+    });
+  });
+
+  describe('the door (when authentication is on)', () => {
+    it('refuses chat, the socket and the admin routes without credentials, and the admin routes to a user', async () => {
+      if (!target().auth) return;
+      const chat = await postJson(`${target().url}/api/assistant/chat`, { user_id: 'test', message: 'Hello' });
+      expect(chat.status).toBe(401);
+      expect(chat.body.error.code).toBe('unauthorized');
+      await expect(WsClient.open(`${target().wsUrl}/ws/assistant/s-${randomUUID().slice(0, 8)}?user_id=u`)).rejects.toThrow(/401/);
+      const asUser = await as('test');
+      for (const path of ['/api/cache/stats', '/api/metrics', '/api/admin/keys']) {
+        expect((await getJson(`${target().url}${path}`)).status, path).toBe(401);
+        expect((await getJson(`${target().url}${path}`, asUser)).status, path).toBe(403);
+      }
+      const claim = await postJson(`${target().url}/api/assistant/chat`, { user_id: 'someone-else', message: 'Hello' }, asUser);
+      expect(claim.status).toBe(403);
+      expect(claim.body.error.code).toBe('user_mismatch');
     });
   });
 
@@ -264,7 +302,7 @@ export function defineApiSuite(target: () => ApiTarget): void {
       expect(h.body.dependencies.orchestrators).toMatchObject({ status: 'reachable', workers_reachable: true, worker_id: expect.any(String) });
       expect((await fetch(`${target().url}/healthz`)).status).toBe(200);
       expect((await fetch(`${target().url}/readyz`)).status).toBe(200);
-      const ws = await getJson(`${target().url}/api/websocket/stats`);
+      const ws = await getJson(`${target().url}/api/websocket/stats`, await as('u'));
       expect(ws.status).toBe(200);
       expect(typeof ws.body.active_connections).toBe('number');
     });
@@ -277,8 +315,8 @@ export function defineApiSuite(target: () => ApiTarget): void {
     });
 
     it('exposes Prometheus metrics', async () => {
-      await postJson(`${target().url}/api/assistant/chat`, { user_id: 'u11', message: unique('count me') });
-      const res = await fetch(`${target().url}/api/metrics`);
+      await postJson(`${target().url}/api/assistant/chat`, { user_id: 'u11', message: unique('count me') }, await as('u11'));
+      const res = await fetch(`${target().url}/api/metrics`, { headers: admin() });
       expect(res.status).toBe(200);
       const text = await res.text();
       for (const name of ['websocket_active_connections', 'websocket_messages_total', 'http_requests_total']) {

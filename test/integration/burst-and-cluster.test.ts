@@ -44,7 +44,7 @@ function openSession(wsUrl: string, i: number): Promise<{ send(): Promise<Turn> 
 describe('a burst of 2,000 WebSocket turns at once (2 orchestrators, 16 slots each, a queue of 600)', () => {
   let stack: Stack;
   beforeAll(async () => {
-    stack = await startStack({
+    stack = await startStack({ auth: 'open', 
       orchestrators: 2,
       orchestratorEnv: { MAX_IN_FLIGHT: '16', QUEUE_MAX: '600' },
       gatewayEnv: { HEARTBEAT_MS: '1000', ACK_TIMEOUT_MS: '2000' },
@@ -78,7 +78,7 @@ describe('a burst of 2,000 WebSocket turns at once (2 orchestrators, 16 slots ea
 describe('a NATS node lost under load (3-node cluster, queue replicated 3 times)', () => {
   let stack: Stack;
   beforeAll(async () => {
-    stack = await startStack({
+    stack = await startStack({ auth: 'open', 
       orchestrators: 2,
       natsCluster: 3,
       orchestratorEnv: { QUEUE_ACK_WAIT_MS: '3000', OPENAI_MAX_RETRIES: '2' },

@@ -2,10 +2,16 @@ import { once } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisClient, TASK_TYPES, type Redis, type TaskType } from '@actionedx/shared';
-import { counterSum, getJson, mockCompletions, postJson, postSse, type Stack, startStack, until } from '@actionedx/testkit';
+import { authHeaders, counterSum, getJson, mockCompletions, postJson as post, postSse as postStream, type Stack, startStack, until } from '@actionedx/testkit';
 import { defineApiSuite } from './api-suite.js';
 
 const unique = (what: string) => `${what} ${randomUUID()}`;
+
+/** The user a body names: this stack requires authentication, so calls carry that user's token unless told otherwise. */
+const userOf = (body: unknown): string => String((body as { user_id?: unknown }).user_id ?? 'anonymous');
+const postJson = async (url: string, body: unknown, headers?: Record<string, string>) => post(url, body, headers ?? (await authHeaders(userOf(body))));
+const postSse = async (url: string, body: unknown, opts: Parameters<typeof postStream>[2] = {}) =>
+  postStream(url, body, { ...opts, headers: opts.headers ?? (await authHeaders(userOf(body))) });
 
 /** Changes mock-llm's behaviour (PUT /mock/config) for the duration of `body`, then puts the old one back. */
 async function withMockConfig<T>(mockLlmUrl: string, patch: Record<string, unknown>, body: () => Promise<T>): Promise<T> {
@@ -22,7 +28,7 @@ async function withMockConfig<T>(mockLlmUrl: string, patch: Record<string, unkno
 
 /** ai_requests_total of each orchestrator, from its own /metrics. */
 const requestsPerWorker = (stack: Stack) =>
-  Promise.all(stack.orchestrators.map(async (o) => counterSum(await (await fetch(`${o.url}/metrics`)).text(), 'ai_requests_total')));
+  Promise.all(stack.orchestrators.map(async (o) => counterSum(await (await fetch(`${o.opsUrl}/metrics`)).text(), 'ai_requests_total')));
 
 /** The seed's TTLs (24 h, 30 min, 1 h, 2 h, 12 h), but collaboration's, which this stack sets to 90 min by config. */
 const CONFIGURED_TTLS: Record<TaskType, number> = {
@@ -56,7 +62,7 @@ describe('distributed: gateway, two orchestrators and mock-llm as processes on N
   }
   const keysOf = async (taskType: TaskType) => new Set(await redis.keys(`ai_cache:${taskType}:*`));
 
-  defineApiSuite(() => ({ url: stack.url, wsUrl: stack.wsUrl }));
+  defineApiSuite(() => ({ url: stack.url, wsUrl: stack.wsUrl, auth: true }));
 
   it("keeps a strategy audit to its user across replicas: alice's repeat is cached, bob's same question is not, under another key", async () => {
     const message = unique('Audit our strategy against the 9 pillars');
@@ -122,7 +128,8 @@ describe('distributed: gateway, two orchestrators and mock-llm as processes on N
     // A slow first token keeps the first call in flight while the others arrive.
     await fetch(`${stack.mockLlm.url}/mock/config`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ttft_ms: 300 }) });
     try {
-      const results = await Promise.all(Array.from({ length: 50 }, () => postJson(`${stack.url}/api/assistant/chat`, body)));
+      const headers = await authHeaders('stampede');
+      const results = await Promise.all(Array.from({ length: 50 }, () => postJson(`${stack.url}/api/assistant/chat`, body, headers)));
       expect(results.every((r) => r.status === 200)).toBe(true);
       expect(new Set(results.map((r) => r.body.response)).size).toBe(1);
       expect(results.filter((r) => !r.body.cached).length).toBe(1);
@@ -147,6 +154,7 @@ describe('distributed: gateway, two orchestrators and mock-llm as processes on N
         { user_id: 'leaver', message: unique('A long answer please'), use_cache: false },
         {
           signal: controller.signal,
+          headers: await authHeaders('leaver'),
           onEvent: (e) => {
             if (e.event === 'chunk' && ++chunks === 1) controller.abort();
           },
@@ -171,7 +179,7 @@ describe('distributed: no orchestrator running', () => {
 
   it('answers 503 no_workers at once', async () => {
     const started = Date.now();
-    const res = await postJson(`${stack.url}/api/assistant/chat`, { user_id: 'u', message: 'anyone?' });
+    const res = await postJson(`${stack.url}/api/assistant/chat`, { user_id: 'u', message: 'anyone?' }, await authHeaders('u'));
     expect(res.status).toBe(503);
     expect(res.body.error).toMatchObject({ code: 'no_workers', retryable: true });
     // "At once": well before the ack timeout (1 s here) would have fired twice.
@@ -195,13 +203,15 @@ describe('distributed: an orchestrator killed mid-stream', () => {
   it('completes the answer on the other orchestrator, after a reset', async () => {
     const body = { user_id: 'survivor', message: unique('Walk me through the tri-core loop'), use_cache: false };
     let killed = '';
+    const headers = await authHeaders('survivor');
     const { status, events } = await postSse(`${stack.url}/api/assistant/chat`, body, {
+      headers,
       onEvent: (e) => {
         if (e.event !== 'chunk' || killed) return;
         killed = 'pending';
         void (async () => {
           for (const o of stack.orchestrators) {
-            const text = await (await fetch(`${o.url}/metrics`)).text();
+            const text = await (await fetch(`${o.opsUrl}/metrics`)).text();
             if (counterSum(text, 'ai_requests_in_flight') > 0) {
               o.kill('SIGKILL');
               killed = o.name;
@@ -220,7 +230,7 @@ describe('distributed: an orchestrator killed mid-stream', () => {
     const done = events.at(-1)!.data;
     expect(afterReset.map((c) => c.data.content).join('')).toBe(done.response);
     // The whole answer: the same text a fresh call produces for the same prompt.
-    const fresh = await postJson(`${stack.url}/api/assistant/chat`, body);
+    const fresh = await postJson(`${stack.url}/api/assistant/chat`, body, headers);
     expect(done.response).toBe(fresh.body.response);
   });
 });

@@ -51,7 +51,7 @@ describe('background jobs on a distributed stack', () => {
   beforeAll(async () => {
     queue = await startRedis(undefined, { args: ['--maxmemory-policy', 'noeviction'] });
     const jobsEnv = { QUEUE_REDIS_URL: queue.url, JOB_ATTEMPTS: '2', JOB_BACKOFF_MS: '200', JOB_WEBHOOK_BACKOFF_MS: '200' };
-    stack = await startStack({
+    stack = await startStack({ auth: 'open', 
       orchestrators: 2,
       orchestratorEnv: {
         ...jobsEnv,
@@ -63,7 +63,7 @@ describe('background jobs on a distributed stack', () => {
       },
       gatewayEnv: jobsEnv,
     });
-    gateway2 = await startService('gateway', { NATS_URL: stack.nats.url, REDIS_URL: stack.redisUrl, HOST: '127.0.0.1', ...jobsEnv }, { label: 'gateway-2' });
+    gateway2 = await startService('gateway', { NATS_URL: stack.nats.url, REDIS_URL: stack.redisUrl, HOST: '127.0.0.1', AUTH_MODE: 'open', ...jobsEnv }, { label: 'gateway-2' });
     await until(async () => (await fetch(`${gateway2.url}/readyz`)).status === 200, 10_000, 'gateway-2 ready');
   }, 60_000);
   afterAll(async () => {

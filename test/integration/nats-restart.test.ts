@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, getJson, postJson, startNats, startService, startStack, until, type Stack } from '@actionedx/testkit';
+import { authHeaders, freePort, getJson, postJson, startNats, startService, startStack, testAuthEnv, until, type Stack } from '@actionedx/testkit';
 
 describe('NATS restarted under a running stack', () => {
   let stack: Stack;
@@ -14,7 +14,8 @@ describe('NATS restarted under a running stack', () => {
   });
 
   it('reports not ready while the bus is down, then reconnects every service and answers again', async () => {
-    const ask = () => postJson(`${stack.url}/api/assistant/chat`, { user_id: 'nr', message: `still there? ${randomUUID()}` });
+    const auth = await authHeaders('nr', { ttlS: 3_600 });
+    const ask = () => postJson(`${stack.url}/api/assistant/chat`, { user_id: 'nr', message: `still there? ${randomUUID()}` }, auth);
     expect((await ask()).status).toBe(200);
 
     await stack.nats.stop();
@@ -45,21 +46,22 @@ describe('services started while NATS is down', () => {
     const port = await freePort();
     const natsUrl = `nats://127.0.0.1:${port}`;
     const mock = await startService('mock-llm', {});
-    const gateway = await startService('gateway', { NATS_URL: natsUrl, HOST: '127.0.0.1' });
+    const gateway = await startService('gateway', { NATS_URL: natsUrl, HOST: '127.0.0.1', ...testAuthEnv() });
+    const auth = await authHeaders('early', { ttlS: 3_600 });
     const orchestrator = await startService('orchestrator', { NATS_URL: natsUrl, OPENAI_BASE_URL: `${mock.url}/v1`, OPENAI_API_KEY: 'k' });
     let nats: Awaited<ReturnType<typeof startNats>> | undefined;
     try {
       expect((await fetch(`${gateway.url}/healthz`)).status).toBe(200);
       expect((await fetch(`${gateway.url}/readyz`)).status).toBe(503);
       expect((await fetch(`${orchestrator.url}/readyz`)).status).toBe(503);
-      const refused = await postJson(`${gateway.url}/api/assistant/chat`, { user_id: 'early', message: 'anyone?' });
+      const refused = await postJson(`${gateway.url}/api/assistant/chat`, { user_id: 'early', message: 'anyone?' }, auth);
       expect(refused.status).toBe(503);
       expect(refused.body.error).toMatchObject({ code: 'bus_unavailable', retryable: true });
 
       nats = await startNats(port);
       await until(async () => (await fetch(`${gateway.url}/readyz`)).status === 200, 15_000, 'the gateway to be ready');
       await until(async () => (await fetch(`${orchestrator.url}/readyz`)).status === 200, 15_000, 'the orchestrator to be ready');
-      await until(async () => (await postJson(`${gateway.url}/api/assistant/chat`, { user_id: 'early', message: `now? ${randomUUID()}` })).status === 200, 10_000, 'an answer');
+      await until(async () => (await postJson(`${gateway.url}/api/assistant/chat`, { user_id: 'early', message: `now? ${randomUUID()}` }, auth)).status === 200, 10_000, 'an answer');
     } finally {
       await Promise.all([gateway.stop(), orchestrator.stop(), mock.stop()]);
       await nats?.stop();

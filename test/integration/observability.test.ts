@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { counterSum, freePort, getJson, postJson, startStack, until, waitForPort, WsClient, type Stack } from '@actionedx/testkit';
+import { adminHeaders, authHeaders, counterSum, freePort, getJson, mintToken, postJson, startStack, until, waitForPort, WsClient, type Stack } from '@actionedx/testkit';
 import { expositionProblems } from '../monitoring/exposition.js';
 
 /** The seed's metric names (DESIGN.md section 5) and the service whose code path records each. */
@@ -25,7 +25,7 @@ const SEED_METRICS = {
   gateway: ['websocket_active_connections', 'websocket_messages_total', 'websocket_errors_total', 'service_health'],
 } as const;
 
-const metricsOf = async (url: string) => (await fetch(`${url}/metrics`)).text();
+const metricsOf = async (service: { opsUrl: string }) => (await fetch(`${service.opsUrl}/metrics`)).text();
 /** Samples of a metric (any suffix) in exposition text. */
 const samples = (text: string, name: string) => text.split('\n').filter((l) => l.startsWith(name) && !l.startsWith('#'));
 
@@ -39,18 +39,21 @@ describe('observability: metrics, request tracing, a real Prometheus', () => {
     stack = await startStack({ orchestrators: 2 });
     // One of every event: a chat request, a cache hit, a WebSocket exchange with a bad frame, a store write.
     const body = { user_id: user, message: `Tell me about ${secret}`, session_id: 'obs-session' };
-    const first = await postJson(`${stack.url}/api/assistant/chat`, body, { 'x-request-id': rid, traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' });
+    const auth = await authHeaders(user);
+    const first = await postJson(`${stack.url}/api/assistant/chat`, body, { 'x-request-id': rid, traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', ...auth });
     expect(first.status).toBe(200);
-    await postJson(`${stack.url}/api/assistant/chat`, { ...body, session_id: undefined });
-    await postJson(`${stack.url}/api/assistant/chat`, { ...body, session_id: undefined });
-    const ws = await WsClient.open(`${stack.wsUrl}/ws/assistant/obs-ws?user_id=${user}`);
+    await postJson(`${stack.url}/api/assistant/chat`, { ...body, session_id: undefined }, auth);
+    await postJson(`${stack.url}/api/assistant/chat`, { ...body, session_id: undefined }, auth);
+    // And one refused credential, so the auth failure counter has a series.
+    await postJson(`${stack.url}/api/assistant/chat`, body, { authorization: 'Bearer junk' });
+    const ws = await WsClient.open(`${stack.wsUrl}/ws/assistant/obs-ws-${randomUUID().slice(0, 8)}?user_id=${user}&access_token=${await mintToken(user)}`);
     await ws.next((m) => m.type === 'connected');
     ws.send('not json');
     await ws.next((m) => m.type === 'error');
     ws.send({ message: `ws ${secret}` });
     await ws.next((m) => m.type === 'response');
     ws.close();
-    await getJson(`${stack.url}/api/cache/stats`);
+    await getJson(`${stack.url}/api/cache/stats`, adminHeaders());
     await getJson(`${stack.url}/api/health`);
     for (const o of stack.orchestrators) await getJson(`${o.url}/api/health`);
   }, 60_000);
@@ -71,8 +74,8 @@ describe('observability: metrics, request tracing, a real Prometheus', () => {
   });
 
   it('records each seed metric in the service whose code path it names', async () => {
-    const gw = await metricsOf(stack.gateway.url);
-    const orch = (await Promise.all(stack.orchestrators.map((o) => metricsOf(o.url)))).join('\n');
+    const gw = await metricsOf(stack.gateway);
+    const orch = (await Promise.all(stack.orchestrators.map((o) => metricsOf(o)))).join('\n');
     for (const name of SEED_METRICS.orchestrator) expect(samples(orch, name).length, name).toBeGreaterThan(0);
     for (const name of SEED_METRICS.gateway) expect(samples(gw, name).length, name).toBeGreaterThan(0);
     expect(counterSum(orch, 'ai_requests_total', (l) => l.includes('status="cached"'))).toBeGreaterThan(0);
@@ -86,7 +89,7 @@ describe('observability: metrics, request tracing, a real Prometheus', () => {
   });
 
   it('puts no user id, session id or prompt text in any label', async () => {
-    const texts = [await metricsOf(stack.gateway.url), await metricsOf(stack.mockLlm.url), ...(await Promise.all(stack.orchestrators.map((o) => metricsOf(o.url))))];
+    const texts = [await metricsOf(stack.gateway), await metricsOf(stack.mockLlm), ...(await Promise.all(stack.orchestrators.map((o) => metricsOf(o))))];
     for (const t of texts) {
       expect(t).not.toContain(user);
       expect(t).not.toContain(secret);
@@ -97,9 +100,9 @@ describe('observability: metrics, request tracing, a real Prometheus', () => {
   });
 
   it('exports what the dashboards and alert rules query', async () => {
-    expect(expositionProblems('gateway', await metricsOf(stack.gateway.url))).toEqual([]);
-    expect(expositionProblems('mock-llm', await metricsOf(stack.mockLlm.url))).toEqual([]);
-    for (const o of stack.orchestrators) expect(expositionProblems('orchestrator', await metricsOf(o.url))).toEqual([]);
+    expect(expositionProblems('gateway', await metricsOf(stack.gateway))).toEqual([]);
+    expect(expositionProblems('mock-llm', await metricsOf(stack.mockLlm))).toEqual([]);
+    for (const o of stack.orchestrators) expect(expositionProblems('orchestrator', await metricsOf(o))).toEqual([]);
   });
 
   describe('scraped by a real Prometheus', () => {
@@ -115,7 +118,7 @@ describe('observability: metrics, request tracing, a real Prometheus', () => {
         '  scrape_interval: 1s',
         'scrape_configs:',
         `  - job_name: gateway`,
-        `    static_configs: [{ targets: ['${target(stack.gateway.url)}'] }]`,
+        `    static_configs: [{ targets: ['${target(stack.gateway.opsUrl)}'] }]`,
         `  - job_name: orchestrator`,
         `    static_configs: [{ targets: [${stack.orchestrators.map((o) => `'${target(o.url)}'`).join(', ')}] }]`,
         `  - job_name: mock-llm`,

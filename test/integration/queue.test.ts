@@ -13,7 +13,7 @@ describe('work queue: two orchestrators with 3 model slots each, a queue of 24 (
   const miss = (user: string) => chat({ user_id: user, message: `miss ${randomUUID()}`, use_cache: false });
 
   beforeAll(async () => {
-    stack = await startStack({
+    stack = await startStack({ auth: 'open', 
       orchestrators: 2,
       orchestratorEnv: { MAX_IN_FLIGHT: String(SLOTS), QUEUE_MAX: String(QUEUE_MAX), QUEUE_MAX_PER_USER: String(PER_USER) },
       mockLlmEnv: { MOCK_LLM_COMPLETION_TOKENS: '12' },

@@ -81,7 +81,7 @@ describe('resilience: model targets with fallback, breakers, retry-after, hedgin
       .join('');
 
   beforeAll(async () => {
-    stack = await startStack({ orchestrators: 0, mockLlms: 2, mockLlmEnv: { MOCK_LLM_COMPLETION_TOKENS: '24' } });
+    stack = await startStack({ auth: 'open',  orchestrators: 0, mockLlms: 2, mockLlmEnv: { MOCK_LLM_COMPLETION_TOKENS: '24' } });
     [A, B] = stack.mockLlms as [ServiceProcess, ServiceProcess];
     await useOrchestrator(targets());
   }, 60_000);

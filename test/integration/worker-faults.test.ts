@@ -8,7 +8,7 @@ const ACK_WAIT_MS = 3_000;
 describe('worker faults under load (2 orchestrators, 20 streaming clients, answers of about a second)', () => {
   let stack: Stack;
   beforeAll(async () => {
-    stack = await startStack({
+    stack = await startStack({ auth: 'open', 
       orchestrators: 2,
       // The SDK's default retries: a worker that wakes from a pause finds its idle model connection closed.
       // 24 slots: one worker alone has room for all 20 clients, so a kill costs detection, not capacity.

@@ -146,6 +146,11 @@ describe('docker-compose.yml', () => {
 
   it('publishes the gateway on 8001 and runs two orchestrators with no fixed host port', () => {
     expect(S.gateway!.ports).toEqual(['8001:8001']);
+    // /metrics and health on the ops port: reachable by Prometheus on the network, never published.
+    expect(S.gateway!.environment?.OPS_PORT).toBe('9464');
+    expect(S.gateway!.expose).toEqual(['9464']);
+    // Authentication is on: its secrets come from the host's environment, never from the file.
+    expect(S.gateway!.environment).toMatchObject({ JWT_SECRET: '${JWT_SECRET:-}', ADMIN_API_KEY: '${ADMIN_API_KEY:-}' });
     expect(S.orchestrator!.deploy?.replicas).toBe(2);
     expect(S.orchestrator!.ports).toBeUndefined();
     expect(S.orchestrator!.environment).toMatchObject({ MONGO_URL: 'mongodb://mongo:27017', MONGO_DB: 'actionedx' });

@@ -41,6 +41,14 @@ export const EXPORTED_METRICS = {
     bus_frames_total: { type: 'counter', labels: ['type', 'direction'] },
     jobs_submitted_total: { type: 'counter', labels: ['kind', 'outcome'] },
     jobs_queue_depth: { type: 'gauge', labels: ['queue', 'state'] },
+    // The door: identity and admission.
+    gateway_auth_failures_total: { type: 'counter', labels: ['reason', 'transport'] },
+    gateway_auth_success_total: { type: 'counter', labels: ['method'] },
+    gateway_rate_limited_total: { type: 'counter', labels: ['kind'] },
+    gateway_limiter_errors_total: { type: 'counter', labels: ['operation'] },
+    gateway_admission_seconds: { type: 'histogram', labels: [] },
+    websocket_closes_total: { type: 'counter', labels: ['reason'] },
+    websocket_send_buffer_bytes: { type: 'gauge', labels: [] },
   },
   orchestrator: {
     ...PROCESS_METRICS,

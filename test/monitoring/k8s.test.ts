@@ -99,7 +99,9 @@ describe.each(appDeployments.map(({ doc }) => ({ name: doc.metadata.name, doc })
     expect(a['prometheus.io/scrape']).toBe('true');
     expect(a['prometheus.io/path']).toBe('/metrics');
     expect(c.ports.map((p: any) => String(p.containerPort))).toContain(a['prometheus.io/port']);
-    expect(c.env.find((e: any) => e.name === 'PORT')?.value).toBe(a['prometheus.io/port']);
+    // The port /metrics is served on: OPS_PORT where the service has one apart from its public port (the gateway).
+    const metricsPort = c.env.find((e: any) => e.name === 'OPS_PORT') ?? c.env.find((e: any) => e.name === 'PORT');
+    expect(metricsPort?.value).toBe(a['prometheus.io/port']);
     expect(c.args).toEqual([`services/${serviceOf(doc.metadata.name)}/dist/main.js`]);
     expect(existsSync(repoPath(`services/${serviceOf(doc.metadata.name)}/package.json`))).toBe(true);
   });
@@ -216,6 +218,17 @@ describe('k8s wiring', () => {
         const ok = ports.some((cp: any) => cp.name === p.targetPort || cp.containerPort === p.targetPort);
         expect(ok, `${doc.metadata.name}:${p.targetPort}`).toBe(true);
       }
+    }
+  });
+
+  it('keeps the gateway’s metrics and probes on its ops port, out of its Service, and gives it credentials from the Secret', () => {
+    const d = byKindName('Deployment', 'gateway');
+    const c = d.spec.template.spec.containers[0];
+    expect(c.ports).toEqual(expect.arrayContaining([{ name: 'http', containerPort: 8001 }, { name: 'ops', containerPort: 9464 }]));
+    for (const probe of [c.readinessProbe, c.livenessProbe, c.startupProbe]) expect(probe.httpGet.port).toBe('ops');
+    expect(byKindName('Service', 'gateway').spec.ports.map((p: any) => p.targetPort)).toEqual(['http']);
+    for (const name of ['JWT_SECRET', 'ADMIN_API_KEY']) {
+      expect(c.env.find((e: any) => e.name === name).valueFrom.secretKeyRef).toMatchObject({ name: 'actionedx-secrets', key: name });
     }
   });
 

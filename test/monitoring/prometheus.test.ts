@@ -81,7 +81,8 @@ describe('docker-compose scrape config', () => {
 
   it('scrapes prometheus, gateway, every orchestrator replica and mock-llm', () => {
     expect(job('prometheus')?.static_configs?.[0]?.targets).toEqual(['localhost:9090']);
-    expect(job('gateway')?.static_configs?.[0]?.targets).toEqual(['gateway:8001']);
+    // The gateway's metrics are on its ops port, not the public 8001.
+    expect(job('gateway')?.static_configs?.[0]?.targets).toEqual(['gateway:9464']);
     expect(job('mock-llm')?.static_configs?.[0]?.targets).toEqual(['mock-llm:8090']);
     // one A record per replica of the compose service
     expect(job('orchestrator')?.dns_sd_configs).toEqual([{ names: ['orchestrator'], type: 'A', port: 8002, refresh_interval: '15s' }]);
@@ -102,7 +103,7 @@ describe('docker-compose scrape config', () => {
         if (host === 'localhost') continue;
         const service = compose.services[host];
         expect(service, `${sc.job_name}: ${host} is not a compose service`).toBeDefined();
-        const expected = service?.environment?.PORT ?? ports[host];
+        const expected = service?.environment?.OPS_PORT ?? service?.environment?.PORT ?? ports[host];
         expect(port, `${sc.job_name}: ${t}`).toBe(expected);
       }
     }

@@ -16,8 +16,8 @@ export async function postJson<T = any>(url: string, body: unknown, headers: Rec
   return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };
 }
 
-export async function getJson<T = any>(url: string): Promise<HttpResult<T>> {
-  const res = await fetch(url);
+export async function getJson<T = any>(url: string, headers: Record<string, string> = {}): Promise<HttpResult<T>> {
+  const res = await fetch(url, { headers });
   const text = await res.text();
   let body: any = text;
   try {
@@ -55,15 +55,19 @@ export async function readSse(body: AsyncIterable<Uint8Array>, onEvent: (event: 
 }
 
 /** POST with `Accept: text/event-stream` and read the whole stream of events. */
-export async function postSse(url: string, body: unknown, opts: { signal?: AbortSignal; onEvent?: (e: SseEvent) => void } = {}): Promise<{ status: number; events: SseEvent[] }> {
+export async function postSse(
+  url: string,
+  body: unknown,
+  opts: { signal?: AbortSignal; onEvent?: (e: SseEvent) => void; headers?: Record<string, string> } = {},
+): Promise<{ status: number; events: SseEvent[]; headers: Headers }> {
   const res = await fetch(url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+    headers: { 'content-type': 'application/json', accept: 'text/event-stream', ...opts.headers },
     body: JSON.stringify(body),
     ...(opts.signal ? { signal: opts.signal } : {}),
   });
   const events: SseEvent[] = [];
-  if (!res.body) return { status: res.status, events };
+  if (!res.body) return { status: res.status, events, headers: res.headers };
   await readSse(res.body as unknown as AsyncIterable<Uint8Array>, (event, raw) => {
     let data: any = raw;
     try {
@@ -75,7 +79,7 @@ export async function postSse(url: string, body: unknown, opts: { signal?: Abort
     events.push(e);
     opts.onEvent?.(e);
   });
-  return { status: res.status, events };
+  return { status: res.status, events, headers: res.headers };
 }
 
 /** An open WebSocket with every message it received, parsed. */
@@ -90,9 +94,9 @@ export class WsClient {
     });
   }
 
-  static open(url: string): Promise<WsClient> {
+  static open(url: string, headers: Record<string, string> = {}): Promise<WsClient> {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url);
+      const ws = new WebSocket(url, { headers });
       const client = new WsClient(ws);
       ws.once('open', () => resolve(client));
       ws.once('error', reject);

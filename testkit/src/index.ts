@@ -6,3 +6,4 @@ export * from './gateway/fake-worker.js';
 export * from './gateway/test-gateway.js';
 export * from './gateway/test-socket.js';
 export * from './jobs.js';
+export * from './auth.js';

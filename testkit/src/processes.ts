@@ -13,6 +13,8 @@ export interface ServiceProcess {
   name: string;
   port: number;
   url: string;
+  /** The ops listener (`/metrics`, health) of a service that has one apart from `url` (gateway, embedded); else `url`. */
+  opsUrl: string;
   proc: ChildProcess;
   /** Every JSON log line the process wrote, parsed. */
   logs: Record<string, unknown>[];
@@ -39,7 +41,8 @@ export function freePort(): Promise<number> {
 function childEnv(extra: Record<string, string | undefined>): NodeJS.ProcessEnv {
   const base = { ...process.env };
   for (const k of ['NATS_URL', 'REDIS_URL', 'QUEUE_REDIS_URL', 'OPENAI_API_KEY', 'OPENAI_BASE_URL', 'PORT', 'MONGO_URL', 'ROLE']) delete base[k];
-  const env: NodeJS.ProcessEnv = { ...base, NODE_ENV: 'test', LOG_LEVEL: 'info', LOG_PRETTY: 'false' };
+  // OPS_PORT 0: the gateway's ops listener on a free port too (several gateways run side by side).
+  const env: NodeJS.ProcessEnv = { ...base, NODE_ENV: 'test', LOG_LEVEL: 'info', LOG_PRETTY: 'false', OPS_PORT: '0' };
   for (const [k, v] of Object.entries(extra)) if (v !== undefined) env[k] = v;
   return env;
 }
@@ -64,6 +67,7 @@ export async function startService(
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
   let buf = '';
   let onListening: ((port: number) => void) | undefined;
+  let opsPort: number | undefined;
   proc.stdout!.setEncoding('utf8').on('data', (d: string) => {
     buf += d;
     let nl;
@@ -73,7 +77,10 @@ export async function startService(
       try {
         const rec = JSON.parse(line) as Record<string, unknown>;
         logs.push(rec);
-        if (rec.msg === 'listening' && typeof rec.port === 'number') onListening?.(rec.port);
+        if (rec.msg === 'listening' && typeof rec.port === 'number') {
+          if (typeof rec.ops_port === 'number') opsPort = rec.ops_port;
+          onListening?.(rec.port);
+        }
       } catch {
         /* not a log line */
       }
@@ -97,6 +104,7 @@ export async function startService(
     name: label,
     port,
     url: `http://127.0.0.1:${port}`,
+    opsUrl: `http://127.0.0.1:${opsPort ?? port}`,
     proc,
     logs,
     exited,

@@ -8,8 +8,22 @@ export const SEED_CLIENT_SOURCE = readFileSync(SEED_CLIENT_PATH, 'utf8');
 /** The only thing a test changes in it: where it connects. */
 export const SEED_CLIENT_HOST = 'localhost:8001';
 
-/** The seed client's source pointed at `host` (`127.0.0.1:PORT`), otherwise unchanged. */
-export const seedClientFor = (host: string): string => SEED_CLIENT_SOURCE.replace(SEED_CLIENT_HOST, host);
+/** The seed's socket URL's query, where a token joins it. */
+const SEED_CLIENT_QUERY = '?user_id=user-456';
+
+/**
+ * The seed client's source pointed at `host` (`127.0.0.1:PORT`), otherwise unchanged; with `accessToken`
+ * (authentication on), the one other change a browser client needs: `&access_token=` on the socket's URL.
+ */
+export const seedClientFor = (host: string, accessToken?: string): string => {
+  const source = SEED_CLIENT_SOURCE.replace(SEED_CLIENT_HOST, host);
+  return accessToken === undefined
+    ? source
+    : source.replace(SEED_CLIENT_QUERY, `${SEED_CLIENT_QUERY}&access_token=${encodeURIComponent(accessToken)}`);
+};
+
+/** The user the seed client speaks as (its URL and its message name `user-456`): a token must be theirs. */
+export const SEED_CLIENT_USER = 'user-456';
 
 export interface SeedClientRun {
   /** Every `console.log` call of the client, with its arguments. */
@@ -25,7 +39,12 @@ export interface SeedClientRun {
  * Runs the unchanged seed client in Node against `host`, with `WebSocketImpl` as the browser's WebSocket
  * (Node 20 has none; `ws` stands in) and a console that records instead of printing.
  */
-export function runSeedClient(host: string, WebSocketImpl: new (url: string) => { close(): void }, timeoutMs = 15_000): SeedClientRun {
+export function runSeedClient(
+  host: string,
+  WebSocketImpl: new (url: string) => { close(): void },
+  timeoutMs = 15_000,
+  opts: { accessToken?: string } = {},
+): SeedClientRun {
   const logs: unknown[][] = [];
   const errors: unknown[][] = [];
   let sockets: Array<{ close(): void }> = [];
@@ -47,7 +66,7 @@ export function runSeedClient(host: string, WebSocketImpl: new (url: string) => 
       sockets.push(this);
     }
   };
-  new Function('WebSocket', 'console', seedClientFor(host))(Tracked, console);
+  new Function('WebSocket', 'console', seedClientFor(host, opts.accessToken))(Tracked, console);
   return {
     logs,
     errors,

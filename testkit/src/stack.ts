@@ -1,3 +1,4 @@
+import { testAuthEnv } from './auth.js';
 import { startNats, startNatsCluster, startService, until, type NatsCluster, type NatsServer, type ServiceProcess } from './processes.js';
 
 /** Services listen before their bus connects; a stack is handed over only once each one is ready. */
@@ -5,6 +6,17 @@ async function ready(service: ServiceProcess): Promise<ServiceProcess> {
   await until(async () => (await fetch(`${service.url}/readyz`)).status === 200, 15_000, `${service.name} to be ready`);
   return service;
 }
+
+const NO_LIMIT = {
+  requests_per_minute: 1_000_000,
+  tokens_per_minute: 1_000_000_000,
+  daily_budget_usd: 1_000_000,
+  ws_connections: 100_000,
+  ws_messages_per_second: 100_000,
+  ws_message_burst: 100_000,
+};
+/** `RATE_LIMITS` that no test meets. */
+export const UNLIMITED = JSON.stringify({ user: NO_LIMIT, admin: NO_LIMIT });
 
 export interface Stack {
   gateway: ServiceProcess;
@@ -23,6 +35,8 @@ export interface Stack {
   wsUrl: string;
   /** Another orchestrator on the same bus. */
   addOrchestrator(env?: Record<string, string>): Promise<ServiceProcess>;
+  /** Another gateway replica on the same bus and Redis, with the same environment (plus `env`). */
+  addGateway(env?: Record<string, string>): Promise<ServiceProcess>;
   stop(): Promise<void>;
 }
 
@@ -37,6 +51,8 @@ export interface StackOptions {
   redisDb?: number;
   /** Run on a cluster of this many nats-servers (3) with the work queue replicated on each. */
   natsCluster?: number;
+  /** `required` (default): the gateway wants a token or key (testkit's `TEST_AUTH`, see `authHeaders`). */
+  auth?: 'required' | 'open';
 }
 
 export function redisDbForWorker(): number {
@@ -81,16 +97,25 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     };
     const orchestrators: ServiceProcess[] = [];
     for (let i = 0; i < (opts.orchestrators ?? 2); i++) orchestrators.push(await addOrchestrator());
-    const gateway = await startService('gateway', {
+    const gatewayEnv = {
       NATS_URL: nats.url,
       REDIS_URL: redisUrl,
       HOST: '127.0.0.1',
       HEARTBEAT_MS: '200',
       ACK_TIMEOUT_MS: '1000',
+      ...(opts.auth === 'open' ? { AUTH_MODE: 'open' } : testAuthEnv()),
+      // Tests and benchmarks that are not about limits must not meet them (tight loops of one user, thousands of
+      // sockets, many paid answers); those that are set their own RATE_LIMITS.
+      RATE_LIMITS: UNLIMITED,
       ...opts.gatewayEnv,
-    });
-    started.push(gateway);
-    await ready(gateway);
+    };
+    let g = 0;
+    const addGateway = async (env: Record<string, string> = {}) => {
+      const gw = await startService('gateway', { ...gatewayEnv, ...env }, { label: g++ === 0 ? 'gateway' : `gateway-${g}` });
+      started.push(gw);
+      return ready(gw);
+    };
+    const gateway = await addGateway();
     return {
       gateway,
       orchestrators,
@@ -102,6 +127,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       url: gateway.url,
       wsUrl: gateway.url.replace('http', 'ws'),
       addOrchestrator,
+      addGateway,
       async stop() {
         await Promise.all(started.map((s) => s.stop(2000)));
         await nats.stop();

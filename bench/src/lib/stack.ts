@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { freePort, startNats, startService, startStack, until, type ServiceProcess, type Stack } from '@actionedx/testkit';
+import { UNLIMITED, freePort, startNats, startService, startStack, until, type ServiceProcess, type Stack } from '@actionedx/testkit';
 import { natsServerPid, onCleanup, ROOT, trackPid } from './procs.js';
 import { noteServiceMemory } from './memory.js';
 import { RemoteProfiler } from './profiler.js';
@@ -58,6 +58,8 @@ export async function startBenchStack(opts: BenchStackOptions): Promise<BenchSta
     stack = await startStack({
       orchestrators: opts.orchestrators,
       redisDb: BENCH_REDIS_DB,
+      // The scenarios measure the relay without the door; its cost per cached hit is bench/src/door.ts's.
+      auth: 'open',
       gatewayEnv: { ...COMMON, HEARTBEAT_MS: '1000', ACK_TIMEOUT_MS: '2000', ...(await profEnv('gateway')), ...opts.gatewayEnv },
       orchestratorEnv: { ...COMMON, OPENAI_TIMEOUT_MS: '30000', ...(opts.orchestrators === 1 ? await profEnv('orchestrator') : {}), ...opts.orchestratorEnv },
       mockLlmEnv: { ...COMMON, ...(await profEnv('mock-llm')), ...opts.mockLlmEnv },
@@ -77,7 +79,7 @@ export async function startBenchStack(opts: BenchStackOptions): Promise<BenchSta
   // Memory of the services once ready and when the stack stops, after the scenario's load.
   const readMemory = (phase: 'start' | 'end') =>
     Promise.all([
-      noteServiceMemory({ scenario: opts.scenario, service: 'gateway', role: 'gateway', phase }, stack.gateway.url),
+      noteServiceMemory({ scenario: opts.scenario, service: 'gateway', role: 'gateway', phase }, stack.gateway.opsUrl),
       ...stack.orchestrators.map((o, i) =>
         noteServiceMemory({ scenario: opts.scenario, service: stack.orchestrators.length > 1 ? `orchestrator ${i + 1}` : 'orchestrator', role: 'orchestrator', phase }, o.url),
       ),
@@ -190,6 +192,8 @@ export async function startRelayStack(opts: { scenario: string; profile: string[
       NATS_URL: nats.url,
       REDIS_URL: redisDbUrl,
       HOST: '127.0.0.1',
+      AUTH_MODE: 'open',
+      RATE_LIMITS: UNLIMITED,
       HEARTBEAT_MS: '1000',
       ACK_TIMEOUT_MS: '2000',
       ...(inspectPort ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --inspect=127.0.0.1:${inspectPort}`.trim() } : {}),
@@ -210,7 +214,7 @@ export async function startRelayStack(opts: { scenario: string; profile: string[
   const stop = async () => {
     if (stopped) return;
     stopped = true;
-    await noteServiceMemory({ scenario: opts.scenario, service: `gateway (${opts.section} stack)`, role: 'gateway', phase: 'end' }, gateway.url);
+    await noteServiceMemory({ scenario: opts.scenario, service: `gateway (${opts.section} stack)`, role: 'gateway', phase: 'end' }, gateway.opsUrl);
     if (profiler) {
       const dir = join(ROOT, 'bench', 'results', 'profiles', opts.scenario);
       const file = join(dir, `gateway-${opts.section}.cpuprofile`);
@@ -226,7 +230,7 @@ export async function startRelayStack(opts: { scenario: string; profile: string[
   const unregister = onCleanup(`relay stack ${opts.scenario}`, stop);
   try {
     await until(async () => (await fetch(`${gateway.url}/readyz`)).status === 200, 15_000, 'gateway to be ready');
-    await noteServiceMemory({ scenario: opts.scenario, service: `gateway (${opts.section} stack)`, role: 'gateway', phase: 'start' }, gateway.url);
+    await noteServiceMemory({ scenario: opts.scenario, service: `gateway (${opts.section} stack)`, role: 'gateway', phase: 'start' }, gateway.opsUrl);
     if (inspectPort) {
       mkdirSync(join(ROOT, 'bench', 'results', 'profiles', opts.scenario), { recursive: true });
       profiler = await RemoteProfiler.attach(inspectPort);

@@ -56,7 +56,7 @@ export const cached: Scenario = {
       const shared = [pidProbe('nats-server', stack.natsPid), redisProbe(() => stack.redis.info('cpu'))];
       const sides: Record<Side, SideRun> = {
         baseline: { url: baseUrl, probes: [pidProbe('http', front.pid), pidProbe('worker', worker.pid), ...shared], c1: [], c50: [] },
-        product: { url, probes: [metricsProbe('http', stack.gateway.url), metricsProbe('worker', stack.orchestrators[0]!.url), ...shared], c1: [], c50: [] },
+        product: { url, probes: [metricsProbe('http', stack.gateway.opsUrl), metricsProbe('worker', stack.orchestrators[0]!.url), ...shared], c1: [], c50: [] },
       };
 
       const d1 = ctx.secs(6, 2);
@@ -70,7 +70,7 @@ export const cached: Scenario = {
       const orchUrl = stack.orchestrators[0]!.url;
       const readTimers = () =>
         Promise.all([
-          histTotals(stack.gateway.url, 'http_request_duration_seconds', chatRoute),
+          histTotals(stack.gateway.opsUrl, 'http_request_duration_seconds', chatRoute),
           histTotals(orchUrl, 'ai_request_latency_seconds'),
           histTotals(orchUrl, 'cache_lookup_latency_seconds'),
         ]);

@@ -69,7 +69,7 @@ export const missThroughput: Scenario = {
 
       const shared = [metricsProbe('mock-llm', stack.mockLlm.url), pidProbe('nats-server', stack.natsPid), redisProbe(() => stack.redis.info('cpu'))];
       const sides: Record<Side, SideRun> = {
-        product: { url, probes: [metricsProbe('gateway', stack.gateway.url), metricsProbe('orchestrator', stack.orchestrators[0]!.url), ...shared], runs: [] },
+        product: { url, probes: [metricsProbe('gateway', stack.gateway.opsUrl), metricsProbe('orchestrator', stack.orchestrators[0]!.url), ...shared], runs: [] },
         baseline: { url: baseUrl, probes: [pidProbe('front', front.pid), pidProbe('worker', worker.pid), ...shared], runs: [] },
       };
       const d = ctx.secs(8, 2);

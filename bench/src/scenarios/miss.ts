@@ -28,7 +28,7 @@ export const miss: Scenario = {
       const chatRoute = (labels: string) => labels.includes('chat');
       const readTimers = () =>
         Promise.all([
-          histTotals(stack.gateway.url, 'http_request_duration_seconds', chatRoute),
+          histTotals(stack.gateway.opsUrl, 'http_request_duration_seconds', chatRoute),
           histTotals(stack.orchestrators[0]!.url, 'ai_request_latency_seconds'),
         ]);
       const message = 'What is retrieval practice?';

@@ -42,7 +42,7 @@ export const streaming: Scenario = {
       const d = ctx.secs(5, 2) * 1000;
       const common: CpuProbe[] = [metricsProbe('mock-llm', stack.mockLlm.url), pidProbe('client', client.child.pid)];
       const productProbes: CpuProbe[] = [
-        metricsProbe('gateway', stack.gateway.url),
+        metricsProbe('gateway', stack.gateway.opsUrl),
         metricsProbe('orchestrator', stack.orchestrators[0]!.url),
         pidProbe('nats-server', stack.natsPid),
         redisProbe(() => stack.redis.info('cpu')),

@@ -101,13 +101,13 @@ async function idleCapacity(ctx: BenchContext, out: ScenarioOutcome, stack: Benc
       return { ...opened, before, after };
     };
     const gatewayMemory = async () => {
-      const f = await processFigures(stack.gateway.url);
+      const f = await processFigures(stack.gateway.opsUrl);
       return { rss: f.rssBytes, heap: f.heapUsedBytes };
     };
     // The gateway does per-connection work (session store, timers) after the open: wait until it counts them all.
     const gatewaySettle = async () => {
       for (let i = 0; i < 20; i++) {
-        if (counterSum(await scrapeMetrics(stack.gateway.url), 'websocket_active_connections') >= n) return;
+        if (counterSum(await scrapeMetrics(stack.gateway.opsUrl), 'websocket_active_connections') >= n) return;
         await sleep(250);
       }
     };
@@ -141,7 +141,7 @@ async function idleCapacity(ctx: BenchContext, out: ScenarioOutcome, stack: Benc
     }
     // Both servers' memory once the idle rounds are over (all connections closed): what holding them left behind.
     await sleep(ctx.secs(2, 1) * 1000);
-    await noteServiceMemory({ scenario: 'websocket', service: 'gateway', role: 'gateway', phase: 'end', stage: 'after the idle rounds' }, stack.gateway.url);
+    await noteServiceMemory({ scenario: 'websocket', service: 'gateway', role: 'gateway', phase: 'end', stage: 'after the idle rounds' }, stack.gateway.opsUrl);
     noteBaselineMemory({ scenario: 'websocket', service: 'bare ws server', role: 'gateway', stage: 'after the idle rounds' }, bare.child.pid);
   } finally {
     await bare.child.stop();
@@ -190,7 +190,7 @@ async function endToEnd(ctx: BenchContext, out: ScenarioOutcome, stack: BenchSta
   await stack.profileSection('streaming');
   const d = ctx.secs(5, 2) * 1000;
   const probes = [
-    metricsProbe('gateway', stack.gateway.url),
+    metricsProbe('gateway', stack.gateway.opsUrl),
     metricsProbe('orchestrator', stack.orchestrators[0]!.url),
     metricsProbe('mock-llm', stack.mockLlm.url),
     pidProbe('nats-server', stack.natsPid),
@@ -312,7 +312,7 @@ async function relay(ctx: BenchContext, out: ScenarioOutcome, clients: ClientPro
     });
     await nextMessage(pump, (m) => m?.ready === true, 10_000, 'frame pump start');
     const pumpProc = pump;
-    const probes = [metricsProbe('gateway', stack.gateway.url), pidProbe('nats-server', stack.natsPid), pidProbe('frame-pump', pumpProc.pid)];
+    const probes = [metricsProbe('gateway', stack.gateway.opsUrl), pidProbe('nats-server', stack.natsPid), pidProbe('frame-pump', pumpProc.pid)];
     const read = async () => ({ cpu: await snapshot(probes), pump: await pumpStats(pumpProc) });
     let recorded = 0;
     const rounds: Array<Record<string, unknown>> = [];

@@ -13,7 +13,11 @@ function configs() {
   const env = { ...process.env };
   try {
     if (env.NATS_URL) throw new ConfigError(['NATS_URL: the embedded mode runs without NATS; use the start:gateway and start:orchestrator scripts']);
-    return { gateway: loadGatewayConfig(env), orchestrator: loadOrchestratorConfig({ ...env, PORT: undefined }) };
+    // The demo runs open unless AUTH_MODE=required says otherwise (and it says so loudly at start).
+    return {
+      gateway: loadGatewayConfig(env, { defaultAuthMode: 'open' }),
+      orchestrator: loadOrchestratorConfig({ ...env, PORT: undefined }),
+    };
   } catch (err) {
     console.error(err instanceof Error ? err.message : err);
     process.exit(1);
@@ -61,12 +65,22 @@ const gateway = createGateway({
   metricsRegistry: orchestratorRegistry,
   ...(jobDesk ? { jobs: jobDesk.desk } : {}),
 });
+const opsAddress = await gateway.listenOps();
 gateway.server.listen(cfg.gateway.port, cfg.gateway.host, () => {
   const address = gateway.server.address();
   const port = typeof address === 'object' && address ? address.port : cfg.gateway.port;
+  if (cfg.gateway.auth.mode === 'open') {
+    logger.warn(
+      '*** AUTH_MODE=open: NO AUTHENTICATION. Anyone reaching this port can call as any user and use the admin routes ' +
+        '(cache invalidation, API keys, metrics). Fine for a demo on your own machine; never expose it. ' +
+        'Set AUTH_MODE=required with JWT_SECRET (then `npm run token -- --user <you>`) or ADMIN_API_KEY to turn authentication on. ***',
+    );
+  }
   logger.info(
     {
       port,
+      ops_port: opsAddress.port,
+      auth: cfg.gateway.auth.mode,
       mode: 'embedded',
       bus: 'in-process',
       cache: cache.store.backend,
@@ -78,7 +92,9 @@ gateway.server.listen(cfg.gateway.port, cfg.gateway.host, () => {
   );
   logger.info(
     `ActionEDx embedded mode: one process, in-process bus, ${cache.store.backend} cache, ${store.backend} store, ${mock ? 'mock LLM' : 'real LLM'}. ` +
-      `Try: curl -s localhost:${port}/api/assistant/chat -H 'content-type: application/json' -d '{"user_id":"me","message":"Hello"}'`,
+      (cfg.gateway.auth.mode === 'open'
+        ? `Try: curl -s localhost:${port}/api/assistant/chat -H 'content-type: application/json' -d '{"user_id":"me","message":"Hello"}'`
+        : `Try: curl -s localhost:${port}/api/assistant/chat -H "Authorization: Bearer $(npm run -s token -- --user me)" -H 'content-type: application/json' -d '{"message":"Hello"}'`),
   );
 });
 

@@ -5,12 +5,18 @@ import type { Registry } from 'prom-client';
 import type { WebSocketServer } from 'ws';
 import { createJobSubmitMetric, createQueueDepthMetric, type Bus, type Logger, type Redis, type WorkQueue } from '@actionedx/shared';
 import { OrchestratorAdmin } from './admin/orchestrator-admin.js';
+import { Admission } from './admission/admission.js';
+import { ConnectionSlots, MemorySlotStore, RedisSlotStore } from './admission/connection-slots.js';
+import { MemoryApiKeyStore, RedisApiKeyStore, type ApiKeyStore } from './auth/api-key-store.js';
+import { ApiKeys } from './auth/api-keys.js';
+import { Authenticator } from './auth/authenticator.js';
 import { ChatDispatcher } from './chat/chat-dispatcher.js';
 import type { GatewayConfig } from './config.js';
 import { HealthCheck } from './health/health-check.js';
 import type { JobDesk } from './jobs/job-desk.js';
 import { JobPushHub } from './jobs/job-push-hub.js';
 import { createHttpApp } from './http/create-http-app.js';
+import { createOpsApp } from './ops/ops-app.js';
 import { RequestTracker } from './http/request-context.js';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.js';
 import { settledWithin } from './settled-within.js';
@@ -37,12 +43,16 @@ export interface GatewayDeps {
   metricsRegistry?: Registry;
   /** Default: in memory. */
   sessionStore?: SessionStore;
-  /** Reported by /api/health when given. */
+  /** Reported by /api/health when given; API keys are kept in it (default: in memory). */
   redis?: Redis;
   /** Background jobs (`openJobDesk`); without it `/api/jobs` answers 503 jobs_unavailable. */
   jobs?: JobDesk;
   /** The orchestrators' work queue (publish only): a job no worker acks goes there. */
   queue?: WorkQueue;
+  /** Rate limits, budgets and WebSocket slots, shared by every replica (default: in this process). */
+  limiterRedis?: Redis;
+  /** Default: Redis when `redis` is given, else memory. */
+  apiKeyStore?: ApiKeyStore;
 }
 
 export interface Gateway {
@@ -52,8 +62,15 @@ export interface Gateway {
   wss: WebSocketServer;
   dispatcher: ChatDispatcher;
   metrics: GatewayMetrics;
+  authenticator: Authenticator;
+  apiKeys: ApiKeys;
+  admission: Admission;
+  /** `/metrics` and health on their own port (OPS_PORT); not listening until `listenOps`. */
+  opsServer: Server;
   /** Listen (default: the configured port and host); resolves with the actual address (port 0 → ephemeral). */
   listen(port?: number, host?: string): Promise<AddressInfo>;
+  /** The ops listener (default: OPS_PORT on OPS_HOST). */
+  listenOps(port?: number, host?: string): Promise<AddressInfo>;
   /**
    * Graceful stop: refuse new work, let requests and turns in flight finish up to `graceMs` (default
    * SHUTDOWN_GRACE_MS), end the rest with `shutting_down`, close sockets and the server. The bus, Redis
@@ -105,32 +122,67 @@ export function createGateway(deps: GatewayDeps): Gateway {
   // Registered with or without a queue Redis: refusals are counted too, and dashboards find the families.
   const jobsSubmitted = createJobSubmitMetric(registry);
   createQueueDepthMetric(registry, async () => (deps.jobs ? deps.jobs.counts() : {}));
+  const edge = { ...config.edge, bodyBytes: config.bodyLimitBytes };
+  const apiKeys = new ApiKeys(deps.apiKeyStore ?? (deps.redis ? new RedisApiKeyStore(deps.redis) : new MemoryApiKeyStore()), {
+    cacheMs: config.auth.apiKeyCacheMs,
+  });
+  const authenticator = new Authenticator(config.auth, { keys: apiKeys, roles: config.roleLimits, metrics, logger });
+  const admission = new Admission(deps.limiterRedis ? { kind: 'redis', redis: deps.limiterRedis } : { kind: 'memory' }, {
+    metrics,
+    logger,
+  });
+  const slots = new ConnectionSlots(deps.limiterRedis ? new RedisSlotStore(deps.limiterRedis) : new MemorySlotStore(), {
+    gatewayId: config.gatewayId,
+    leaseMs: edge.wsConnectionLeaseMs,
+    logger,
+    onError: () => metrics.admission.limiterErrors.inc({ operation: 'connection' }),
+  });
   const sockets = new AssistantSocketServer({
     dispatcher,
     store: deps.sessionStore ?? new MemorySessionStore(config.wsSessionTtlSeconds),
     logger,
     metrics,
-    bodyLimitBytes: config.bodyLimitBytes,
+    authenticator,
+    admission,
+    slots,
+    origins: config.corsOrigins,
+    edge,
     pingIntervalMs: config.wsPingIntervalMs,
     jobPushes,
   });
+  metrics.measureSendBuffer(() => sockets.bufferedBytes());
   const tracker = new RequestTracker();
   const app = createHttpApp({
     dispatcher,
     admin,
     health,
-    websocketStats: () => sockets.stats(),
+    websocketStats: (viewer) => sockets.stats(viewer),
     registry,
     alsoServe: deps.metricsRegistry,
     metrics,
     logger,
     tracker,
+    authenticator,
+    apiKeys,
+    admission,
     bodyLimitBytes: config.bodyLimitBytes,
+    jsonMaxDepth: edge.jsonMaxDepth,
     corsOrigins: config.corsOrigins,
     jobs: { desk: deps.jobs, hub: jobPushes, bodyLimitBytes: config.jobs.bodyLimitBytes, submitted: jobsSubmitted },
   });
-  const server = createServer(app);
+  // Slow clients are cut: headers within HTTP_HEADERS_TIMEOUT_MS (slowloris), the whole request within
+  // HTTP_REQUEST_TIMEOUT_MS (slow bodies), checked every second instead of Node's default 30 s.
+  const server = createServer(
+    {
+      headersTimeout: Math.min(edge.httpHeadersTimeoutMs, edge.httpRequestTimeoutMs),
+      requestTimeout: edge.httpRequestTimeoutMs,
+      keepAliveTimeout: edge.httpKeepAliveTimeoutMs,
+      connectionsCheckingInterval: Math.min(1_000, edge.httpHeadersTimeoutMs),
+    },
+    app,
+  );
   sockets.attach(server);
+  const opsServer = createServer(createOpsApp({ health, registry, alsoServe: deps.metricsRegistry, logger }));
 
   async function shutdown(graceMs: number): Promise<void> {
     health.setDraining();
@@ -149,6 +201,11 @@ export function createGateway(deps: GatewayDeps): Gateway {
     jobPushes.close();
     server.closeAllConnections();
     await settledWithin(serverClosed, FLUSH_WAIT_MS);
+    if (opsServer.listening) {
+      const opsClosed = new Promise<void>((resolve) => opsServer.close(() => resolve()));
+      opsServer.closeAllConnections();
+      await settledWithin(opsClosed, FLUSH_WAIT_MS);
+    }
   }
 
   let closing: Promise<void> | undefined;
@@ -158,7 +215,12 @@ export function createGateway(deps: GatewayDeps): Gateway {
     wss: sockets.wss,
     dispatcher,
     metrics,
+    authenticator,
+    apiKeys,
+    admission,
+    opsServer,
     listen: (port = config.port, host = config.host) => listen(server, port, host),
+    listenOps: (port = config.opsPort, host = config.opsHost) => listen(opsServer, port, host),
     close: (opts) => (closing ??= shutdown(opts?.graceMs ?? config.shutdownGraceMs)),
   };
 }

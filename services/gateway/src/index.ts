@@ -1,6 +1,8 @@
 export { createGateway, type Gateway, type GatewayDeps } from './app.js';
 export { loadGatewayConfig, GatewayEnvSchema, type GatewayConfig } from './config.js';
 export { createGatewayMetrics, type GatewayMetrics } from './metrics.js';
+export * from './auth/index.js';
+export * from './admission/index.js';
 export { GATEWAY_VERSION } from './version.js';
 export {
   ChatDispatcher,

@@ -9,9 +9,16 @@ import {
   type Logger,
 } from '@actionedx/shared';
 import { createGateway } from './app.js';
+import { RedisApiKeyStore } from './auth/api-key-store.js';
 import { loadGatewayConfig, type GatewayConfig } from './config.js';
 import { openJobDesk } from './jobs/open-job-desk.js';
+import { settledWithin } from './settled-within.js';
 import { GATEWAY_VERSION } from './version.js';
+
+/** Redis command timeout of the limiter and API-key clients (the cache's is 50 ms: it fails open). */
+const DOOR_COMMAND_TIMEOUT_MS = 500;
+/** How long a start waits for those clients to connect before listening anyway. */
+const DOOR_CONNECT_WAIT_MS = 3_000;
 import { MemorySessionStore } from './ws/memory-session-store.js';
 import { RedisSessionStore } from './ws/redis-session-store.js';
 import type { SessionStore } from './ws/session-store.js';
@@ -57,6 +64,15 @@ async function main(): Promise<void> {
   const sessionStore: SessionStore = redis
     ? new RedisSessionStore(redis, config.wsSessionTtlSeconds, logger)
     : new MemorySessionStore(config.wsSessionTtlSeconds);
+  // The door fails closed (a limit or key that cannot be checked refuses the call), so its clients wait longer
+  // than the cache's 50 ms before calling Redis gone: a busy Redis is not an outage. Their own connections: the
+  // limiter may be another Redis, and neither queues behind cache or session traffic.
+  const limiterRedis = config.limiterRedisUrl
+    ? createRedisClient({ url: config.limiterRedisUrl, name: 'gateway-limiter', commandTimeoutMs: DOOR_COMMAND_TIMEOUT_MS })
+    : undefined;
+  const keysRedis = config.redisUrl
+    ? createRedisClient({ url: config.redisUrl, name: 'gateway-keys', commandTimeoutMs: DOOR_COMMAND_TIMEOUT_MS })
+    : undefined;
   const registry = createMetricsRegistry('gateway');
   // Background jobs need their own Redis (noeviction); without one, /api/jobs answers 503 jobs_unavailable.
   const jobs = config.jobs.queueRedisUrl ? openJobDesk(config.jobs, { bus, logger, name: `gateway-${config.gatewayId}` }) : undefined;
@@ -75,12 +91,37 @@ async function main(): Promise<void> {
     sessionStore,
     queue,
     ...(redis ? { redis } : {}),
+    ...(limiterRedis ? { limiterRedis } : {}),
+    ...(keysRedis ? { apiKeyStore: new RedisApiKeyStore(keysRedis) } : {}),
     ...(jobs ? { jobs: jobs.desk } : {}),
   });
+  // A gateway that listened before its limiter connected would refuse its first calls: give it a moment (a
+  // Redis that is down stays down, and is reported by the 503s and the metrics, not by a hanging start).
+  for (const client of [limiterRedis, keysRedis]) {
+    if (client === undefined || client.status === 'ready') continue;
+    const ready = new Promise<boolean>((resolve) => client.once('ready', () => resolve(true)));
+    if (!(await settledWithin(ready, DOOR_CONNECT_WAIT_MS))) {
+      logger.warn('Redis of the limiter or API keys not connected yet: chat is refused (503) until it is');
+    }
+  }
 
   const address = await gateway.listen();
+  const ops = await gateway.listenOps();
+  if (config.auth.mode === 'open') {
+    logger.warn('AUTH_MODE=open: NO AUTHENTICATION. Anyone can call as any user and use the admin routes. Never expose this gateway.');
+  }
   logger.info(
-    { port: address.port, host: address.address, gateway_id: config.gatewayId, sessions: sessionStore.kind, jobs: jobs ? 'queue Redis' : 'unavailable (no QUEUE_REDIS_URL)' },
+    {
+      port: address.port,
+      host: address.address,
+      ops_port: ops.port,
+      gateway_id: config.gatewayId,
+      sessions: sessionStore.kind,
+      auth: config.auth.mode,
+      api_keys: gateway.apiKeys.kind,
+      limiter: limiterRedis ? 'redis' : 'memory',
+      jobs: jobs ? 'queue Redis' : 'unavailable (no QUEUE_REDIS_URL)',
+    },
     'listening',
   );
 
@@ -92,6 +133,8 @@ async function main(): Promise<void> {
       await jobs?.close();
       await bus.close();
       await redis?.quit().catch(() => redis.disconnect());
+      await limiterRedis?.quit().catch(() => limiterRedis.disconnect());
+      await keysRedis?.quit().catch(() => keysRedis.disconnect());
     },
   });
 }

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import {
+  FAST_BUCKETS,
   LATENCY_BUCKETS,
   createBusMetrics,
   createServiceHealthMetric,
@@ -9,7 +10,20 @@ import {
 /** Every metric the gateway exports; routes are labelled by pattern, never by raw URL. */
 export function createGatewayMetrics(registry: Registry) {
   const registers = [registry];
+  let sendBufferSource: () => number = () => 0;
   return {
+    /** Where `websocket_send_buffer_bytes` reads from at each scrape. */
+    measureSendBuffer(source: () => number): void {
+      sendBufferSource = source;
+    },
+    wsSendBuffer: new Gauge({
+      name: 'websocket_send_buffer_bytes',
+      help: 'Bytes queued for WebSocket clients and not yet taken by them (slow readers hold them)',
+      registers,
+      collect() {
+        this.set(sendBufferSource());
+      },
+    }),
     http: {
       requests: new Counter({
         name: 'http_requests_total',
@@ -44,6 +58,46 @@ export function createGatewayMetrics(registry: Registry) {
         registers,
       }),
     },
+    auth: {
+      failures: new Counter({
+        name: 'gateway_auth_failures_total',
+        help: 'Refused credentials by reason (missing, expired, bad_signature, ...) and transport (http, ws)',
+        labelNames: ['reason', 'transport'] as const,
+        registers,
+      }),
+      successes: new Counter({
+        name: 'gateway_auth_success_total',
+        help: 'Accepted credentials by method (jwt, api_key, admin_key)',
+        labelNames: ['method'] as const,
+        registers,
+      }),
+    },
+    admission: {
+      rejections: new Counter({
+        name: 'gateway_rate_limited_total',
+        help: 'Calls refused by the admission layer, by kind (requests, tokens, budget, ws_connections, ws_messages)',
+        labelNames: ['kind'] as const,
+        registers,
+      }),
+      limiterErrors: new Counter({
+        name: 'gateway_limiter_errors_total',
+        help: "Limiter store failures by operation (admit, charge, connection); admit and connection refuse the call (fail closed)",
+        labelNames: ['operation'] as const,
+        registers,
+      }),
+      latency: new Histogram({
+        name: 'gateway_admission_seconds',
+        help: 'Time to admit a chat request (rate limit, token and budget checks)',
+        buckets: FAST_BUCKETS,
+        registers,
+      }),
+    },
+    wsCloses: new Counter({
+      name: 'websocket_closes_total',
+      help: 'WebSockets closed, by reason (client, send_buffer_full, token_expired, shutdown, heartbeat)',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
     bus: createBusMetrics(registry),
     ws: createWebSocketMetrics(registry),
     health: createServiceHealthMetric(registry),

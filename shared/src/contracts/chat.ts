@@ -26,7 +26,26 @@ export const LIMITS = {
   contextMaxBytes: 16_384,
   /** Bytes of a whole HTTP body or WebSocket frame. */
   bodyMaxBytes: 65_536,
+  /** Nesting levels of a whole HTTP body or WebSocket message (the body object itself is level 1). */
+  jsonMaxDepth: 32,
 } as const;
+
+/**
+ * Whether `value` nests objects and arrays deeper than `maxDepth` levels (a scalar is 0, `{}` is 1). Iterative,
+ * and it stops at the first branch past the bound: any input, however deep, costs at most its size and no stack.
+ */
+export function jsonDepthExceeds(value: unknown, maxDepth: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth > maxDepth) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) {
+      if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+    }
+  }
+  return false;
+}
 
 const idString = (max: number) =>
   z
@@ -48,8 +67,15 @@ export const HistoryTurnSchema = z.object({
 });
 export type HistoryTurn = z.infer<typeof HistoryTurnSchema>;
 
+const CONTEXT_MAX_DEPTH = LIMITS.jsonMaxDepth - 1;
+
+// Depth first: a deep value must never reach a recursive walk (JSON.stringify here, the cache key's encoder later).
 const ContextSchema = z
   .record(z.string(), z.unknown())
+  .refine((c) => !jsonDepthExceeds(c, CONTEXT_MAX_DEPTH), {
+    message: `context nests deeper than ${CONTEXT_MAX_DEPTH} levels`,
+    abort: true,
+  })
   .refine((c) => Buffer.byteLength(JSON.stringify(c)) <= LIMITS.contextMaxBytes, {
     message: `context is larger than ${LIMITS.contextMaxBytes} bytes`,
   });

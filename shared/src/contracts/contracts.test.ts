@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../errors.js';
 import { CachePatternSchema, cachePatternSchema, parseCachePattern } from './cache.js';
-import { ChatRequestSchema, LIMITS } from './chat.js';
+import { ChatRequestSchema, LIMITS, jsonDepthExceeds } from './chat.js';
 import { decodeFrame, decodeFrames, encodeFrame, encodeFrames } from './codec.js';
 import type { Frame } from './frames.js';
 
@@ -124,5 +124,30 @@ describe('cache invalidation patterns', () => {
     expect(() => parseCachePattern('ai_cache:*', 'tenant_b')).toThrow(AppError);
     expect(() => cachePatternSchema('a*')).toThrow(TypeError);
     expect(() => cachePatternSchema('a.b')).toThrow(TypeError);
+  });
+});
+
+describe('JSON nesting depth', () => {
+  const deep = (levels: number): unknown => {
+    let v: unknown = 1;
+    for (let i = 0; i < levels; i++) v = i % 2 ? [v] : { a: v };
+    return v;
+  };
+
+  it('measures objects and arrays alike, without recursion, whatever the depth', () => {
+    expect(jsonDepthExceeds(1, 0)).toBe(false);
+    expect(jsonDepthExceeds({}, 1)).toBe(false);
+    expect(jsonDepthExceeds({ a: [] }, 1)).toBe(true);
+    expect(jsonDepthExceeds(deep(32), 32)).toBe(false);
+    expect(jsonDepthExceeds(deep(33), 32)).toBe(true);
+    expect(jsonDepthExceeds(deep(1_000_000), 32)).toBe(true);
+  });
+
+  it('refuses a chat context deeper than the bound (a worker never walks it), and takes one at the bound', () => {
+    const base = { user_id: 'u', message: 'hi' };
+    expect(ChatRequestSchema.safeParse({ ...base, context: { a: deep(LIMITS.jsonMaxDepth - 2) } }).success).toBe(true);
+    const refused = ChatRequestSchema.safeParse({ ...base, context: { a: deep(3_000) } });
+    expect(refused.success).toBe(false);
+    expect(refused.error?.issues[0]?.message).toMatch(/nests deeper than 31 levels/);
   });
 });

@@ -14,6 +14,11 @@ export const WsPathParamsSchema = z.object({ session_id: SessionIdSchema });
 export const WsQuerySchema = z.object({
   /** The default `user_id` of the socket's turns; a turn may name its own. */
   user_id: UserIdSchema.optional(),
+  /**
+   * With authentication on: the JWT or API key, for clients that cannot set `Authorization` on the upgrade
+   * (browsers). Its user is the socket's; a `user_id` that names another is refused.
+   */
+  access_token: z.string().optional().describe('A JWT or API key, for clients that cannot send an Authorization header (browsers)'),
 });
 
 // ---- client → server

@@ -13,6 +13,7 @@ import {
   type GatewayConfig,
   type SessionStore,
 } from '@actionedx/gateway';
+import { testAuthEnv } from '../auth.js';
 import type { SseEvent } from '../clients.js';
 
 export interface TestGateway {
@@ -24,6 +25,8 @@ export interface TestGateway {
   baseUrl: string;
   /** `ws://127.0.0.1:<port>` */
   wsUrl: string;
+  /** `http://127.0.0.1:<ops port>`: `/metrics` and the full health report. */
+  opsUrl: string;
   port: number;
   close(): Promise<void>;
 }
@@ -35,14 +38,26 @@ export const TEST_TIMERS = {
   requestTimeoutMs: 10_000,
 } as const;
 
-/** A gateway on an in-process bus, listening on an ephemeral port of 127.0.0.1. */
+/**
+ * The configuration of a test gateway with authentication required, on the test credentials (testkit's
+ * `TEST_AUTH`): pass it as the overrides of `startTestGateway` to opt in, with more overrides spread after.
+ */
+export function authRequiredConfig(env: Record<string, string> = {}): Partial<GatewayConfig> {
+  const c = loadGatewayConfig({ NODE_ENV: 'test', ...testAuthEnv(env) });
+  return { auth: c.auth, corsOrigins: c.corsOrigins, roleLimits: c.roleLimits };
+}
+
+/**
+ * A gateway on an in-process bus, listening on an ephemeral port of 127.0.0.1. Open (no authentication)
+ * unless the overrides say otherwise (`authRequiredConfig()`), so tests of everything else need no token.
+ */
 export async function startTestGateway(
   overrides: Partial<GatewayConfig> = {},
-  deps: { sessionStore?: SessionStore; redis?: Redis; metricsRegistry?: Registry } = {},
+  deps: { sessionStore?: SessionStore; redis?: Redis; limiterRedis?: Redis; metricsRegistry?: Registry } = {},
 ): Promise<TestGateway> {
   const bus = new InProcessBus();
   const config: GatewayConfig = {
-    ...loadGatewayConfig({ NODE_ENV: 'test' }),
+    ...loadGatewayConfig({ NODE_ENV: 'test' }, { defaultAuthMode: 'open' }),
     ...TEST_TIMERS,
     port: 0,
     host: '127.0.0.1',
@@ -53,6 +68,7 @@ export async function startTestGateway(
   const registry = createMetricsRegistry('gateway', { defaultMetrics: false });
   const gateway = createGateway({ bus, config, logger, registry, ...deps });
   const { port } = await gateway.listen();
+  const ops = await gateway.listenOps(0, '127.0.0.1');
   return {
     bus,
     config,
@@ -61,6 +77,7 @@ export async function startTestGateway(
     port,
     baseUrl: `http://127.0.0.1:${port}`,
     wsUrl: `ws://127.0.0.1:${port}`,
+    opsUrl: `http://127.0.0.1:${ops.port}`,
     async close() {
       await gateway.close({ graceMs: 100 });
       await bus.close();

@@ -147,12 +147,9 @@ describe('cache administration', () => {
 });
 
 describe('health', () => {
-  it('is healthy with a worker answering pings, with every dependency', async () => {
-    serve(Subjects.workerPing, () => ({ ok: true, data: { worker_id: 'w1', in_flight: 0 } }));
-    const res = await fetch(`${gw.baseUrl}/api/health`);
-    expect(res.status).toBe(200);
-    const body = await json(res);
-    expect(body).toMatchObject({
+  it('is healthy with a worker answering pings, with every dependency; worker ids (host names) only on the ops port', async () => {
+    serve(Subjects.workerPing, () => ({ ok: true, data: { worker_id: 'host-7.internal-123', in_flight: 0 } }));
+    const expected = {
       status: 'healthy',
       service: 'gateway',
       version: GATEWAY_PACKAGE.version,
@@ -160,9 +157,18 @@ describe('health', () => {
       dependencies: {
         nats: { status: 'connected', kind: 'in-process' },
         redis: { status: 'not_configured' },
-        orchestrators: { status: 'reachable', workers_reachable: true, latency_ms: expect.any(Number), worker_id: 'w1' },
+        orchestrators: { status: 'reachable', workers_reachable: true, latency_ms: expect.any(Number) },
       },
-    });
+    };
+    const res = await fetch(`${gw.baseUrl}/api/health`);
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    expect(JSON.parse(text)).toMatchObject(expected);
+    expect(text).not.toContain('host-7');
+    expect(JSON.parse(text).dependencies.orchestrators).not.toHaveProperty('worker_id');
+    const full = await json(await fetch(`${gw.opsUrl}/api/health`));
+    expect(full).toMatchObject(expected);
+    expect(full.dependencies.orchestrators.worker_id).toBe('host-7.internal-123');
   });
 
   it('is degraded (200) with no orchestrator, unhealthy (503) without a bus', async () => {
@@ -192,7 +198,7 @@ describe('health', () => {
 });
 
 describe('metrics and stats', () => {
-  it('serves Prometheus text on /metrics and /api/metrics, and the figures move', async () => {
+  it('serves Prometheus text on /metrics of the ops port and /api/metrics, and the figures move; no /metrics on the public port', async () => {
     const w = new FakeWorker(gw.bus, { script: answerWith(['a', 'b']) });
     const before = await (await fetch(`${gw.baseUrl}/api/metrics`)).text();
     expect(before).toContain('# TYPE gateway_requests_in_flight gauge');
@@ -203,7 +209,8 @@ describe('metrics and stats', () => {
       body: JSON.stringify({ user_id: 'u', message: 'hi' }),
     });
     expect(res.status).toBe(200);
-    const r = await fetch(`${gw.baseUrl}/metrics`);
+    expect((await fetch(`${gw.baseUrl}/metrics`)).status).toBe(404);
+    const r = await fetch(`${gw.opsUrl}/metrics`);
     expect(r.headers.get('content-type')).toMatch(/^text\/plain/);
     const after = await r.text();
     const chat = { method: 'POST', route: '/api/assistant/chat' };
@@ -222,7 +229,7 @@ describe('metrics and stats', () => {
     createServiceHealthMetric(other).set({ component: 'cache' }, 1); // also a gateway family
     const g = await startTestGateway({}, { metricsRegistry: other });
     try {
-      const text = await (await fetch(`${g.baseUrl}/metrics`)).text();
+      const text = await (await fetch(`${g.opsUrl}/metrics`)).text();
       expect(sampleValue(text, 'ai_requests_total', { service: 'orchestrator', status: 'success' })).toBe(1);
       expect(text).toContain('service="gateway"');
       const types = text.split('\n').filter((l) => l.startsWith('# TYPE '));

@@ -98,7 +98,10 @@ export function buildAsyncApi(): Record<string, unknown> {
         title: 'Assistant session',
         description:
           'A session of the assistant; reconnecting to the same `session_id` keeps its mode and message count. ' +
-          'The query `user_id` is the default user of its turns.',
+          'The query `user_id` is the default user of its turns. With authentication on, the upgrade carries ' +
+          '`Authorization: Bearer <JWT or API key>` or `?access_token=`; the session belongs to the user who opened it ' +
+          '(404 for anyone else); the gateway closes the socket with 1008 when the token expires (after the answer it ' +
+          'is streaming) and with 1013 when the client stops reading.',
         servers: [{ $ref: '#/servers/gateway' }],
         parameters: {
           session_id: {

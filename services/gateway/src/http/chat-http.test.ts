@@ -367,7 +367,7 @@ describe('bad input on REST', () => {
   it('counts requests by route pattern, never by raw URL', async () => {
     await post('/api/assistant/chat', { ...chatBody, mode: 'pirate' });
     await fetch(`${gw.baseUrl}/api/nothing/${'abc'}?x=1`);
-    const text = await (await fetch(`${gw.baseUrl}/metrics`)).text();
+    const text = await (await fetch(`${gw.opsUrl}/metrics`)).text();
     expect(sampleValue(text, 'http_requests_total', { method: 'POST', route: '/api/assistant/chat', status: '400' })).toBe(1);
     expect(sampleValue(text, 'http_requests_total', { method: 'GET', route: 'unmatched', status: '404' })).toBe(1);
     expect(text).not.toContain('/api/nothing');

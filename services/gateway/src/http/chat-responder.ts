@@ -1,5 +1,8 @@
 import type { Request, Response } from 'express';
 import { toAppError, type ChatRequest } from '@actionedx/shared';
+import { AdmissionRefusal, type Admission, type AdmissionTicket } from '../admission/admission.js';
+import { subjectOf } from '../admission/subject.js';
+import { principalOf } from '../auth/principal.js';
 import type { ChatDispatcher } from '../chat/chat-dispatcher.js';
 import { toChatResponse, type DispatchListener } from '../chat/dispatch-types.js';
 import { contextOf } from './request-context.js';
@@ -9,12 +12,30 @@ const wantsEventStream = (req: Request): boolean => req.headers.accept?.includes
 
 /**
  * Answers one chat request over HTTP: a JSON body, or Server-Sent Events when the client accepts them.
- * Until a worker takes the request, failures are plain JSON errors with their status (e.g. 503 no_workers).
+ * Admission first (rate limits, tokens, budget: RateLimit headers on every answer, 429 or 503 when
+ * refused), then dispatch; the answer's real cost is charged to its caller when it is done. Until a worker
+ * takes the request, failures are plain JSON errors with their status (e.g. 503 no_workers).
  */
 export class ChatResponder {
-  constructor(private readonly dispatcher: ChatDispatcher) {}
+  constructor(
+    private readonly dispatcher: ChatDispatcher,
+    private readonly admission: Admission,
+  ) {}
+
+  /** Admit the call; its RateLimit headers (and on refusal Retry-After) go on the response either way. */
+  private async admit(res: Response, userId: string): Promise<AdmissionTicket> {
+    try {
+      const ticket = await this.admission.admit(subjectOf(principalOf(res), userId));
+      res.set(ticket.headers);
+      return ticket;
+    } catch (err) {
+      if (err instanceof AdmissionRefusal) res.set(err.headers);
+      throw err;
+    }
+  }
 
   async respond(req: Request, res: Response, request: ChatRequest): Promise<void> {
+    const ticket = await this.admit(res, request.user_id);
     const ctx = contextOf(res);
     const controller = new AbortController();
     let settled = false;
@@ -22,11 +43,14 @@ export class ChatResponder {
     res.once('close', () => {
       if (!settled) controller.abort();
     });
-    if (wantsEventStream(req)) return this.stream(res, request, controller.signal, () => (settled = true));
+    // Gone while it was being admitted: the close came before the listener.
+    if (res.destroyed) controller.abort();
+    if (wantsEventStream(req)) return this.stream(res, request, ticket, controller.signal, () => (settled = true));
 
     try {
       const outcome = await this.dispatcher.dispatch(request, ctx, { signal: controller.signal });
       settled = true;
+      ticket.charge(outcome);
       res.json(toChatResponse(outcome, ctx.request_id));
     } catch (err) {
       settled = true;
@@ -35,7 +59,13 @@ export class ChatResponder {
     }
   }
 
-  private async stream(res: Response, request: ChatRequest, signal: AbortSignal, settle: () => void): Promise<void> {
+  private async stream(
+    res: Response,
+    request: ChatRequest,
+    ticket: AdmissionTicket,
+    signal: AbortSignal,
+    settle: () => void,
+  ): Promise<void> {
     const ctx = contextOf(res);
     const sse = new SseStream(res);
     const start = (): void => {
@@ -50,6 +80,7 @@ export class ChatResponder {
     try {
       const outcome = await this.dispatcher.dispatch(request, ctx, { signal, listener });
       settle();
+      ticket.charge(outcome);
       if (!sse.isOpen) start();
       sse.send('done', toChatResponse(outcome, ctx.request_id));
       sse.end();

@@ -2,6 +2,12 @@ import express, { type Express } from 'express';
 import type { Registry } from 'prom-client';
 import type { Logger } from '@actionedx/shared';
 import type { OrchestratorAdmin } from '../admin/orchestrator-admin.js';
+import type { Admission } from '../admission/admission.js';
+import { adminKeyRoutes } from '../auth/admin-key-routes.js';
+import type { ApiKeys } from '../auth/api-keys.js';
+import type { Authenticator } from '../auth/authenticator.js';
+import { authenticate } from '../auth/http-auth.js';
+import type { Principal } from '../auth/principal.js';
 import type { ChatDispatcher } from '../chat/chat-dispatcher.js';
 import type { HealthCheck } from '../health/health-check.js';
 import { jobRoutes, type JobRoutesDeps } from '../jobs/job-routes.js';
@@ -14,39 +20,58 @@ import { requestContext, type RequestTracker } from './request-context.js';
 import { cacheRoutes } from './routes/cache-routes.js';
 import { chatRoutes } from './routes/chat-routes.js';
 import { healthRoutes } from './routes/health-routes.js';
-import { observabilityRoutes } from './routes/observability-routes.js';
+import { apiDocumentRoutes, observabilityRoutes } from './routes/observability-routes.js';
+import { securityHeaders } from './security-headers.js';
 
 export interface HttpAppDeps {
   dispatcher: ChatDispatcher;
   admin: OrchestratorAdmin;
   health: HealthCheck;
-  websocketStats: () => WebSocketStats;
+  websocketStats: (viewer: Principal) => WebSocketStats;
   registry: Registry;
-  /** Served on /metrics after the gateway's own families (embedded mode: the orchestrator's registry). */
+  /** Served on /api/metrics after the gateway's own families (embedded mode: the orchestrator's registry). */
   alsoServe?: Registry | undefined;
   metrics: GatewayMetrics;
   logger: Logger;
   tracker: RequestTracker;
+  authenticator: Authenticator;
+  apiKeys: ApiKeys;
+  admission: Admission;
   bodyLimitBytes: number;
+  jsonMaxDepth: number;
   /** Origins allowed to call from a browser; `*` for any. */
   corsOrigins: readonly string[];
   /** `/api/jobs`: background jobs (answering 503 jobs_unavailable without a queue Redis). */
   jobs: Omit<JobRoutesDeps, 'logger'>;
 }
 
-/** The express application: context first, then the routes, then 404 and the one error mapper. */
+/**
+ * The public express application: security headers, CORS and context first; health and the API documents
+ * for anyone; then authentication (everything after it has a `Principal`), the routes, 404 and the one
+ * error mapper. Prometheus scrapes `/metrics` on the ops port, never here.
+ */
 export function createHttpApp(deps: HttpAppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
   // Repeated keys stay arrays and nothing nests: the query is read by hand and checked.
   app.set('query parser', 'simple');
+  app.use(...securityHeaders());
   app.use(cors(deps.corsOrigins));
   app.use(requestContext({ logger: deps.logger, metrics: deps.metrics, tracker: deps.tracker }));
-  app.use(chatRoutes({ responder: new ChatResponder(deps.dispatcher), bodyLimitBytes: deps.bodyLimitBytes }));
+  app.use(healthRoutes(deps.health, { detail: 'public' }));
+  app.use(apiDocumentRoutes());
+  app.use(authenticate(deps.authenticator));
+  app.use(
+    chatRoutes({
+      responder: new ChatResponder(deps.dispatcher, deps.admission),
+      bodyLimitBytes: deps.bodyLimitBytes,
+      jsonMaxDepth: deps.jsonMaxDepth,
+    }),
+  );
   app.use(jobRoutes({ ...deps.jobs, logger: deps.logger }));
   app.use(cacheRoutes(deps.admin));
-  app.use(healthRoutes(deps.health));
+  app.use(adminKeyRoutes({ keys: deps.apiKeys, bodyLimitBytes: deps.bodyLimitBytes, jsonMaxDepth: deps.jsonMaxDepth }));
   app.use(
     observabilityRoutes({ registry: deps.registry, alsoServe: deps.alsoServe, websocketStats: deps.websocketStats }),
   );

@@ -10,6 +10,7 @@ import {
   TASK_TYPES,
 } from '@actionedx/shared';
 import { jobPathsDoc, jobSchemasDoc } from '../jobs/job-openapi.js';
+import { ApiKeyCreateSchema } from '../auth/api-key.js';
 import { GATEWAY_VERSION } from '../version.js';
 import { TASK_ENDPOINTS } from './task-requests.js';
 
@@ -24,12 +25,31 @@ const errors = {
   '415': { description: 'Not JSON (`unsupported_media_type`)', content: json({ $ref: '#/components/schemas/Error' }) },
   '503': { description: 'No orchestrator, bus down or shutting down (retryable)', content: json({ $ref: '#/components/schemas/Error' }) },
 };
+const err = (description: string) => ({ description, content: json({ $ref: '#/components/schemas/Error' }) });
+/** The answers of the door: authentication, ownership, admin role. */
+const door = {
+  '401': err('No valid token or API key (`unauthorized`); `WWW-Authenticate: Bearer`'),
+  '403': err('`user_id` names another user (`user_mismatch`), or an admin role is needed (`forbidden`)'),
+};
+const admitted = {
+  ...door,
+  '429': err(
+    'Over a limit: `rate_limited` (requests/min), `token_rate_limited` (model tokens/min) or `budget_exceeded` (USD/day); `Retry-After` and the RateLimit fields say when',
+  ),
+  '503': err('No orchestrator, bus down, shutting down, or the rate limiter unavailable (`limiter_unavailable`: refused, never unlimited)'),
+};
+const adminOnly = { '401': door['401'], '403': err('Not an administrator (`forbidden`)') };
 const chatAnswer = {
   '200': {
     description: 'The answer; with `Accept: text/event-stream`, events `start`, `chunk {seq, content}`, `reset`, `done` (this object) or `error`',
     content: { ...json({ $ref: '#/components/schemas/ChatResponse' }), 'text/event-stream': { schema: { type: 'string' } } },
+    headers: {
+      'RateLimit-Policy': { description: 'draft-ietf-httpapi-ratelimit-headers-10: the caller\'s quotas', schema: { type: 'string' } },
+      RateLimit: { description: 'draft-ietf-httpapi-ratelimit-headers-10: what is left of each, and when it resets', schema: { type: 'string' } },
+    },
   },
   ...errors,
+  ...admitted,
 };
 
 /**
@@ -61,10 +81,10 @@ export function buildOpenApi(): Record<string, unknown> {
         },
       },
       ...tasks,
-      '/api/cache/stats': { get: { summary: 'Cluster-wide cache figures', responses: { '200': { description: 'Figures', content: json(output(CacheStatsSchema)) }, '503': errors['503'] } } },
+      '/api/cache/stats': { get: { summary: 'Cluster-wide cache figures (admin)', responses: { '200': { description: 'Figures', content: json(output(CacheStatsSchema)) }, ...adminOnly, '503': errors['503'] } } },
       '/api/cache/invalidate': {
         post: {
-          summary: 'Delete cached answers by pattern (`ai_cache:*`) and/or task type',
+          summary: 'Delete cached answers by pattern (`ai_cache:*`) and/or task type (admin)',
           parameters: [
             {
               name: 'pattern',
@@ -74,21 +94,46 @@ export function buildOpenApi(): Record<string, unknown> {
             },
             { name: 'task_type', in: 'query', schema: { type: 'string', enum: [...TASK_TYPES] } },
           ],
-          responses: { '200': { description: 'How many were deleted', content: json(output(CacheInvalidateResultSchema)) }, '400': errors['400'], '503': errors['503'] },
+          responses: { '200': { description: 'How many were deleted', content: json(output(CacheInvalidateResultSchema)) }, '400': errors['400'], ...adminOnly, '503': errors['503'] },
         },
       },
-      '/api/cache/health': { get: { summary: 'Cache backend health', responses: { '200': { description: 'Health', content: json(output(CacheHealthSchema)) } } } },
-      '/api/health': { get: { summary: 'Health with each dependency', responses: { '200': { description: 'healthy or degraded' }, '503': { description: 'unhealthy' } } } },
-      '/healthz': { get: { summary: 'Liveness', responses: { '200': { description: 'alive' } } } },
-      '/readyz': { get: { summary: 'Readiness (503 while the bus is down or shutting down)', responses: { '200': { description: 'ready' }, '503': { description: 'not ready' } } } },
-      '/api/websocket/stats': { get: { summary: 'WebSocket connections and sessions', responses: { '200': { description: 'Figures' } } } },
-      '/api/metrics': { get: { summary: 'Prometheus text format', responses: { '200': { description: 'Metrics', content: { 'text/plain': { schema: { type: 'string' } } } } } } },
-      '/metrics': { get: { summary: 'Prometheus text format (the scrape path every service has)', responses: { '200': { description: 'Metrics', content: { 'text/plain': { schema: { type: 'string' } } } } } } },
-      '/api/openapi.json': { get: { summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1', content: json({ type: 'object' }) } } } },
-      '/api/asyncapi.json': { get: { summary: 'The WebSocket protocol (/ws/assistant/{session_id}) as AsyncAPI 3.0', responses: { '200': { description: 'AsyncAPI 3.0', content: json({ type: 'object' }) } } } },
+      '/api/cache/health': { get: { summary: 'Cache backend health (admin)', responses: { '200': { description: 'Health', content: json(output(CacheHealthSchema)) }, ...adminOnly } } },
+      '/api/health': { get: { summary: 'Health with each dependency (no host names)', security: [], responses: { '200': { description: 'healthy or degraded' }, '503': { description: 'unhealthy' } } } },
+      '/healthz': { get: { summary: 'Liveness', security: [], responses: { '200': { description: 'alive' } } } },
+      '/readyz': { get: { summary: 'Readiness (503 while the bus is down or shutting down)', security: [], responses: { '200': { description: 'ready' }, '503': { description: 'not ready' } } } },
+      '/api/websocket/stats': { get: { summary: "This gateway's WebSocket figures; the sessions, with their users, for administrators only", responses: { '200': { description: 'Figures' }, '401': door['401'] } } },
+      '/api/metrics': { get: { summary: 'Prometheus text format (admin; Prometheus scrapes /metrics on the ops port)', responses: { '200': { description: 'Metrics', content: { 'text/plain': { schema: { type: 'string' } } } }, ...adminOnly } } },
+      '/api/admin/keys': {
+        post: {
+          summary: 'Create an API key (admin); its secret is in the answer, this once',
+          requestBody: { required: true, content: json(input(ApiKeyCreateSchema)) },
+          responses: { '201': { description: 'The key: `{id, key, user_id, role, ...}`' }, '400': errors['400'], ...adminOnly },
+        },
+        get: {
+          summary: 'List API keys (admin), never their secrets',
+          parameters: [{ name: 'user_id', in: 'query', schema: { type: 'string' } }],
+          responses: { '200': { description: '`{keys: [...]}`' }, ...adminOnly },
+        },
+      },
+      '/api/admin/keys/{id}': {
+        delete: {
+          summary: 'Revoke an API key (admin)',
+          parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: '^[0-9a-f]{16}$' } }],
+          responses: { '200': { description: 'The revoked key' }, '404': err('No such key'), ...adminOnly },
+        },
+      },
+      '/api/openapi.json': { get: { summary: 'This document', security: [], responses: { '200': { description: 'OpenAPI 3.1', content: json({ type: 'object' }) } } } },
+      '/api/asyncapi.json': { get: { summary: 'The WebSocket protocol (/ws/assistant/{session_id}) as AsyncAPI 3.0', security: [], responses: { '200': { description: 'AsyncAPI 3.0', content: json({ type: 'object' }) } } } },
       ...jobPathsDoc(),
     },
+    // With AUTH_MODE=required (the gateway's default) every operation but health and these documents needs one
+    // of these; `user_id` then comes from the credential and may be left out of bodies.
+    security: [{ bearer: [] }, { apiKey: [] }],
     components: {
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer', description: 'A JWT (HS256/RS256/ES256/EdDSA as configured) or an API key `axk_<id>_<secret>`' },
+        apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'An API key `axk_<id>_<secret>`' },
+      },
       schemas: {
         ChatRequest: input(ChatRequestSchema),
         ChatResponse: output(ChatResponseSchema),

@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream';
+import type { Counter } from 'prom-client';
 import { WebSocket, type RawData } from 'ws';
 import {
   AppError,
@@ -14,34 +15,63 @@ import {
   type WsClientMessage,
   type WsServerMessage,
 } from '@actionedx/shared';
+import type { Admission, AdmissionTicket } from '../admission/admission.js';
+import type { EdgeLimits } from '../admission/limits.js';
+import { subjectOf } from '../admission/subject.js';
+import { TokenBucket } from '../admission/token-bucket.js';
+import type { Principal } from '../auth/principal.js';
 import type { ChatDispatcher } from '../chat/chat-dispatcher.js';
 import { toChatResponse, type DispatchListener } from '../chat/dispatch-types.js';
-import { settledWithin } from '../settled-within.js';
 import { parseClientMessage } from './client-messages.js';
 import { toErrorFrame } from './error-frame.js';
 import type { SessionMetadata, SessionStore } from './session-store.js';
 import type { SocketTarget } from './socket-target.js';
 import type { SocketCounters } from './websocket-stats.js';
 
-/** A session store slower than this is skipped: the socket opens with a fresh session. */
-const RESTORE_TIMEOUT_MS = 1_000;
 /** Turns save the session at most this often. */
 const TURN_SAVE_INTERVAL_MS = 5_000;
+/** After a close frame to a client that does not read, how long until the connection is cut (its memory freed). */
+const CLOSE_GRACE_MS = 1_000;
+/** Timers longer than this overflow; an expiry further away is checked again later. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Why the gateway ended a socket: the `reason` label of `websocket_closes_total`. */
+export type CloseReason = 'client' | 'send_buffer_full' | 'token_expired' | 'shutdown' | 'heartbeat';
+
+/** WebSocket close codes (RFC 6455 7.4.1). */
+const CLOSE_POLICY = 1008;
+const CLOSE_TRY_LATER = 1013;
 
 export interface AssistantConnectionDeps {
   dispatcher: ChatDispatcher;
   store: SessionStore;
   logger: Logger;
   metrics: WebSocketMetrics;
+  closes: Counter<'reason'>;
+  rejections: Counter<'kind'>;
   counters: SocketCounters;
-  bodyLimitBytes: number;
+  admission: Admission;
+  edge: EdgeLimits;
+}
+
+export interface AssistantConnectionInit {
+  target: SocketTarget;
+  /** Resolved at the upgrade: whose socket this is, with their limits. */
+  principal: Principal;
+  /** The session as opened at the upgrade (restored or fresh), owned by this socket's user. */
+  session: SessionMetadata;
+  /** The upgrade request's trace context: each turn is a new span of the same trace. */
+  traceparent: string | undefined;
 }
 
 type Counted = { inc(): void };
 
 /**
  * One client on `/ws/assistant/<session_id>`: chat turns streamed as `stream_*` messages, control
- * messages, one turn at a time. Any bad input gets an `error` message and the socket stays usable.
+ * messages, one turn at a time. Any bad input gets an `error` message and the socket stays usable. The
+ * client's messages are rate-limited (token bucket), what is queued for it is bounded (a client that does
+ * not read is closed with 1013 and its turn cancelled), and a socket whose token expires is closed (1008)
+ * once its current answer is out.
  */
 export class AssistantConnection {
   /** Cleared at each ping, set by the pong: a client that misses one is gone. */
@@ -49,44 +79,59 @@ export class AssistantConnection {
   private closed = false;
   private savedAt = 0;
   private corked = false;
+  /** Nothing more is sent: the socket is being closed by the gateway. */
+  private ending = false;
+  private closeReason: CloseReason = 'client';
+  private expired = false;
+  private expiryTimer: NodeJS.Timeout | undefined;
   private turn: { requestId: string; controller: AbortController } | undefined;
   private readonly session: SessionMetadata;
-  private readonly ready: Promise<void>;
+  private readonly principal: Principal;
+  /** The user of this socket's turns: the authenticated user, or (open mode) `?user_id=`. */
+  private readonly socketUser: string | undefined;
+  private readonly messages: TokenBucket;
   private readonly inbound: Counted;
   private readonly outbound: Counted;
+  private readonly traceparent: string | undefined;
 
-  /**
-   * @param raw the connection under `socket`, as the HTTP upgrade handed it over (see `coalesceWrites`).
-   * @param traceparent the upgrade request's trace context: each turn is a new span of the same trace.
-   */
+  /** @param raw the connection under `socket`, as the HTTP upgrade handed it over (see `coalesceWrites`). */
   constructor(
     private readonly socket: WebSocket,
     private readonly raw: Duplex,
-    target: SocketTarget,
+    init: AssistantConnectionInit,
     private readonly deps: AssistantConnectionDeps,
-    private readonly traceparent: string | undefined,
   ) {
     this.inbound = deps.metrics.messages.labels('inbound');
     this.outbound = deps.metrics.messages.labels('outbound');
-    this.session = {
-      session_id: target.sessionId,
-      user_id: target.userId ?? null,
-      connected_at: new Date().toISOString(),
-      message_count: 0,
-      mode: 'strategist',
-    };
-    // Listeners first: messages that arrive while the session loads wait for it, in order.
+    this.principal = init.principal;
+    this.traceparent = init.traceparent;
+    this.socketUser = init.principal.method === 'open' ? init.target.userId : init.principal.user_id;
+    this.session = { ...init.session, user_id: init.session.user_id ?? this.socketUser ?? null };
+    this.messages = new TokenBucket(init.principal.limits.ws_messages_per_second, init.principal.limits.ws_message_burst);
     socket.on('message', (data, isBinary) => this.onMessage(data, isBinary));
     socket.on('pong', () => {
       this.alive = true;
     });
     socket.on('close', () => this.onClose());
     socket.on('error', (err) => this.onSocketError(err));
-    this.ready = this.restore();
+    this.armExpiry();
+    this.persist();
+    this.send({
+      type: 'connected',
+      session_id: this.session.session_id,
+      message: 'Connected to ActionEDx assistant',
+      mode: this.session.mode,
+      timestamp: new Date().toISOString(),
+    });
   }
 
   get streaming(): boolean {
     return this.turn !== undefined;
+  }
+
+  /** Bytes written to this socket and not yet taken by the client's TCP stack. */
+  get bufferedAmount(): number {
+    return this.socket.bufferedAmount;
   }
 
   metadata(): SessionMetadata {
@@ -96,6 +141,7 @@ export class AssistantConnection {
   /** Called on every heartbeat tick. */
   heartbeat(): void {
     if (!this.alive) {
+      this.closeReason = 'heartbeat';
       this.socket.terminate();
       return;
     }
@@ -114,6 +160,7 @@ export class AssistantConnection {
 
   /** Shutdown: ask the client to reconnect elsewhere. */
   shutdown(): void {
+    this.closeReason = 'shutdown';
     this.socket.close(1001, 'server shutting down');
   }
 
@@ -121,35 +168,21 @@ export class AssistantConnection {
     this.socket.terminate();
   }
 
-  /** Resolves in every case: a store that fails or hangs leaves a fresh session. */
-  private async restore(): Promise<void> {
-    const stored = await settledWithin(this.deps.store.load(this.session.session_id), RESTORE_TIMEOUT_MS);
-    if (stored !== undefined) {
-      this.session.message_count += stored.message_count;
-      this.session.mode = stored.mode;
-      this.session.user_id ??= stored.user_id;
-    }
-    this.persist();
-    this.send({
-      type: 'connected',
-      session_id: this.session.session_id,
-      message: 'Connected to ActionEDx assistant',
-      mode: this.session.mode,
-      timestamp: new Date().toISOString(),
-    });
-  }
-
   private onMessage(data: RawData, isBinary: boolean): void {
     this.deps.counters.messagesIn += 1;
     this.inbound.inc();
-    void this.ready.then(() => this.handle(data, isBinary));
-  }
-
-  private handle(data: RawData, isBinary: boolean): void {
-    if (this.closed) return;
+    if (this.closed || this.ending) return;
+    if (!this.messages.take()) {
+      this.deps.rejections.inc({ kind: 'ws_messages' });
+      return this.sendError(
+        new AppError('rate_limited', `At most ${this.principal.limits.ws_messages_per_second} messages per second on a WebSocket.`, {
+          details: { limit: 'ws_messages' },
+        }),
+      );
+    }
     let msg: WsClientMessage;
     try {
-      msg = parseClientMessage(data, isBinary, this.deps.bodyLimitBytes);
+      msg = parseClientMessage(data, isBinary, this.deps.edge.bodyBytes, this.deps.edge.jsonMaxDepth);
     } catch (err) {
       return this.sendError(err);
     }
@@ -179,10 +212,17 @@ export class AssistantConnection {
     }
   }
 
-  /** The socket's `?user_id=` and current mode fill in what the turn leaves out; the path names the session. */
+  /**
+   * The turn's user: authenticated, the socket's own (a turn naming another is refused); open mode, the
+   * turn's `user_id` or the socket's `?user_id=`. The path names the session, the socket's mode fills in.
+   */
   private startTurn(turn: WsChatTurn): void {
     if (this.turn !== undefined) return this.sendError(new AppError('busy'));
-    const { type: _type, user_id: userId = this.session.user_id ?? undefined, mode = this.session.mode, ...rest } = turn;
+    const { type: _type, user_id: named, mode = this.session.mode, ...rest } = turn;
+    if (this.principal.method !== 'open' && named !== undefined && named !== this.socketUser) {
+      return this.sendError(new AppError('user_mismatch'));
+    }
+    const userId = this.principal.method === 'open' ? (named ?? this.socketUser) : this.socketUser;
     if (userId === undefined) {
       return this.sendError(
         new AppError('validation_failed', 'user_id: give it in the message or in the URL (?user_id=).', {
@@ -195,34 +235,72 @@ export class AssistantConnection {
     const requestId = ctx.request_id;
     const controller = new AbortController();
     this.turn = { requestId, controller };
-    this.session.message_count += 1;
-    // A busy session is saved every few seconds, not on every turn; closing saves the final count.
-    if (Date.now() - this.savedAt >= TURN_SAVE_INTERVAL_MS) this.persist();
+    const finish = (): void => {
+      this.turn = undefined;
+      // The token ran out while this answer streamed: it was the last one.
+      if (this.expired) this.end(CLOSE_POLICY, 'token expired', 'token_expired');
+    };
     const listener: DispatchListener = {
       onStart: () => this.send({ type: 'stream_start', request_id: requestId }),
       onChunk: (content, seq) => this.send({ type: 'stream_chunk', content, seq }),
       onReset: () => this.send({ type: 'stream_reset', request_id: requestId }),
     };
-    runWithContext(ctx, () => this.deps.dispatcher.dispatch(request, ctx, { signal: controller.signal, listener })).then(
+    let ticket: AdmissionTicket | undefined;
+    runWithContext(ctx, async () => {
+      ticket = await this.deps.admission.admit(subjectOf(this.principal, userId));
+      if (controller.signal.aborted) throw new AppError('cancelled');
+      this.session.message_count += 1;
+      // A busy session is saved every few seconds, not on every turn; closing saves the final count.
+      if (Date.now() - this.savedAt >= TURN_SAVE_INTERVAL_MS) this.persist();
+      return this.deps.dispatcher.dispatch(request, ctx, { signal: controller.signal, listener });
+    }).then(
       (outcome) => {
-        this.turn = undefined;
+        ticket?.charge(outcome);
         this.send({ type: 'stream_end', request_id: requestId });
         this.send({ type: 'response', ...toChatResponse(outcome, requestId) });
+        finish();
       },
       (err: unknown) => {
-        this.turn = undefined;
         if (!this.closed) this.sendError(err, requestId);
+        finish();
       },
     );
   }
 
+  /** Close the socket from this side, once, with a reason the client can read and a metric label. */
+  private end(code: number, reason: string, label: CloseReason): void {
+    if (this.ending || this.closed) return;
+    this.ending = true;
+    this.closeReason = label;
+    this.turn?.controller.abort();
+    this.socket.close(code, reason);
+    // A client that does not read never answers the close: cut it, so its queued bytes are freed.
+    setTimeout(() => {
+      if (!this.closed) this.socket.terminate();
+    }, CLOSE_GRACE_MS).unref();
+  }
+
+  private armExpiry(): void {
+    const at = this.principal.expires_at;
+    if (at === undefined) return;
+    const wait = at - Date.now();
+    this.expiryTimer = setTimeout(() => {
+      if (Date.now() < at) return this.armExpiry();
+      this.expired = true;
+      if (this.turn === undefined) this.end(CLOSE_POLICY, 'token expired', 'token_expired');
+    }, Math.max(0, Math.min(wait, MAX_TIMER_MS)));
+    this.expiryTimer.unref();
+  }
+
   private onClose(): void {
     this.closed = true;
-    // The client is gone: the worker stops too (the dispatcher publishes the cancel).
+    clearTimeout(this.expiryTimer);
+    // The client is gone (or was sent away): the worker stops too (the dispatcher publishes the cancel).
     this.turn?.controller.abort();
-    void this.ready.then(() => this.persist());
+    this.persist();
+    this.deps.closes.inc({ reason: this.closeReason });
     this.deps.logger.info(
-      { session_id: this.session.session_id, message_count: this.session.message_count },
+      { session_id: this.session.session_id, message_count: this.session.message_count, reason: this.closeReason },
       'websocket closed',
     );
   }
@@ -267,8 +345,19 @@ export class AssistantConnection {
     this.send(frame);
   }
 
+  /**
+   * One message to the client, unless it has stopped reading: past `wsSendBufferBytes` queued, nothing more
+   * is relayed, its turn is cancelled upstream and the socket is closed (1013).
+   */
   private send(message: WsServerMessage): void {
-    if (this.socket.readyState !== WebSocket.OPEN) return;
+    if (this.ending || this.socket.readyState !== WebSocket.OPEN) return;
+    if (this.socket.bufferedAmount > this.deps.edge.wsSendBufferBytes) {
+      this.deps.logger.warn(
+        { session_id: this.session.session_id, buffered_bytes: this.socket.bufferedAmount },
+        'websocket client is not reading: closing it',
+      );
+      return this.end(CLOSE_TRY_LATER, 'send buffer full: the client is not reading', 'send_buffer_full');
+    }
     this.coalesceWrites();
     this.socket.send(JSON.stringify(message));
     this.deps.counters.messagesOut += 1;

@@ -2,12 +2,18 @@ import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { AppError, Headers, acceptRequestId, childTraceparent, type Logger } from '@actionedx/shared';
+import type { Admission } from '../admission/admission.js';
+import type { ConnectionSlots, SlotClaim } from '../admission/connection-slots.js';
+import type { EdgeLimits } from '../admission/limits.js';
+import type { Authenticator } from '../auth/authenticator.js';
+import { challenge, credentialOf } from '../auth/http-auth.js';
+import { isAdmin, type Principal } from '../auth/principal.js';
 import type { ChatDispatcher } from '../chat/chat-dispatcher.js';
 import type { JobPushHub } from '../jobs/job-push-hub.js';
 import type { GatewayMetrics } from '../metrics.js';
 import { settledWithin } from '../settled-within.js';
 import { AssistantConnection } from './assistant-connection.js';
-import type { SessionStore } from './session-store.js';
+import type { SessionMetadata, SessionStore } from './session-store.js';
 import { parseSocketTarget, type SocketTarget } from './socket-target.js';
 import { SocketCounters, type WebSocketStats } from './websocket-stats.js';
 
@@ -20,62 +26,96 @@ const OVERSIZE_FACTOR = 4;
 const STATS_SESSIONS_MAX = 1_000;
 /** A client that does not answer a close within this is cut off. */
 const CLOSE_WAIT_MS = 1_000;
+/** A session store slower than this is skipped: the socket opens with a fresh session, not saved. */
+const OPEN_SESSION_TIMEOUT_MS = 1_000;
 
 export interface AssistantSocketServerDeps {
   dispatcher: ChatDispatcher;
   store: SessionStore;
   logger: Logger;
-  metrics: Pick<GatewayMetrics, 'ws'>;
-  bodyLimitBytes: number;
+  metrics: Pick<GatewayMetrics, 'ws' | 'wsCloses' | 'admission'>;
+  authenticator: Authenticator;
+  admission: Admission;
+  slots: ConnectionSlots;
+  /** Origins a browser may open a socket from (CORS_ORIGINS); `*` for any. A request without Origin is not a browser's. */
+  origins: readonly string[];
+  edge: EdgeLimits;
   /** Heartbeat pings; a client that misses one is dropped. */
   pingIntervalMs: number;
   /** Job events (`job_progress`, `job_done`, `job_failed`) pushed to every socket of their owner. */
   jobPushes?: JobPushHub;
 }
 
-function rejectUpgrade(socket: Duplex, err: AppError, requestId: string): void {
+function rejectUpgrade(socket: Duplex, err: AppError, requestId: string, extra: Record<string, string> = {}): void {
+  if (socket.destroyed) return;
   const body = JSON.stringify(err.toJSON(requestId));
+  const headers = Object.entries(extra).map(([k, v]) => `${k}: ${v}\r\n`).join('');
   socket.end(
     `HTTP/1.1 ${err.status} ${STATUS_CODES[err.status] ?? 'Error'}\r\n` +
       'Content-Type: application/json; charset=utf-8\r\n' +
       `Content-Length: ${Buffer.byteLength(body)}\r\n` +
       `${Headers.requestId}: ${requestId}\r\n` +
+      'X-Content-Type-Options: nosniff\r\n' +
+      'Cache-Control: no-store\r\n' +
+      headers +
       'Connection: close\r\n\r\n' +
       body,
   );
 }
 
-/** The assistant's WebSocket endpoint, sharing the HTTP server's port (upgrade on `/ws/assistant/<id>`). */
+/** A refusal of the upgrade, with the headers its status needs. */
+class UpgradeRefusal {
+  constructor(
+    readonly error: AppError,
+    readonly headers: Record<string, string> = {},
+    readonly metric = error.code,
+  ) {}
+}
+
+/**
+ * The assistant's WebSocket endpoint, sharing the HTTP server's port (upgrade on `/ws/assistant/<id>`).
+ * Everything is decided in the upgrade handler, before the socket is accepted: the path, the Origin, the
+ * credential, the user's connection cap and the session's owner. A refused upgrade is a plain HTTP answer.
+ */
 export class AssistantSocketServer {
   readonly wss: WebSocketServer;
   /** Each open connection and a promise settled when its socket closes. */
   private readonly connections = new Map<AssistantConnection, Promise<void>>();
   private readonly counters = new SocketCounters();
+  private readonly anyOrigin: boolean;
+  private readonly origins: ReadonlySet<string>;
   private heartbeat: NodeJS.Timeout | undefined;
   private closing = false;
 
   constructor(private readonly deps: AssistantSocketServerDeps) {
     this.wss = new WebSocketServer({
       noServer: true,
-      maxPayload: deps.bodyLimitBytes * OVERSIZE_FACTOR,
+      maxPayload: deps.edge.bodyBytes * OVERSIZE_FACTOR,
       clientTracking: false,
       perMessageDeflate: false,
     });
+    this.anyOrigin = deps.origins.includes('*');
+    this.origins = new Set(deps.origins);
   }
 
   attach(server: Server): void {
-    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.onUpgrade(req, socket, head));
     this.heartbeat = setInterval(() => {
       for (const c of this.connections.keys()) c.heartbeat();
     }, this.deps.pingIntervalMs);
     this.heartbeat.unref();
+    this.deps.slots.start();
   }
 
-  stats(): WebSocketStats {
+  /** This gateway's sockets; the sessions (with their users) only for an administrator. */
+  stats(viewer?: Principal): WebSocketStats {
     const sessions: WebSocketStats['sessions'] = [];
-    for (const c of this.connections.keys()) {
-      if (sessions.length >= STATS_SESSIONS_MAX) break;
-      sessions.push({ ...c.metadata(), streaming: c.streaming });
+    const listSessions = viewer === undefined || isAdmin(viewer);
+    if (listSessions) {
+      for (const c of this.connections.keys()) {
+        if (sessions.length >= STATS_SESSIONS_MAX) break;
+        sessions.push({ ...c.metadata(), streaming: c.streaming });
+      }
     }
     return {
       active_connections: this.connections.size,
@@ -84,8 +124,15 @@ export class AssistantSocketServer {
       messages_out: this.counters.messagesOut,
       errors: this.counters.errors,
       sessions,
-      sessions_truncated: this.connections.size > sessions.length,
+      sessions_truncated: listSessions && this.connections.size > sessions.length,
     };
+  }
+
+  /** Bytes queued for all clients now (what slow readers hold). */
+  bufferedBytes(): number {
+    let n = 0;
+    for (const c of this.connections.keys()) n += c.bufferedAmount;
+    return n;
   }
 
   /** Refuse new sockets from now on (503 shutting_down). */
@@ -97,6 +144,7 @@ export class AssistantSocketServer {
   async close(): Promise<void> {
     this.closing = true;
     if (this.heartbeat !== undefined) clearInterval(this.heartbeat);
+    this.deps.slots.stop();
     const closed = [...this.connections.values()];
     for (const c of this.connections.keys()) c.shutdown();
     if (closed.length > 0) {
@@ -106,41 +154,138 @@ export class AssistantSocketServer {
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
   }
 
-  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  private originAllowed(origin: string | undefined): boolean {
+    return origin === undefined || this.anyOrigin || this.origins.has(origin);
+  }
+
+  private async onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     socket.on('error', () => {}); // a client vanishing mid-handshake is not our error
     const requestId = acceptRequestId(req.headers[Headers.requestId] as string | undefined);
-    if (this.closing) return rejectUpgrade(socket, new AppError('shutting_down'), requestId);
+    let claim: SlotClaim | undefined;
+    try {
+      if (this.closing) throw new UpgradeRefusal(new AppError('shutting_down'));
+      const { target, principal, claimed, session } = await this.admit(req);
+      claim = claimed;
+      if (socket.destroyed) throw new UpgradeRefusal(new AppError('cancelled'));
+      const traceparent = childTraceparent(req.headers[Headers.traceparent] as string | undefined);
+      const held = claim;
+      claim = undefined; // the connection owns it from here
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, socket, target, principal, session, held, traceparent));
+    } catch (err) {
+      if (claim !== undefined) this.deps.slots.release(claim);
+      const refusal = err instanceof UpgradeRefusal ? err : new UpgradeRefusal(err instanceof AppError ? err : new AppError('internal', undefined, { cause: err }));
+      if (refusal.error.code === 'internal') this.deps.logger.error({ err }, 'websocket upgrade failed');
+      this.deps.metrics.ws.errors.inc({ type: refusal.metric === 'not_found' || refusal.metric === 'validation_failed' ? 'rejected_upgrade' : refusal.metric });
+      rejectUpgrade(socket, refusal.error, requestId, refusal.headers);
+    }
+  }
+
+  /** Path, origin, credential, connection cap, session owner: in that order, the cheap checks first. */
+  private async admit(req: IncomingMessage): Promise<{
+    target: SocketTarget;
+    principal: Principal;
+    claimed: SlotClaim | undefined;
+    session: { metadata: SessionMetadata; saved: boolean };
+  }> {
+    const { authenticator, slots, metrics, store } = this.deps;
     let target: SocketTarget;
     try {
       target = parseSocketTarget(req.url);
     } catch (err) {
-      this.deps.metrics.ws.errors.inc({ type: 'rejected_upgrade' });
-      return rejectUpgrade(socket, err instanceof AppError ? err : new AppError('not_found'), requestId);
+      throw new UpgradeRefusal(err instanceof AppError ? err : new AppError('not_found'));
     }
-    const traceparent = childTraceparent(req.headers[Headers.traceparent] as string | undefined);
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, socket, target, traceparent));
+    if (!this.originAllowed(req.headers.origin)) throw new UpgradeRefusal(new AppError('origin_not_allowed'));
+
+    let principal: Principal;
+    if (authenticator.mode === 'open') {
+      principal = authenticator.openPrincipal(target.userId);
+    } else {
+      const query = new URL(req.url ?? '/', 'http://gateway.invalid').searchParams;
+      const credential = credentialOf(req, { query });
+      try {
+        principal = await authenticator.authenticate(credential, 'ws');
+      } catch (err) {
+        const e = err instanceof AppError ? err : new AppError('internal', undefined, { cause: err });
+        throw new UpgradeRefusal(e, e.status === 401 ? { 'WWW-Authenticate': challenge(e, credential !== undefined) } : {});
+      }
+      if (target.userId !== undefined && target.userId !== principal.user_id) throw new UpgradeRefusal(new AppError('user_mismatch'));
+    }
+    const userId = principal.user_id ?? null;
+
+    let claimed: SlotClaim | undefined;
+    if (userId !== null) {
+      try {
+        claimed = await slots.acquire(userId, principal.limits.ws_connections);
+      } catch (err) {
+        metrics.admission.limiterErrors.inc({ operation: 'connection' });
+        throw new UpgradeRefusal(new AppError('limiter_unavailable', undefined, { cause: err }));
+      }
+      if (claimed === undefined) {
+        metrics.admission.rejections.inc({ kind: 'ws_connections' });
+        throw new UpgradeRefusal(
+          new AppError('too_many_connections', `At most ${principal.limits.ws_connections} WebSockets at once per user.`),
+          { 'Retry-After': '5' },
+        );
+      }
+    }
+    try {
+      const fresh: SessionMetadata = {
+        session_id: target.sessionId,
+        user_id: userId,
+        connected_at: new Date().toISOString(),
+        message_count: 0,
+        mode: 'strategist',
+      };
+      const opened = await settledWithin(store.open(fresh), OPEN_SESSION_TIMEOUT_MS);
+      if (opened === 'taken') throw new UpgradeRefusal(new AppError('not_found', 'No such session.'));
+      const session = opened === undefined ? { metadata: fresh, saved: false } : { metadata: opened.session, saved: true };
+      return { target, principal, claimed, session };
+    } catch (err) {
+      if (claimed !== undefined) slots.release(claimed);
+      throw err;
+    }
   }
 
   /** `raw` is the connection the upgrade took over: the connection keeps it to batch its writes. */
-  private accept(ws: WebSocket, raw: Duplex, target: SocketTarget, traceparent: string): void {
-    const { dispatcher, store, logger, bodyLimitBytes } = this.deps;
-    const metrics = this.deps.metrics.ws;
+  private accept(
+    ws: WebSocket,
+    raw: Duplex,
+    target: SocketTarget,
+    principal: Principal,
+    session: { metadata: SessionMetadata; saved: boolean },
+    claim: SlotClaim | undefined,
+    traceparent: string,
+  ): void {
+    const { dispatcher, store, logger, admission, edge } = this.deps;
+    const metrics = this.deps.metrics;
     const connection = new AssistantConnection(
       ws,
       raw,
-      target,
-      { dispatcher, store, logger, metrics, counters: this.counters, bodyLimitBytes },
-      traceparent,
+      { target, principal, session: session.metadata, traceparent },
+      {
+        dispatcher,
+        store,
+        logger,
+        metrics: metrics.ws,
+        closes: metrics.wsCloses,
+        rejections: metrics.admission.rejections,
+        counters: this.counters,
+        admission,
+        edge,
+      },
     );
-    logger.info({ session_id: target.sessionId }, 'websocket connected');
+    logger.info({ session_id: target.sessionId, method: principal.method }, 'websocket connected');
     this.counters.total += 1;
-    metrics.active.inc();
-    const detachJobs = target.userId ? this.deps.jobPushes?.attach(target.userId, (e) => connection.push(e)) : undefined;
+    metrics.ws.active.inc();
+    // Job events of the socket's user (authenticated, or named in open mode), pushed whichever replica publishes them.
+    const jobsUser = principal.user_id ?? session.metadata.user_id ?? undefined;
+    const detachJobs = jobsUser !== undefined ? this.deps.jobPushes?.attach(jobsUser, (e) => connection.push(e)) : undefined;
     const closed = new Promise<void>((resolve) =>
       ws.once('close', () => {
         detachJobs?.();
         this.connections.delete(connection);
-        metrics.active.dec();
+        if (claim !== undefined) this.deps.slots.release(claim);
+        metrics.ws.active.dec();
         resolve();
       }),
     );

@@ -31,6 +31,21 @@ const open = async (path = '/ws/assistant/session-123?user_id=user-456'): Promis
   return s;
 };
 
+/** The HTTP status of an upgrade the gateway refuses. */
+const upgradeStatus = (path: string, headers: Record<string, string> = {}): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const ws = new WebSocket(gw.wsUrl + path, { headers });
+    ws.once('unexpected-response', (_req, res) => {
+      resolve(res.statusCode ?? 0);
+      ws.terminate();
+    });
+    ws.once('open', () => {
+      ws.close();
+      reject(new Error('the upgrade succeeded'));
+    });
+    ws.once('error', () => {});
+  });
+
 /** A worker that streams one chunk, then keeps working (heartbeats) until the bus closes. */
 const busyWorker = () =>
   worker({
@@ -288,20 +303,6 @@ describe('WebSocket /ws/assistant/:session_id', () => {
   });
 
   describe('upgrade', () => {
-    const upgradeStatus = (path: string): Promise<number> =>
-      new Promise((resolve, reject) => {
-        const ws = new WebSocket(gw.wsUrl + path);
-        ws.once('unexpected-response', (_req, res) => {
-          resolve(res.statusCode ?? 0);
-          ws.terminate();
-        });
-        ws.once('open', () => {
-          ws.close();
-          reject(new Error('the upgrade succeeded'));
-        });
-        ws.once('error', () => {});
-      });
-
     it('refuses other paths with 404 and unsafe ids with 400', async () => {
       expect(await upgradeStatus('/ws/other/session-1')).toBe(404);
       expect(await upgradeStatus('/ws/assistant/')).toBe(404);
@@ -325,15 +326,16 @@ describe('WebSocket /ws/assistant/:session_id', () => {
       await ws.close();
       await expect.poll(async () => (await store.load(id))?.message_count).toBe(1);
       // Percent-encoded in the path, it is the same session.
-      const again = await open(`/ws/assistant/${encodeURIComponent(id)}`);
+      const again = await open(`/ws/assistant/${encodeURIComponent(id)}?user_id=user@example.org`);
       expect(again.received[0]).toMatchObject({ type: 'connected', session_id: id });
       expect(await upgradeStatus(`/ws/assistant/${id}x`)).toBe(400);
     });
   });
 
   describe('a session store that hangs or fails', () => {
-    const hanging = { kind: 'memory' as const, load: () => new Promise<never>(() => {}), save: async () => {}, remove: async () => {} };
-    const failing = { ...hanging, load: () => Promise.reject(new Error('store down')) };
+    const never = () => new Promise<never>(() => {});
+    const hanging = { kind: 'memory' as const, load: never, open: never, save: async () => {}, remove: async () => {} };
+    const failing = { ...hanging, load: () => Promise.reject(new Error('store down')), open: async () => undefined };
 
     it.each([
       ['hangs', hanging, 900],
@@ -380,7 +382,10 @@ describe('WebSocket /ws/assistant/:session_id', () => {
       await first.close();
       expect(await store.load('s-42')).toMatchObject({ message_count: 1, mode: 'ally', user_id: 'u42' });
 
-      const again = await open('/ws/assistant/s-42');
+      // The session is u42's: nobody else (nor a socket naming no user) gets it, as if it did not exist.
+      expect(await upgradeStatus('/ws/assistant/s-42')).toBe(404);
+      expect(await upgradeStatus('/ws/assistant/s-42?user_id=u43')).toBe(404);
+      const again = await open('/ws/assistant/s-42?user_id=u42');
       expect(again.received[0]).toMatchObject({ type: 'connected', mode: 'ally' });
       again.send({ message: 'hello again' });
       await again.until('response');

@@ -1,4 +1,4 @@
-import type { SessionMetadata, SessionStore } from './session-store.js';
+import { ownedByOther, type OpenedSession, type SessionMetadata, type SessionStore } from './session-store.js';
 
 /** Sweep expired entries when the map grows past this, so abandoned sessions cannot pile up. */
 const SWEEP_ABOVE = 10_000;
@@ -23,7 +23,18 @@ export class MemorySessionStore implements SessionStore {
     return { ...entry.session };
   }
 
+  async open(fresh: SessionMetadata): Promise<OpenedSession | 'taken'> {
+    const stored = await this.load(fresh.session_id);
+    if (stored === undefined) {
+      await this.save(fresh);
+      return { session: { ...fresh }, created: true };
+    }
+    return ownedByOther(stored, fresh.user_id) ? 'taken' : { session: stored, created: false };
+  }
+
   async save(session: SessionMetadata): Promise<void> {
+    const stored = await this.load(session.session_id);
+    if (stored !== undefined && ownedByOther(stored, session.user_id)) return;
     if (this.sessions.size >= SWEEP_ABOVE) this.sweep();
     this.sessions.set(session.session_id, { session: { ...session }, expiresAt: this.now() + this.ttlSeconds * 1000 });
   }

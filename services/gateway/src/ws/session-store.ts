@@ -19,14 +19,34 @@ export type SessionMetadata = z.infer<typeof SessionMetadataSchema>;
  */
 export const sessionKey = (sessionId: string): string => `ws_session:${encodeURIComponent(sessionId)}`;
 
+/** What `open` found: the session to use, and whether it was created just now. */
+export interface OpenedSession {
+  session: SessionMetadata;
+  created: boolean;
+}
+
 /**
- * Session metadata that outlives a connection, so a client that reconnects keeps its mode and count.
- * Implementations fail open: a store that is down never breaks a socket.
+ * A session belongs to the user who created it (`user_id`; null: nobody, open mode without a user). Anyone
+ * else is refused, as if it did not exist (404: ids cannot be probed).
+ */
+export const ownedByOther = (stored: SessionMetadata, userId: string | null): boolean =>
+  stored.user_id !== null && stored.user_id !== userId;
+
+/**
+ * Session metadata that outlives a connection, so a client that reconnects keeps its mode and count, and
+ * the session's owner. Implementations fail open for availability (a store that is down never breaks a
+ * socket) but never for ownership: a session is never handed to, or overwritten by, another user.
  */
 export interface SessionStore {
   readonly kind: 'redis' | 'memory';
   load(sessionId: string): Promise<SessionMetadata | undefined>;
-  /** Write the metadata and restart its time to live. */
+  /**
+   * The stored session for `fresh.user_id`, or `fresh` stored as new when there is none, atomically;
+   * `taken` when it belongs to another user; undefined when the store cannot say (the caller goes on with
+   * `fresh` unsaved).
+   */
+  open(fresh: SessionMetadata): Promise<OpenedSession | 'taken' | undefined>;
+  /** Write the metadata and restart its time to live, unless the stored session belongs to another user. */
   save(session: SessionMetadata): Promise<void>;
   remove(sessionId: string): Promise<void>;
 }

@@ -8,6 +8,7 @@ import {
   type CacheInvalidateRequest,
 } from '@actionedx/shared';
 import type { OrchestratorAdmin } from '../../admin/orchestrator-admin.js';
+import { requireAdmin } from '../../auth/http-auth.js';
 import { parseOrThrow } from '../../chat/request-validation.js';
 import { methodNotAllowed } from '../error-mapper.js';
 import { contextOf } from '../request-context.js';
@@ -36,25 +37,25 @@ export function parseInvalidateQuery(query: Record<string, unknown>): CacheInval
   return parseOrThrow(CacheInvalidateRequestSchema, { pattern: scan, task_type: taskType });
 }
 
-/** Cache administration, forwarded to any orchestrator (the figures are cluster-wide). */
+/** Cache administration, forwarded to any orchestrator (the figures are cluster-wide); administrators only. */
 export function cacheRoutes(admin: OrchestratorAdmin): Router {
   const router = Router();
   router
     .route('/api/cache/stats')
-    .get(async (_req, res) => {
+    .get(requireAdmin, async (_req, res) => {
       res.json(await admin.cacheStats(contextOf(res)));
     })
     .all(methodNotAllowed('GET'));
   router
     .route('/api/cache/invalidate')
-    .post(async (req, res) => {
+    .post(requireAdmin, async (req, res) => {
       const request = parseInvalidateQuery(req.query as Record<string, unknown>);
       res.json(await admin.cacheInvalidate(request, contextOf(res)));
     })
     .all(methodNotAllowed('POST'));
   router
     .route('/api/cache/health')
-    .get(async (_req, res) => {
+    .get(requireAdmin, async (_req, res) => {
       res.json(await admin.cacheHealth(contextOf(res)));
     })
     .all(methodNotAllowed('GET'));
