@@ -38,7 +38,7 @@ const batch = (n: number, tag: string) => ({
   use_cache: false,
   input: { title: `Term plans ${tag}`, items: Array.from({ length: n }, (_, i) => ({ id: `lesson-${i + 1}`, text: `Lesson ${i + 1} (${tag}): fractions with pizzas.` })) },
 });
-const metricsOf = async (s: ServiceProcess) => (await fetch(`${s.url}/metrics`)).text();
+const metricsOf = async (s: ServiceProcess) => (await fetch(`${s.opsUrl}/metrics`)).text();
 const sumOver = async (services: ServiceProcess[], name: string, filter?: (labels: string) => boolean) =>
   (await Promise.all(services.map(async (s) => counterSum(await metricsOf(s), name, filter)))).reduce((a, b) => a + b, 0);
 

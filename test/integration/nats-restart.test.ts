@@ -74,7 +74,7 @@ describe('NATS restarted while jobs wait in the work queue (kept in memory by th
   let restarted: Awaited<ReturnType<typeof startNats>> | undefined;
   beforeAll(async () => {
     // One slot: one job runs, the others wait in the queue when NATS goes away.
-    stack = await startStack({ orchestrators: 1, orchestratorEnv: { MAX_IN_FLIGHT: '1' }, mockLlmEnv: { MOCK_LLM_TTFT_MS: '1000' } });
+    stack = await startStack({ auth: 'open', orchestrators: 1, orchestratorEnv: { MAX_IN_FLIGHT: '1' }, mockLlmEnv: { MOCK_LLM_TTFT_MS: '1000' } });
   }, 60_000);
   afterAll(async () => {
     await restarted?.stop();

@@ -25,7 +25,7 @@ async function gatewayWithJobs(queueRedisUrl: string | undefined): Promise<JobsG
   const bus = new InProcessBus();
   const registry = createMetricsRegistry('gateway', { defaultMetrics: false });
   const config = {
-    ...loadGatewayConfig({ NODE_ENV: 'test', ...(queueRedisUrl ? { QUEUE_REDIS_URL: queueRedisUrl } : {}) }),
+    ...loadGatewayConfig({ NODE_ENV: 'test', AUTH_MODE: 'open', OPS_PORT: '0', ...(queueRedisUrl ? { QUEUE_REDIS_URL: queueRedisUrl } : {}) }),
     ...TEST_TIMERS,
     port: 0,
     host: '127.0.0.1',
@@ -209,7 +209,7 @@ describe('jobs on a queue Redis, no worker running', () => {
   });
 
   it('counts submissions and reports the queue depth', async () => {
-    const text = await (await fetch(`${t.baseUrl}/metrics`)).text();
+    const text = await (await fetch(`${t.baseUrl}/api/metrics`)).text();
     expect(text).toMatch(/jobs_submitted_total\{[^}]*kind="batch_alignment"[^}]*outcome="accepted"[^}]*\} [1-9]/);
     expect(text).toMatch(/jobs_submitted_total\{[^}]*outcome="rejected"[^}]*\} [1-9]/);
     expect(text).toMatch(/jobs_queue_depth\{[^}]*queue="actionedx-jobs"[^}]*state="waiting"[^}]*\} 3/);
