@@ -52,7 +52,7 @@ const logger = createLogger({ service: 'bench', version: '0', level: 'silent', p
  * (user + system, every thread: WebCrypto works on libuv's pool). A call that waits on Redis costs wall time
  * but little CPU.
  */
-async function perCall(n: number, fn: () => Promise<unknown> | unknown): Promise<{ wall: number; cpu: number }> {
+async function perCall(n: number, fn: () => unknown): Promise<{ wall: number; cpu: number }> {
   for (let i = 0; i < Math.min(500, n); i++) await fn();
   const cpu0 = process.cpuUsage();
   const started = process.hrtime.bigint();

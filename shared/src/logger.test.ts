@@ -69,7 +69,7 @@ describe('redactSecrets', () => {
     expect(redactSecrets(clean)).toBe(clean);
     const cyclic: Record<string, unknown> = { token: 'x' };
     cyclic.self = cyclic;
-    expect((redactSecrets(cyclic) as Record<string, unknown>).token).toBe(REDACTED);
+    expect(redactSecrets<Record<string, unknown>>(cyclic).token).toBe(REDACTED);
   });
 });
 

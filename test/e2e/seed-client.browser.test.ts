@@ -278,7 +278,10 @@ describe('the seed WebSocket client in a real browser, with authentication on', 
       const text = msg.text();
       labels.push(text.split(' ')[0]);
       // The browser reports a refused upgrade on the console as an error of its own.
-      if (msg.type() === 'error' && /WebSocket connection .* failed/.test(text)) (failed = true), done();
+      if (msg.type() === 'error' && /WebSocket connection .* failed/.test(text)) {
+        failed = true;
+        done();
+      }
       if (text.startsWith('Suggestions:') || text.startsWith('Error:')) done();
     });
     await tab.goto(`${origin}/`, { waitUntil: 'load', timeout: 10_000 });

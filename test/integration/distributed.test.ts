@@ -275,7 +275,7 @@ describe('distributed: one orchestrator, identical requests sharing one model ca
         expect(events.filter((e) => e.event === 'chunk').map((e) => e.data.content).join('')).toBe(done.response);
         expect(done.response).toMatch(/Suggestions:\n- /);
       }
-      expect(stayed[1]!.events.at(-1)!.data.response).toBe(stayed[0]!.events.at(-1)!.data.response);
+      expect(stayed[1].events.at(-1)!.data.response).toBe(stayed[0].events.at(-1)!.data.response);
       const statsAfter = (await getJson(`${stack.mockLlm.url}/mock/stats`)).body;
       expect(statsAfter.completions - statsBefore.completions).toBe(1);
       // The model call ran to its end: the model server never saw its client leave.

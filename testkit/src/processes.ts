@@ -68,7 +68,7 @@ export async function startService(
   let buf = '';
   let onListening: ((port: number) => void) | undefined;
   let opsPort: number | undefined;
-  proc.stdout!.setEncoding('utf8').on('data', (d: string) => {
+  proc.stdout.setEncoding('utf8').on('data', (d: string) => {
     buf += d;
     let nl;
     while ((nl = buf.indexOf('\n')) >= 0) {
@@ -86,7 +86,7 @@ export async function startService(
       }
     }
   });
-  proc.stderr!.setEncoding('utf8').on('data', (d: string) => stderr.push(d));
+  proc.stderr.setEncoding('utf8').on('data', (d: string) => stderr.push(d));
 
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${label} did not start: ${stderr.join('')}`)), opts.timeoutMs ?? 15_000);
@@ -131,10 +131,10 @@ export async function runToExit(
   const proc = spawn(process.execPath, [`services/${name}/dist/main.js`], { cwd: ROOT, env: childEnv({ PORT: '0', ...env }), stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
-  proc.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-  proc.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+  proc.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  proc.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
   const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
-  const [code, signal] = (await new Promise((resolve) => proc.once('exit', (c, s) => resolve([c, s])))) as [number | null, string | null];
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => proc.once('exit', (c, s) => resolve([c, s])));
   clearTimeout(timer);
   if (signal === 'SIGKILL') throw new Error(`${name} was still running after ${timeoutMs} ms`);
   const logs = out.split('\n').flatMap((line) => {

@@ -60,12 +60,14 @@ export function runSeedClient(
     },
     error: (...args: unknown[]) => void errors.push(args),
   };
-  const Tracked = class extends (WebSocketImpl as new (url: string) => { close(): void }) {
+  const Tracked = class extends (WebSocketImpl) {
     constructor(url: string) {
       super(url);
       sockets.push(this);
     }
   };
+  // The seed's client runs verbatim, as a browser would run it: evaluating its text is the point.
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval
   new Function('WebSocket', 'console', seedClientFor(host, opts.accessToken))(Tracked, console);
   return {
     logs,

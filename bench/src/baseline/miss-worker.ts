@@ -41,7 +41,7 @@ nc.subscribe(process.env.SUBJECT ?? 'bench.baseline.miss', {
     if (err) return;
     let message = '';
     try {
-      message = String((m.json() as { message?: unknown }).message ?? '');
+      message = String(m.json<{ message?: unknown }>().message ?? '');
     } catch {
       /* not JSON: answer the empty message */
     }

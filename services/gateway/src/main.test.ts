@@ -73,7 +73,10 @@ describe('gateway main', () => {
       for (const line of p.output().split('\n')) {
         if (!line.trim()) continue;
         const entry = JSON.parse(line) as { msg?: string; port?: number };
-        if (entry.msg === 'listening') (listening = entry), (port = entry.port);
+        if (entry.msg === 'listening') {
+          listening = entry;
+          port = entry.port;
+        }
       }
       await new Promise((r) => setTimeout(r, 20));
     }

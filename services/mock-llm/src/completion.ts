@@ -66,8 +66,8 @@ interface Plan {
 interface Exchange {
   signal: AbortSignal;
   /** True once the connection is gone, even when a failed write reports it before the close event runs. */
-  gone(): boolean;
-  cut(): void;
+  gone: () => boolean;
+  cut: () => void;
 }
 
 /** Faults that answer with half the tokens, so some text always arrives before the answer goes wrong. */

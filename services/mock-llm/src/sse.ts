@@ -6,8 +6,8 @@ import type { ServerResponse } from 'node:http';
  */
 export function writeFlushed(res: ServerResponse, text: string, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const onAbort = () => reject(signal.reason);
+    if (signal.aborted) return reject(signal.reason as Error);
+    const onAbort = () => reject(signal.reason as Error);
     signal.addEventListener('abort', onAbort, { once: true });
     res.write(text, (err) => {
       signal.removeEventListener('abort', onAbort);

@@ -29,7 +29,7 @@ export interface AssembledOrchestrator {
   jobs: AssembledJobWorkers | undefined;
   queue: WorkQueue;
   /** Stops taking jobs, lets running ones finish within SHUTDOWN_GRACE_MS, closes cache and store. */
-  close(): Promise<void>;
+  close: () => Promise<void>;
 }
 
 /** An orchestrator replica with its cache, store and model client, all from one config. Not started. */
@@ -84,7 +84,7 @@ export async function assembleOrchestrator(cfg: OrchestratorConfig, deps: Assemb
     store,
     jobs,
     queue,
-    async close() {
+    close: async () => {
       await Promise.all([orchestrator.stop(cfg.SHUTDOWN_GRACE_MS), jobs?.close(cfg.SHUTDOWN_GRACE_MS)]);
       await cache.close();
       await store.close();

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import {
-  createCacheMetrics,
   createDbMetrics,
   createLogger,
   createMetricsRegistry,

@@ -13,7 +13,8 @@ export {
   type QueuedJobData,
   type WebhookDeliveryData,
   type WebhookQueueOptions,
+  type WebhookEvent,
 } from './job-queue.js';
-export { JobEndings, CANCELLED_ERROR, type WebhookEvent } from './job-endings.js';
+export { JobEndings, CANCELLED_ERROR } from './job-endings.js';
 export { toJobView } from './job-view.js';
 export { JobsEnvFields } from './jobs-env.js';

@@ -1,7 +1,7 @@
 import { jobPaths, type JobError, type JobResult } from '../contracts/jobs.js';
 import type { Usage } from '../contracts/chat.js';
 import type { JobEvents } from './job-events.js';
-import type { WebhookQueue } from './job-queue.js';
+import type { WebhookEvent, WebhookQueue } from './job-queue.js';
 import type { JobRecord, JobStore } from './job-store.js';
 
 export const CANCELLED_ERROR: JobError = { code: 'cancelled', message: 'The job was cancelled.', retryable: false };
@@ -61,4 +61,3 @@ export class JobEndings {
   }
 }
 
-export type WebhookEvent = 'job.completed' | 'job.failed' | 'job.cancelled';

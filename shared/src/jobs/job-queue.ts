@@ -1,7 +1,9 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import { AppError } from '../errors.js';
 import type { JobKind } from '../contracts/jobs.js';
-import type { WebhookEvent } from './job-endings.js';
+
+/** What a webhook tells its receiver about a job that ended. */
+export type WebhookEvent = 'job.completed' | 'job.failed' | 'job.cancelled';
 
 /** BullMQ queue of jobs (`bull:actionedx-jobs:*` on the queue Redis; `bull:actionedx-jobs:wait` is what KEDA counts). */
 export const JOB_QUEUE = 'actionedx-jobs';

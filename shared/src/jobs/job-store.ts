@@ -263,7 +263,7 @@ export class JobStore {
   async appendEvent(draft: JobEventDraft): Promise<JobEvent | undefined> {
     const k = this.keys(draft.job_id);
     const seq = await this.redis.jobEvent(k.record, k.events, JSON.stringify(draft), this.maxEvents);
-    return seq > 0 ? ({ ...draft, seq } as JobEvent) : undefined;
+    return seq > 0 ? ({ ...draft, seq }) : undefined;
   }
 
   /** The kept events with a seq above `afterSeq`, in order. */
@@ -308,7 +308,7 @@ function encode(fields: Partial<JobRecord>): Record<string, string> {
     if (v === null) out[k] = '';
     else if (JSON_FIELDS.has(k)) out[k] = JSON.stringify(v);
     else if (BOOL_FIELDS.has(k)) out[k] = v ? '1' : '0';
-    else out[k] = String(v);
+    else out[k] = typeof v === 'number' ? String(v) : (v as string);
   }
   return out;
 }

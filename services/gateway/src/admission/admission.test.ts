@@ -23,8 +23,8 @@ const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const logger = createLogger({ service: 'gateway', version: GATEWAY_VERSION, level: 'silent', pretty: false });
 
 let gw: TestGateway | undefined;
-let workers: FakeWorker[] = [];
-let sockets: TestSocket[] = [];
+const workers: FakeWorker[] = [];
+const sockets: TestSocket[] = [];
 afterEach(async () => {
   for (const s of sockets.splice(0)) await s.close();
   for (const w of workers.splice(0)) w.stop();

@@ -65,7 +65,7 @@ export class JwtVerifier {
     this.key = async (header, token) => {
       if (isHmac(header.alg)) {
         if (cfg.secret === undefined) throw new errors.JOSEAlgNotAllowed('no secret for an HMAC algorithm');
-        return this.hmacKey(header.alg!, cfg.secret);
+        return this.hmacKey(header.alg, cfg.secret);
       }
       if (cfg.publicKey !== undefined) return cfg.publicKey;
       if (jwks !== undefined) return jwks(header, token);

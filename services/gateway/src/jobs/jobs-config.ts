@@ -20,8 +20,9 @@ export interface GatewayJobsConfig {
   bodyLimitBytes: number;
 }
 
-const JobsEnvSchema = z.object(GatewayJobsEnvFields);
-type JobsEnv = z.output<typeof JobsEnvSchema>;
+// The schema exists for its type: the gateway's env schema spreads the fields themselves.
+const _jobsEnvSchema = z.object(GatewayJobsEnvFields);
+type JobsEnv = z.output<typeof _jobsEnvSchema>;
 
 export function gatewayJobsConfig(e: JobsEnv): GatewayJobsConfig {
   return {

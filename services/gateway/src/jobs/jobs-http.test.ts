@@ -49,7 +49,7 @@ async function gatewayWithJobs(queueRedisUrl: string | undefined): Promise<JobsG
 
 const post = (g: JobsGateway, body: unknown) =>
   fetch(`${g.baseUrl}/api/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-const json = async (res: Response) => ({ status: res.status, body: (await res.json()) as any });
+const json = async (res: Response) => ({ status: res.status, body: (await res.json()) });
 const batch = (n: number, extra: Record<string, unknown> = {}) => ({
   user_id: 'ms.rivera@school.example',
   kind: 'batch_alignment',
@@ -151,7 +151,7 @@ describe('jobs on a queue Redis, no worker running', () => {
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) {
       const res = await post(t, batch(2, { user_id: owner, webhook_url: 'http://127.0.0.1:9/hook' }));
-      const body = (await res.json()) as any;
+      const body = (await res.json());
       expect(res.status).toBe(202);
       expect(res.headers.get('location')).toBe(`/api/jobs/${body.id}`);
       expect(body).toMatchObject({ state: 'queued', kind: 'batch_alignment', task_type: 'framework_alignment', webhook: { state: 'pending', attempts: 0 } });
@@ -182,7 +182,7 @@ describe('jobs on a queue Redis, no worker running', () => {
     const mine2 = await TestSocket.open(`${t.wsUrl}/ws/assistant/s-2?user_id=${encodeURIComponent(owner)}`);
     const theirs = await TestSocket.open(`${t.wsUrl}/ws/assistant/s-3?user_id=someone.else`);
     try {
-      const job = (await (await post(t, batch(1))).json()) as any;
+      const job = (await (await post(t, batch(1))).json());
       const queued = await mine.next();
       expect(queued).toMatchObject({ type: 'job_progress', job_id: job.id, seq: 1, state: 'queued', percent: 0 });
       const del = await json(await fetch(`${t.baseUrl}/api/jobs/${job.id}?user_id=${owner}`, { method: 'DELETE' }));

@@ -64,12 +64,15 @@ function rejectUpgrade(socket: Duplex, err: AppError, requestId: string, extra: 
 }
 
 /** A refusal of the upgrade, with the headers its status needs. */
-class UpgradeRefusal {
+class UpgradeRefusal extends Error {
   constructor(
     readonly error: AppError,
     readonly headers: Record<string, string> = {},
     readonly metric = error.code,
-  ) {}
+  ) {
+    super(error.message);
+    this.name = 'UpgradeRefusal';
+  }
 }
 
 /**

@@ -141,7 +141,7 @@ describe('WebSocket /ws/assistant/:session_id', () => {
     ws.send(turn);
     await waitFor(() => dead.jobs.length === 1, 1_000, 'the first job');
     worker({ id: 'alive', script: answerWith(['Hello', '!']) });
-    const types = (await ws.until('response')).map((m) => (m.type === 'stream_chunk' ? `chunk:${m.content}` : m.type));
+    const types = (await ws.until('response')).map((m) => (m.type === 'stream_chunk' ? `chunk:${String(m.content)}` : m.type));
     expect(types).toEqual(['stream_start', 'chunk:Hel', 'stream_reset', 'chunk:Hello', 'chunk:!', 'stream_end', 'response']);
     expect(ws.received.at(-1)).toMatchObject({ response: 'Hello!' });
   });

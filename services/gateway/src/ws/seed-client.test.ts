@@ -27,6 +27,8 @@ describe("the seed's WebSocket client example", () => {
     const worker = new FakeWorker(gw.bus, { script: answerWith(['Start with ', 'your vision ', 'pillar.']) });
     const log = vi.spyOn(console, 'log').mockImplementation(() => {});
     const error = vi.spyOn(console, 'error').mockImplementation(() => {});
+    // The seed's client runs verbatim, as a browser would run it: evaluating its text is the point.
+    // eslint-disable-next-line @typescript-eslint/no-implied-eval
     const ws = new Function(`${clientFor(gw.wsUrl)}\nreturn ws;`)() as WebSocket;
     try {
       await waitFor(() => log.mock.calls.some((c) => c[0] === 'Suggestions:'), 3_000, 'the response');
@@ -58,6 +60,8 @@ describe("the seed's WebSocket client example", () => {
   it("reports a failure through the example's error branch", async () => {
     const error = vi.spyOn(console, 'error').mockImplementation(() => {});
     vi.spyOn(console, 'log').mockImplementation(() => {});
+    // The seed's client runs verbatim, as a browser would run it: evaluating its text is the point.
+    // eslint-disable-next-line @typescript-eslint/no-implied-eval
     const ws = new Function(`${clientFor(gw.wsUrl)}\nreturn ws;`)() as WebSocket;
     try {
       await waitFor(() => error.mock.calls.length > 0, 3_000, 'the error');

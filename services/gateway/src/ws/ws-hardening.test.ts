@@ -7,7 +7,6 @@ import {
   CancelRecorder,
   FakeWorker,
   TestSocket,
-  answerWith,
   authHeaders,
   authRequiredConfig,
   metricValue,
@@ -25,8 +24,8 @@ const DEFAULT_EDGE = loadGatewayConfig({}, { defaultAuthMode: 'open' }).edge;
 const logger = createLogger({ service: 'gateway', version: GATEWAY_VERSION, level: 'silent', pretty: false });
 
 const gateways: TestGateway[] = [];
-let workers: FakeWorker[] = [];
-let sockets: TestSocket[] = [];
+const workers: FakeWorker[] = [];
+const sockets: TestSocket[] = [];
 afterEach(async () => {
   for (const s of sockets.splice(0)) await s.close().catch(() => {});
   for (const w of workers.splice(0)) w.stop();

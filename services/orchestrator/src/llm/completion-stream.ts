@@ -2,7 +2,7 @@ import type OpenAI from 'openai';
 import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
 import type { Usage } from '@actionedx/shared';
 import type { PromptMessage } from '../tasks/index.js';
-import { readSseData, type ByteStream } from './sse-events.js';
+import { readSseData } from './sse-events.js';
 import { StreamWatchdog } from './stream-watchdog.js';
 import { toUpstreamError, UpstreamError } from './upstream-error.js';
 
@@ -62,7 +62,7 @@ export async function streamCompletion(client: OpenAI, req: StreamRequest): Prom
       )
       .asResponse();
     if (!response.body) throw new UpstreamError('bad_response', 'the model answered without a body');
-    await readSseData(response.body as unknown as ByteStream, (data) => {
+    await readSseData(response.body, (data) => {
       watchdog.progress();
       if (data === '[DONE]') return true;
       onChunk(parseChunk(data), acc, req, watchdog);

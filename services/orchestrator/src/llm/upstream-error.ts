@@ -69,10 +69,10 @@ export function toUpstreamError(err: unknown, signal: AbortSignal): Error {
     return new UpstreamError('rate_limited', 'the model provider is rate limiting', { cause: err, retryAfterMs: retryAfterMs(err.headers), status: 429 });
   }
   if (err instanceof OpenAI.APIError) {
-    const status = err.status;
+    const status = err.status as number | undefined;
     const kind = status !== undefined && status >= 500 ? 'server_error' : status === 408 || status === 409 ? 'server_error' : 'client_error';
     const what = kind === 'server_error' ? 'failed' : 'refused the request';
-    return new UpstreamError(kind, `the model provider ${what} (${status ?? 'no status'})`, { cause: err, status, retryAfterMs: retryAfterMs(err.headers) });
+    return new UpstreamError(kind, `the model provider ${what} (${status ?? 'no status'})`, { cause: err, status, retryAfterMs: retryAfterMs(err.headers as Parameters<typeof retryAfterMs>[0]) });
   }
   // A stream cut mid-answer surfaces as a plain error from the body reader.
   return new UpstreamError('connection', 'the model stream broke off', { cause: err });

@@ -36,7 +36,7 @@ describe('turn documents', () => {
 
   it('leaves out an absent session rather than storing null, and reads null back as absent', () => {
     const { session_id: _s, ...noSession } = turn;
-    const doc = toDocument({ ...noSession, session_id: undefined } as ConversationTurn);
+    const doc = toDocument({ ...noSession, session_id: undefined });
     expect(Object.keys(doc)).not.toContain('session_id');
     expect(fromDocument(doc)).not.toHaveProperty('session_id');
     expect(fromDocument({ ...doc, session_id: null as unknown as string })).not.toHaveProperty('session_id');

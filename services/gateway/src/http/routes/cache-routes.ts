@@ -49,7 +49,7 @@ export function cacheRoutes(admin: OrchestratorAdmin): Router {
   router
     .route('/api/cache/invalidate')
     .post(requireAdmin, async (req, res) => {
-      const request = parseInvalidateQuery(req.query as Record<string, unknown>);
+      const request = parseInvalidateQuery(req.query);
       res.json(await admin.cacheInvalidate(request, contextOf(res)));
     })
     .all(methodNotAllowed('POST'));
