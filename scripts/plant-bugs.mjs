@@ -124,6 +124,18 @@ if (unknown.length > 0) {
 }
 const bugs = BUGS.filter((b) => only.length === 0 || only.includes(b.id));
 
+// --check: only say whether every bug still finds its line (a unit test runs this, so moved code fails CI, not the next planting).
+if (args.includes('--check')) {
+  const lost = bugs.filter((b) => {
+    const text = readFileSync(join(ROOT, b.file), 'utf8');
+    const at = text.indexOf(b.from);
+    return at < 0 || text.indexOf(b.from, at + 1) >= 0;
+  });
+  for (const b of lost) console.error(`${b.id}: '${b.from}' must occur exactly once in ${b.file}`);
+  for (const b of bugs.filter((x) => !lost.includes(x))) console.log(`${b.id}: found in ${b.file}`);
+  process.exit(lost.length === 0 ? 0 : 1);
+}
+
 const run = (cmd, cmdArgs, opts = {}) => spawnSync(cmd, cmdArgs, { cwd: ROOT, encoding: 'utf8', env: process.env, ...opts });
 
 /** What is planted right now, to put back on any exit. */
