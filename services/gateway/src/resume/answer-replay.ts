@@ -163,12 +163,18 @@ export class AnswerReplay {
     return 'more';
   }
 
-  /** A new attempt, delivery or reset: the answer starts again, and the client is told when it had chunks. */
+  /**
+   * A new attempt, delivery or reset: the answer starts again. When the log had chunks of the previous one, the
+   * client is told (if it had any) and gets the new answer from `seq` 0. When it had none (the lookup lane's ack and
+   * `queued`, then the model lane's delivery), the client's chunks are of the answer that starts now.
+   */
   private restart(): void {
+    const hadChunks = (this.nextSeq ?? 0) > 0 || this.lost;
     this.lost = false;
     this.parts = [];
-    this.nextSeq = 0;
+    this.nextSeq = hadChunks ? 0 : undefined;
     this.firstSeq = 0;
+    if (!hadChunks) return;
     this.sentUpTo = -1;
     if (this.clientHasChunks) {
       this.clientHasChunks = false;
