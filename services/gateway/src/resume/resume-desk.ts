@@ -68,6 +68,8 @@ export class ResumeDesk {
 
   constructor(private readonly o: ResumeDeskOptions) {
     this.resumes = { ok: o.resumes.labels('ok'), expired: o.resumes.labels('expired'), refused: o.resumes.labels('refused') };
+    // Every outcome is exported from the start (at 0), so a rate over it exists before the first resume.
+    for (const outcome of ['ok', 'expired', 'refused'] as const) o.resumes.inc({ outcome }, 0);
   }
 
   get logKind(): AnswerLog['kind'] {
