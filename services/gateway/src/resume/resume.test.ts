@@ -189,7 +189,7 @@ describe('resume on the in-process bus (the embedded mode)', () => {
     await sleep(20);
     gate.open = true;
     const rest = await again.until('response');
-    expect(rest.map((m) => (m.type === 'stream_chunk' ? `${m.seq}:${m.content}` : m.type))).toEqual(['2:world', '3:!', 'stream_end', 'response']);
+    expect(rest.map((m) => (m.type === 'stream_chunk' ? `${String(m.seq)}:${String(m.content)}` : m.type))).toEqual(['2:world', '3:!', 'stream_end', 'response']);
     expect(rest.at(-1)).toMatchObject({ response: 'Hello, world!', request_id: requestId });
 
     // Another user of the open demo naming someone else is refused; a finished answer resumes from its record.

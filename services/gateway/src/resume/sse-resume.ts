@@ -47,7 +47,7 @@ export function streamResumeRoutes(resumes: ResumeDesk | undefined): Router {
   router
     .route('/api/assistant/streams/:request_id')
     .get(async (req, res) => {
-      const requestId = req.params.request_id!;
+      const requestId = req.params.request_id;
       if (!SUBJECT_TOKEN.test(requestId)) {
         throw new AppError('validation_failed', 'request_id: 1-64 letters, digits, _ or -.', { details: { field: 'request_id' } });
       }
