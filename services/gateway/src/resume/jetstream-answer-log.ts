@@ -159,6 +159,7 @@ export class JetStreamAnswerLog implements AnswerLog {
 
 /** `getMessage` rejects when the stream has no such message (older clients) or returns null (newer). */
 function notFound(err: unknown): null {
-  if (err instanceof JetStreamApiError && (err.code === 10037 || err.status === 404)) return null;
+  // 10037: no message; 10059: no stream (nothing was ever retained here).
+  if (err instanceof JetStreamApiError && (err.code === 10037 || err.code === 10059 || err.status === 404)) return null;
   throw err;
 }

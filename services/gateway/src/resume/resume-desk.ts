@@ -22,8 +22,9 @@ const FINAL_RECORD_WAIT_MS = 3_000;
 const FINAL_RECORD_POLL_MS = 100;
 /** How often a resume checks that its answer is still alive. */
 const WATCH_MS = 250;
-/** How often the log's streams are tried again while NATS or JetStream is not there yet. */
-const START_RETRY_MS = 2_000;
+/** The log's streams are tried again while NATS or JetStream is not there yet: after 1 s, doubling up to 30 s. */
+const START_RETRY_MS = 1_000;
+const START_RETRY_MAX_MS = 30_000;
 
 const ClaimSchema = z.object({ request_id: z.string() });
 
@@ -85,15 +86,17 @@ export class ResumeDesk {
         /* a malformed claim changes nothing */
       }
     });
+    let wait = START_RETRY_MS;
     const attempt = (): void => {
       this.startTimer = undefined;
       if (this.closed) return;
       this.o.log.start().then(
         () => this.o.logger.info({ log: this.o.log.kind, window_ms: this.o.config.windowMs }, 'answers are retained for resuming'),
         (err: unknown) => {
-          this.o.logger.warn({ err }, 'the answer log is not ready: resumes fail until it is');
-          this.startTimer = setTimeout(attempt, START_RETRY_MS);
+          this.o.logger.warn({ err, retry_in_ms: wait }, 'the answer log is not ready: resumes fail until it is');
+          this.startTimer = setTimeout(attempt, wait);
           this.startTimer.unref();
+          wait = Math.min(wait * 2, START_RETRY_MAX_MS);
         },
       );
     };
