@@ -35,7 +35,7 @@ const payloads = Array.from({ length: N }, (_, i) => frame(i));
 
 async function round(): Promise<number> {
   const started = process.hrtime.bigint();
-  for (let i = 0; i < N; i++) nc.publish(Subjects.chatFrames('gw-bench', `r${i % SUBJECTS}`), payloads[i]!);
+  for (let i = 0; i < N; i++) nc.publish(Subjects.chatFrames('gw-bench', `r${i % SUBJECTS}`), payloads[i]);
   await nc.flush();
   return Number(process.hrtime.bigint() - started) / N; // ns per chunk
 }
