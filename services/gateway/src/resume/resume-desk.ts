@@ -26,7 +26,8 @@ const WATCH_MS = 250;
 const START_RETRY_MS = 1_000;
 const START_RETRY_MAX_MS = 30_000;
 
-const ClaimSchema = z.object({ request_id: z.string() });
+/** A resume took the answer (it runs to its end), or its new client asked to stop it (`cancel`). */
+const ClaimSchema = z.object({ request_id: z.string(), cancel: z.boolean().optional() });
 
 /** The `outcome` of `ai_resumes_total`. */
 export type ResumeOutcome = 'ok' | 'expired' | 'refused';
@@ -39,6 +40,8 @@ export interface ResumeRequest {
   userId: string | undefined;
   /** The session of the socket that asks (WebSocket), checked against the answer's. */
   sessionId?: string | undefined;
+  /** Aborted when the client cancels the answer (WebSocket `cancel`): it is stopped where it runs. */
+  cancel?: AbortSignal | undefined;
 }
 
 export interface ResumeDeskOptions {
@@ -61,7 +64,8 @@ export interface ResumeDeskOptions {
  * who asks against the record, then replays the log: missed chunks, the rest live, the end; or `resume_failed`.
  */
 export class ResumeDesk {
-  private readonly detached = new Map<string, { timer: NodeJS.Timeout; cancel: () => void }>();
+  /** Answers whose client left: the cancel runs when the timer fires; a claimed one has no timer. */
+  private readonly detached = new Map<string, { timer: NodeJS.Timeout | undefined; cancel: () => void }>();
   private claims: BusSubscription | undefined;
   private startTimer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -81,7 +85,8 @@ export class ResumeDesk {
   start(): void {
     this.claims = this.o.bus.subscribe(Subjects.resumeClaims(this.o.gatewayId), (msg) => {
       try {
-        this.claim(decodeJson(ClaimSchema, msg.data).request_id);
+        const claim = decodeJson(ClaimSchema, msg.data);
+        this.claim(claim.request_id, claim.cancel === true);
       } catch {
         /* a malformed claim changes nothing */
       }
@@ -166,10 +171,29 @@ export class ResumeDesk {
     }
   }
 
-  private claim(requestId: string): void {
-    if (!this.detached.has(requestId)) return;
+  private claim(requestId: string, cancel: boolean): void {
+    const d = this.detached.get(requestId);
+    if (!d) return;
+    clearTimeout(d.timer);
+    if (cancel) {
+      this.detached.delete(requestId);
+      this.o.logger.info({ request_id: requestId }, 'the client that resumed an answer cancelled it');
+      return d.cancel();
+    }
+    d.timer = undefined;
     this.o.logger.info({ request_id: requestId }, 'a resume claimed an answer whose client had left: it runs to its end');
-    this.settled(requestId);
+  }
+
+  /**
+   * The client of a resumed answer cancelled it (`cancel` on its new socket): the gateway that runs it stops it, as
+   * it would for its own client (the workers are told).
+   */
+  cancelResumed(requestId: string, gatewayId: string): void {
+    try {
+      this.o.bus.publish(Subjects.resumeClaims(gatewayId), encodeJson({ request_id: requestId, cancel: true }));
+    } catch {
+      /* the bus is gone: the answer ends at its grace or deadline */
+    }
   }
 
   private async replay(req: ResumeRequest, sink: ResumeSink, signal: AbortSignal | undefined): Promise<ResumeOutcome> {
@@ -193,10 +217,16 @@ export class ResumeDesk {
       }
     }
     if (signal?.aborted) return 'ok';
-    return this.follow(req, subject, sink, signal);
+    return this.follow(req, subject, record.gateway_id, sink, signal);
   }
 
-  private follow(req: ResumeRequest, subject: string, sink: ResumeSink, signal: AbortSignal | undefined): Promise<ResumeOutcome> {
+  private follow(
+    req: ResumeRequest,
+    subject: string,
+    gatewayId: string,
+    sink: ResumeSink,
+    signal: AbortSignal | undefined,
+  ): Promise<ResumeOutcome> {
     return new Promise<ResumeOutcome>((resolve, reject) => {
       let done = false;
       let feed: FrameFeed | undefined;
@@ -208,10 +238,16 @@ export class ResumeDesk {
         done = true;
         clearInterval(watch);
         signal?.removeEventListener('abort', onAbort);
+        req.cancel?.removeEventListener('abort', onCancel);
         feed?.stop();
         resolve(outcome);
       };
       const onAbort = (): void => finish('ok');
+      const onCancel = (): void => {
+        this.cancelResumed(req.requestId, gatewayId);
+        sink.error(new AppError('cancelled', 'The answer was cancelled.'));
+        finish('ok');
+      };
       const watch = setInterval(() => {
         const now = Date.now();
         if (now >= deadline) {
@@ -224,6 +260,7 @@ export class ResumeDesk {
       }, WATCH_MS);
       watch.unref();
       signal?.addEventListener('abort', onAbort, { once: true });
+      req.cancel?.addEventListener('abort', onCancel, { once: true });
       const onData = (data: Uint8Array): void => {
         if (done) return;
         lastFrameAt = Date.now();
@@ -250,6 +287,7 @@ export class ResumeDesk {
           done = true;
           clearInterval(watch);
           signal?.removeEventListener('abort', onAbort);
+          req.cancel?.removeEventListener('abort', onCancel);
           reject(err instanceof AppError ? err : new AppError('bus_unavailable', undefined, { cause: err }));
         },
       );

@@ -202,6 +202,30 @@ describe('resume on the in-process bus (the embedded mode)', () => {
     expect(cancels.has(requestId)).toBe(false);
   });
 
+  it('cancel on the socket that resumed stops the answer where it runs', async () => {
+    const gw = await gateway(5_000);
+    const cancels = new CancelRecorder(gw.bus);
+    gatedWorker(gw.bus, { open: false }, cancels);
+    const first = await TestSocket.open(`${gw.wsUrl}/ws/assistant/s4?user_id=eve`);
+    first.send({ message: 'hi' });
+    const [start] = await first.until('stream_start');
+    const requestId = String(start!.request_id);
+    first.ws.terminate();
+    const again = await TestSocket.open(`${gw.wsUrl}/ws/assistant/s4?user_id=eve`);
+    again.send({ type: 'resume', request_id: requestId, last_seq: -1 });
+    expect((await again.until('stream_chunk')).at(-1)).toMatchObject({ seq: 0, content: 'Hello' });
+    expect(cancels.has(requestId)).toBe(false);
+    again.send({ type: 'cancel' });
+    expect((await again.until('error')).at(-1)).toMatchObject({ type: 'error', code: 'cancelled', request_id: requestId });
+    await waitFor(() => cancels.has(requestId), 2_000, 'the cancel');
+    expect(cancels.of(requestId)).toEqual([{ reason: 'client_gone' }]);
+    await waitFor(() => gw.gateway.dispatcher.inFlight === 0, 1_000, 'the turn to end');
+    // The socket is free for a new turn.
+    again.send({ type: 'ping' });
+    expect((await again.until('pong')).at(-1)).toMatchObject({ type: 'pong' });
+    await again.close();
+  });
+
   it('nobody resumes: the answer is cancelled after the grace (client_gone)', async () => {
     const gw = await gateway(150);
     const cancels = new CancelRecorder(gw.bus);

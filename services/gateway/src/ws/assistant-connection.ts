@@ -89,8 +89,8 @@ export class AssistantConnection {
   private closeReason: CloseReason = 'client';
   private expired = false;
   private expiryTimer: NodeJS.Timeout | undefined;
-  /** The running turn, or the resume being replayed (`resuming`): one at a time. */
-  private turn: { requestId: string; controller: AbortController; resuming?: boolean } | undefined;
+  /** The running turn, or the resume being replayed (`resuming`, with its `cancel`): one at a time. */
+  private turn: { requestId: string; controller: AbortController; resuming?: AbortController } | undefined;
   private readonly session: SessionMetadata;
   private readonly principal: Principal;
   /** The user of this socket's turns: the authenticated user, or (open mode) `?user_id=`. */
@@ -213,7 +213,8 @@ export class AssistantConnection {
         return this.send({ type: 'system', message: `Mode switched to ${msg.mode}.`, mode: msg.mode });
       case 'cancel':
         if (this.turn === undefined) return this.send({ type: 'system', message: 'No turn is running.' });
-        this.turn.controller.abort();
+        // A resumed answer is stopped where it runs; the turn's own, here.
+        (this.turn.resuming ?? this.turn.controller).abort();
         return;
       case 'resume':
         return this.resume(msg);
@@ -233,11 +234,12 @@ export class AssistantConnection {
       return this.send({ type: 'resume_failed', request_id: requestId, code: 'resume_unknown', message: resumeFailureMessage('resume_unknown') });
     }
     const controller = new AbortController();
-    this.turn = { requestId, controller, resuming: true };
+    const cancel = new AbortController();
+    this.turn = { requestId, controller, resuming: cancel };
     const userId = this.principal.method === 'open' ? this.socketUser : this.principal.user_id;
     void desk
       .resume(
-        { requestId, lastSeq: msg.last_seq, userId, sessionId: this.session.session_id },
+        { requestId, lastSeq: msg.last_seq, userId, sessionId: this.session.session_id, cancel: cancel.signal },
         {
           chunk: (content, seq) => this.send({ type: 'stream_chunk', content, seq }),
           reset: () => this.send({ type: 'stream_reset', request_id: requestId }),
@@ -354,7 +356,7 @@ export class AssistantConnection {
     // grace. Sent away by the gateway, or a resume in progress: the worker stops now (the dispatcher cancels).
     const turn = this.turn;
     if (turn !== undefined) {
-      const resumable = !turn.resuming && this.deps.resumes !== undefined && (this.closeReason === 'client' || this.closeReason === 'heartbeat');
+      const resumable = turn.resuming === undefined && this.deps.resumes !== undefined && (this.closeReason === 'client' || this.closeReason === 'heartbeat');
       if (resumable) this.deps.resumes!.detach(turn.requestId, () => turn.controller.abort());
       else turn.controller.abort();
     }
