@@ -68,6 +68,7 @@ export class ResumeDesk {
   private readonly detached = new Map<string, { timer: NodeJS.Timeout | undefined; cancel: () => void }>();
   private claims: BusSubscription | undefined;
   private startTimer: NodeJS.Timeout | undefined;
+  private stopWatchingBus: (() => void) | undefined;
   private closed = false;
   private readonly resumes: Record<ResumeOutcome, { inc(): void }>;
 
@@ -106,6 +107,19 @@ export class ResumeDesk {
       );
     };
     attempt();
+    // A NATS server that restarted lost its memory streams: make them again after every reconnection.
+    let down = false;
+    this.stopWatchingBus = this.o.bus.onStateChange((state) => {
+      if (state !== 'connected') {
+        down = true;
+        return;
+      }
+      if (!down) return;
+      down = false;
+      wait = START_RETRY_MS;
+      clearTimeout(this.startTimer);
+      attempt();
+    });
   }
 
   /** A streamed answer was dispatched: its owner, for the resumes to check. */
@@ -162,6 +176,7 @@ export class ResumeDesk {
   close(): void {
     this.closed = true;
     clearTimeout(this.startTimer);
+    this.stopWatchingBus?.();
     this.claims?.unsubscribe();
     // Shutting down: the answers whose clients left are cancelled with the others.
     for (const [id, d] of this.detached) {

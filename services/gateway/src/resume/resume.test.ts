@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { InProcessBus, Subjects, encodeFrames, type ChatResponse, type Frame } from '@actionedx/shared';
+import { Counter, Registry } from 'prom-client';
+import { InProcessBus, Subjects, createLogger, encodeFrames, type Bus, type BusState, type ChatResponse, type Frame } from '@actionedx/shared';
 import {
   CancelRecorder,
   FakeWorker,
@@ -11,7 +12,9 @@ import {
   type TestGateway,
 } from '@actionedx/testkit';
 import { AnswerReplay, type ResumeSink } from './answer-replay.js';
+import type { AnswerLog } from './answer-log.js';
 import { MemoryAnswerLog } from './memory-answer-log.js';
+import { ResumeDesk } from './resume-desk.js';
 
 const RID = 'req-1';
 const base = (attempt = 0, delivery?: number) => ({ request_id: RID, attempt, ...(delivery ? { delivery } : {}) });
@@ -129,6 +132,44 @@ describe('MemoryAnswerLog', () => {
     expect(await log.hasFrames(Subjects.chatFrames('gw', 'r4'))).toBe(true);
     await log.close();
     await bus.close();
+  });
+});
+
+describe('ResumeDesk', () => {
+  it('makes the log again after the bus reconnects (a restarted NATS server lost its memory streams)', async () => {
+    const listeners: Array<(s: BusState) => void> = [];
+    const bus = {
+      kind: 'nats',
+      subscribe: () => ({ unsubscribe() {} }),
+      publish() {},
+      state: () => 'connected',
+      onStateChange(l: (s: BusState) => void) {
+        listeners.push(l);
+        return () => {};
+      },
+    } as unknown as Bus;
+    let starts = 0;
+    const log = { kind: 'jetstream', start: async () => void (starts += 1) } as unknown as AnswerLog;
+    const resumes = new Counter({ name: 'ai_resumes_total', help: 'h', labelNames: ['outcome'] as const, registers: [new Registry()] });
+    const desk = new ResumeDesk({
+      bus,
+      log,
+      gatewayId: 'gw',
+      config: { windowMs: 1_000, maxBytesPerAnswer: 65_536, storeMaxBytes: 1 << 20, graceMs: 0, answerTtlMs: 1_000 },
+      silenceLimitMs: 1_000,
+      requestTimeoutMs: 1_000,
+      logger: createLogger({ service: 'test', version: '0', level: 'silent', pretty: false }),
+      resumes,
+    });
+    desk.start();
+    await waitFor(() => starts === 1, 1_000, 'the first start');
+    for (const l of listeners) l('connected');
+    await sleep(10);
+    expect(starts).toBe(1); // connected without an outage: nothing to do
+    for (const l of listeners) l('reconnecting');
+    for (const l of listeners) l('connected');
+    await waitFor(() => starts === 2, 1_000, 'the start after the reconnection');
+    desk.close();
   });
 });
 
