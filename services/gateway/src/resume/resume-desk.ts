@@ -178,6 +178,7 @@ export class ResumeDesk {
     clearTimeout(this.startTimer);
     this.stopWatchingBus?.();
     this.claims?.unsubscribe();
+    void this.o.log.close().catch(() => {});
     // Shutting down: the answers whose clients left are cancelled with the others.
     for (const [id, d] of this.detached) {
       clearTimeout(d.timer);

@@ -149,7 +149,7 @@ describe('ResumeDesk', () => {
       },
     } as unknown as Bus;
     let starts = 0;
-    const log = { kind: 'jetstream', start: async () => void (starts += 1) } as unknown as AnswerLog;
+    const log = { kind: 'jetstream', start: async () => void (starts += 1), close: async () => {} } as unknown as AnswerLog;
     const resumes = new Counter({ name: 'ai_resumes_total', help: 'h', labelNames: ['outcome'] as const, registers: [new Registry()] });
     const desk = new ResumeDesk({
       bus,

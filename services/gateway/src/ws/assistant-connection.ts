@@ -16,8 +16,6 @@ import {
   type WsResume,
   type WsServerMessage,
 } from '@actionedx/shared';
-import type { ResumeDesk } from '../resume/resume-desk.js';
-import { resumeFailureMessage } from '../resume/resume-desk.js';
 import type { Admission, AdmissionTicket } from '../admission/admission.js';
 import type { EdgeLimits } from '../admission/limits.js';
 import { subjectOf } from '../admission/subject.js';
@@ -25,6 +23,7 @@ import { TokenBucket } from '../admission/token-bucket.js';
 import type { Principal } from '../auth/principal.js';
 import type { ChatDispatcher } from '../chat/chat-dispatcher.js';
 import { toChatResponse, type DispatchListener } from '../chat/dispatch-types.js';
+import { resumeFailureMessage, type ResumeDesk } from '../resume/resume-desk.js';
 import { parseClientMessage } from './client-messages.js';
 import { toErrorFrame } from './error-frame.js';
 import type { SessionMetadata, SessionStore } from './session-store.js';
@@ -353,11 +352,12 @@ export class AssistantConnection {
     this.closed = true;
     clearTimeout(this.expiryTimer);
     // A client that left (a network cut, a reload) may resume its answer on any replica: it keeps running for the
-    // grace. Sent away by the gateway, or a resume in progress: the worker stops now (the dispatcher cancels).
+    // grace. Sent away by the gateway: the worker stops now (the dispatcher cancels). A replay just stops.
     const turn = this.turn;
     if (turn !== undefined) {
-      const resumable = turn.resuming === undefined && this.deps.resumes !== undefined && (this.closeReason === 'client' || this.closeReason === 'heartbeat');
-      if (resumable) this.deps.resumes!.detach(turn.requestId, () => turn.controller.abort());
+      const desk = this.deps.resumes;
+      const resumable = turn.resuming === undefined && (this.closeReason === 'client' || this.closeReason === 'heartbeat');
+      if (desk !== undefined && resumable) desk.detach(turn.requestId, () => turn.controller.abort());
       else turn.controller.abort();
     }
     this.persist();
