@@ -51,6 +51,10 @@ export const ERROR_CATALOG = {
   too_many_connections: { status: 429, retryable: true, message: 'Too many WebSocket connections for this user.' },
   limiter_unavailable: { status: 503, retryable: true, message: 'The rate limiter is unavailable; requests are refused until it is back.' },
   auth_unavailable: { status: 503, retryable: true, message: 'Credentials cannot be checked right now.' },
+  // Resuming a stream (a reconnected client asks for what it missed).
+  resume_unknown: { status: 404, retryable: false, message: 'No answer with this request id is known.' },
+  resume_expired: { status: 410, retryable: false, message: 'The answer is past its retention window: its chunks are gone.' },
+  resume_forbidden: { status: 403, retryable: false, message: 'Only the user who asked may resume this answer.' },
 } as const satisfies Record<string, { status: number; retryable: boolean; message: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;

@@ -8,6 +8,16 @@ export const Subjects = {
   chatFrames: (gatewayId: string, requestId: string) => `chat.v1.frames.${gatewayId}.${requestId}`,
   /** Every frame addressed to one gateway. */
   chatFramesOf: (gatewayId: string) => `chat.v1.frames.${gatewayId}.>`,
+  /**
+   * Every frame of every request: the retention stream (`CHAT_FRAMES`) captures them as they pass, so any gateway
+   * can replay an answer (resume).
+   */
+  chatFramesAll: 'chat.v1.frames.>',
+  /** The owner of an answer and, once it is done, the answer itself (the `CHAT_ANSWERS` stream keeps the last). */
+  chatAnswer: (requestId: string) => `chat.v1.answers.${requestId}`,
+  chatAnswersAll: 'chat.v1.answers.*',
+  /** A client resumed an answer that this gateway runs for a client that left: keep it going (no cancel). */
+  resumeClaims: (gatewayId: string) => `chat.v1.resumed.${gatewayId}`,
   /** Cache administration, answered by any orchestrator (the figures live in Redis). */
   cacheStats: 'cache.v1.stats',
   cacheInvalidate: 'cache.v1.invalidate',
@@ -24,6 +34,9 @@ export const Subjects = {
 
 /** The JetStream work queue of chat jobs and its one durable pull consumer, shared by every orchestrator. */
 export const WorkQueueNames = { stream: 'CHAT_QUEUE', consumer: 'orchestrators' } as const;
+
+/** The JetStream streams that retain answers for resuming (gateway/src/resume). */
+export const ResumeStreamNames = { frames: 'CHAT_FRAMES', answers: 'CHAT_ANSWERS' } as const;
 
 export const QueueGroups = { orchestrators: 'orchestrators' } as const;
 

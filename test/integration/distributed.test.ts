@@ -44,7 +44,12 @@ describe('distributed: gateway, two orchestrators and mock-llm as processes on N
   /** The stack's Redis database, to read what the cache stored. */
   let redis: Redis;
   beforeAll(async () => {
-    stack = await startStack({ orchestrators: 2, orchestratorEnv: { CACHE_TTL_COLLABORATION: String(CONFIGURED_TTLS.collaboration) } });
+    // A stream whose client left runs on for RESUME_GRACE_MS (it may be resumed), then is cancelled: short here.
+    stack = await startStack({
+      orchestrators: 2,
+      orchestratorEnv: { CACHE_TTL_COLLABORATION: String(CONFIGURED_TTLS.collaboration) },
+      gatewayEnv: { RESUME_GRACE_MS: '500' },
+    });
     redis = createRedisClient({ url: stack.redisUrl, name: 'distributed-test', commandTimeoutMs: 2_000 });
     if (redis.status !== 'ready') await once(redis, 'ready');
   }, 60_000);
@@ -142,7 +147,7 @@ describe('distributed: gateway, two orchestrators and mock-llm as processes on N
     expect(servedAfter.map((n, i) => n - servedBefore[i]!).every((n) => n > 0)).toBe(true);
   });
 
-  it('cancels the upstream call when the client goes away', async () => {
+  it('cancels the upstream call when the client goes away (after the resume grace)', async () => {
     const statsBefore = (await getJson(`${stack.mockLlm.url}/mock/stats`)).body;
     const controller = new AbortController();
     let chunks = 0;

@@ -49,6 +49,7 @@ export const EXPORTED_METRICS = {
     gateway_admission_seconds: { type: 'histogram', labels: [] },
     websocket_closes_total: { type: 'counter', labels: ['reason'] },
     websocket_send_buffer_bytes: { type: 'gauge', labels: [] },
+    ai_resumes_total: { type: 'counter', labels: ['outcome'] },
   },
   orchestrator: {
     ...PROCESS_METRICS,

@@ -19,6 +19,8 @@ import { createHttpApp } from './http/create-http-app.js';
 import { createOpsApp } from './ops/ops-app.js';
 import { RequestTracker } from './http/request-context.js';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.js';
+import { createAnswerLog } from './resume/create-answer-log.js';
+import { ResumeDesk } from './resume/resume-desk.js';
 import { settledWithin } from './settled-within.js';
 import { GATEWAY_VERSION } from './version.js';
 import { AssistantSocketServer } from './ws/assistant-socket-server.js';
@@ -107,6 +109,18 @@ export function createGateway(deps: GatewayDeps): Gateway {
     queueAckWaitMs: config.queueAckWaitMs,
   });
   dispatcher.start();
+  // Streamed answers are retained so that a client reconnecting to any replica resumes them (resume/).
+  const resumes = new ResumeDesk({
+    bus,
+    log: createAnswerLog(bus, config.resume, logger),
+    gatewayId: config.gatewayId,
+    config: config.resume,
+    silenceLimitMs: 3 * config.heartbeatMs + config.queueAckWaitMs,
+    requestTimeoutMs: config.requestTimeoutMs,
+    logger,
+    resumes: metrics.resumes,
+  });
+  resumes.start();
   const admin = new OrchestratorAdmin(bus, metrics, logger);
   const health = new HealthCheck({
     bus,
@@ -149,6 +163,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     edge,
     pingIntervalMs: config.wsPingIntervalMs,
     jobPushes,
+    resumes,
   });
   metrics.measureSendBuffer(() => sockets.bufferedBytes());
   const tracker = new RequestTracker();
@@ -169,6 +184,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     jsonMaxDepth: edge.jsonMaxDepth,
     corsOrigins: config.corsOrigins,
     jobs: { desk: deps.jobs, hub: jobPushes, bodyLimitBytes: config.jobs.bodyLimitBytes, submitted: jobsSubmitted },
+    resumes,
   });
   // Slow clients are cut: headers within HTTP_HEADERS_TIMEOUT_MS (slowloris), the whole request within
   // HTTP_REQUEST_TIMEOUT_MS (slow bodies), checked every second instead of Node's default 30 s.
@@ -195,6 +211,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     });
     await settledWithin(Promise.all([dispatcher.idle(), tracker.idle()]), graceMs);
     if (dispatcher.inFlight > 0) logger.warn({ in_flight: dispatcher.inFlight }, 'grace period over; ending requests');
+    resumes.close();
     dispatcher.close();
     await settledWithin(tracker.idle(), FLUSH_WAIT_MS);
     await sockets.close();

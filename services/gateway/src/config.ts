@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { CommonEnvSchema, LIMITS, SUBJECT_TOKEN, env, loadConfig } from '@actionedx/shared';
 import { GatewayJobsEnvFields, gatewayJobsConfig, type GatewayJobsConfig } from './jobs/jobs-config.js';
+import { ResumeEnvFields, resumeConfig, type ResumeConfig } from './resume/resume-config.js';
 import { RoleLimitsOverridesSchema, roleLimits, type CallerLimits, type EdgeLimits, type Role } from './admission/limits.js';
 import {
   AUTH_MODES,
@@ -54,6 +55,8 @@ export const GatewayEnvSchema = CommonEnvSchema.extend({
   QUEUE_ACK_WAIT_MS: z.coerce.number().int().min(1_000).default(4_000),
   /** QUEUE_REDIS_URL and the JOB_* settings (jobs/jobs-config.ts). */
   ...GatewayJobsEnvFields,
+  /** RESUME_* (resume/resume-config.ts): retention of answers for reconnecting clients. */
+  ...ResumeEnvFields,
 
   // ---- identity (auth/)
   /** `required` (the gateway's default) or `open` (the embedded demo's default: no authentication at all). */
@@ -195,6 +198,8 @@ export interface GatewayConfig {
   /** Background jobs: the queue Redis, retries, webhooks. */
   jobs: GatewayJobsConfig;
   queueAckWaitMs: number;
+  /** Answers kept for clients that reconnect (resume/). */
+  resume: ResumeConfig;
   /** Who may call (auth/). */
   auth: AuthConfig;
   /** What each role may consume (admission/); API keys may override them. */
@@ -240,6 +245,7 @@ export function loadGatewayConfig(
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     jobs: gatewayJobsConfig(e),
     queueAckWaitMs: e.QUEUE_ACK_WAIT_MS,
+    resume: resumeConfig(e),
     auth: authConfig(e, mode),
     roleLimits: roleLimits(e.RATE_LIMITS),
     edge: {

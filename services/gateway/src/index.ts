@@ -22,3 +22,4 @@ export {
 } from './ws/index.js';
 export type { HealthReport, HealthStatus } from './health/health-check.js';
 export { openJobDesk, JobDesk, JobPushHub, callerOf, type OpenedJobDesk } from './jobs/index.js';
+export { JetStreamAnswerLog, MemoryAnswerLog, ResumeDesk, type AnswerLog, type AnswerRecord } from './resume/index.js';

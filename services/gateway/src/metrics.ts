@@ -92,6 +92,12 @@ export function createGatewayMetrics(registry: Registry) {
         registers,
       }),
     },
+    resumes: new Counter({
+      name: 'ai_resumes_total',
+      help: 'Resumes of a streamed answer (WebSocket resume, SSE Last-Event-ID) by outcome: ok, expired (past the window or unknown), refused (not the owner)',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
     wsCloses: new Counter({
       name: 'websocket_closes_total',
       help: 'WebSockets closed, by reason (client, send_buffer_full, token_expired, shutdown, heartbeat)',

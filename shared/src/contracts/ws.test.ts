@@ -29,7 +29,7 @@ describe('WebSocket client messages', () => {
   });
 
   it('knows each message type, and only those', () => {
-    expect(Object.keys(WS_CLIENT_MESSAGES).sort()).toEqual(['cancel', 'chat', 'message', 'mode_switch', 'ping', 'typing']);
+    expect(Object.keys(WS_CLIENT_MESSAGES).sort()).toEqual(['cancel', 'chat', 'message', 'mode_switch', 'ping', 'resume', 'typing']);
     for (const type of ['dance', 'toString', '__proto__', 5, null]) expect(isWsClientMessageType(type), String(type)).toBe(false);
     expect(WS_CLIENT_MESSAGES.typing.parse({ type: 'typing' })).toEqual({ type: 'typing', is_typing: true });
     expect(WS_CLIENT_MESSAGES.typing.parse({ type: 'typing', is_typing: false })).toEqual({ type: 'typing', is_typing: false });

@@ -44,6 +44,18 @@ export const WsModeSwitchSchema = z.object({ type: z.literal('mode_switch'), mod
 export const WsCancelSchema = z.object({ type: z.literal('cancel') });
 
 /**
+ * Resume an answer after a reconnection (on any gateway replica): the chunks after `last_seq` are sent again,
+ * then the rest live, then `stream_end` and `response`, exactly once and in order; or `resume_failed`.
+ */
+export const WsResumeSchema = z.object({
+  type: z.literal('resume'),
+  /** The `request_id` of the answer's `stream_start`. */
+  request_id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'a request id: 1-64 letters, digits, _ or -'),
+  /** The last `stream_chunk.seq` the client got; -1 for none. */
+  last_seq: z.number().int().min(-1),
+});
+
+/**
  * Each client message's schema by its `type`, so that a reader picks one schema and its errors name the
  * field (a union would report them all). A message without `type` is a chat turn.
  */
@@ -54,12 +66,14 @@ export const WS_CLIENT_MESSAGES = {
   typing: WsTypingSchema,
   mode_switch: WsModeSwitchSchema,
   cancel: WsCancelSchema,
+  resume: WsResumeSchema,
 } as const;
 export type WsClientMessageType = keyof typeof WS_CLIENT_MESSAGES;
 export const isWsClientMessageType = (type: unknown): type is WsClientMessageType =>
   typeof type === 'string' && Object.hasOwn(WS_CLIENT_MESSAGES, type);
 
-export const WsClientMessageSchema = z.union([WsChatTurnSchema, WsPingSchema, WsTypingSchema, WsModeSwitchSchema, WsCancelSchema]);
+export const WsClientMessageSchema = z.union([WsChatTurnSchema, WsPingSchema, WsTypingSchema, WsModeSwitchSchema, WsCancelSchema, WsResumeSchema]);
+export type WsResume = z.output<typeof WsResumeSchema>;
 export type WsChatTurn = z.output<typeof WsChatTurnSchema>;
 export type WsClientMessage = z.output<typeof WsClientMessageSchema>;
 export type WsClientMessageInput = z.input<typeof WsClientMessageSchema>;
@@ -104,6 +118,21 @@ export const WsSystemSchema = z.object({
   mode: z.enum(MODES).optional(),
 });
 export const WsPongSchema = z.object({ type: z.literal('pong'), timestamp });
+/** Why a resume could not replay the answer. */
+export const RESUME_FAILURE_CODES = ['resume_expired', 'resume_unknown', 'resume_forbidden'] as const;
+export type ResumeFailureCode = (typeof RESUME_FAILURE_CODES)[number];
+/**
+ * A `resume` that cannot replay the answer: past the retention window (`resume_expired`), an id never seen
+ * (`resume_unknown`), or another user's answer (`resume_forbidden`). `response` is the final answer (the
+ * `response` message's body) when it is known: after the window, the answer itself is kept longer than its chunks.
+ */
+export const WsResumeFailedSchema = z.object({
+  type: z.literal('resume_failed'),
+  request_id: z.string(),
+  code: z.enum(RESUME_FAILURE_CODES),
+  message: z.string(),
+  response: ChatResponseSchema.optional(),
+});
 /** Bad input or a failed turn; the socket stays usable. The fields of the REST error body. */
 export const WsErrorSchema = ErrorBodySchema.shape.error.extend({ type: z.literal('error') });
 
@@ -118,6 +147,7 @@ export const WsServerMessageSchema = z.discriminatedUnion('type', [
   WsSystemSchema,
   WsPongSchema,
   WsErrorSchema,
+  WsResumeFailedSchema,
   // Pushed unasked to every socket of a job's owner.
   JobProgressEventSchema,
   JobDoneEventSchema,
@@ -127,5 +157,6 @@ export type WsConnected = z.infer<typeof WsConnectedSchema>;
 export type WsStreamChunk = z.infer<typeof WsStreamChunkSchema>;
 export type WsResponse = z.infer<typeof WsResponseSchema>;
 export type WsError = z.infer<typeof WsErrorSchema>;
+export type WsResumeFailed = z.infer<typeof WsResumeFailedSchema>;
 export type WsServerMessage = z.infer<typeof WsServerMessageSchema>;
 export type WsServerMessageType = WsServerMessage['type'];

@@ -56,9 +56,12 @@ export async function startTestGateway(
   deps: { sessionStore?: SessionStore; redis?: Redis; limiterRedis?: Redis; metricsRegistry?: Registry } = {},
 ): Promise<TestGateway> {
   const bus = new InProcessBus();
+  const base = loadGatewayConfig({ NODE_ENV: 'test' }, { defaultAuthMode: 'open' });
   const config: GatewayConfig = {
-    ...loadGatewayConfig({ NODE_ENV: 'test' }, { defaultAuthMode: 'open' }),
+    ...base,
     ...TEST_TIMERS,
+    // A turn whose client left is cancelled at once, as before resuming existed; tests of resume set their own grace.
+    resume: { ...base.resume, graceMs: 0 },
     port: 0,
     host: '127.0.0.1',
     shutdownGraceMs: 200,

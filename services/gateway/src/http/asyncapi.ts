@@ -13,6 +13,8 @@ import {
   WsPongSchema,
   WsQuerySchema,
   WsResponseSchema,
+  WsResumeFailedSchema,
+  WsResumeSchema,
   WsStreamChunkSchema,
   WsStreamEndSchema,
   WsStreamResetSchema,
@@ -41,6 +43,11 @@ const CLIENT_MESSAGES: Record<string, MessageSpec> = {
   typingIndicator: { schema: WsTypingSchema, summary: 'The user is (or stopped) typing; echoed as a `typing` message' },
   modeSwitch: { schema: WsModeSwitchSchema, summary: 'The mode of the following turns that name none' },
   cancel: { schema: WsCancelSchema, summary: 'Stops the running turn (it ends with an `error` `cancelled`)' },
+  resume: {
+    schema: WsResumeSchema,
+    summary:
+      'After a reconnection (any replica, same session): the answer `request_id` again from after `last_seq` (-1: all), then live, then `stream_end` and `response`, exactly once; or `resume_failed`',
+  },
 };
 
 /** What the gateway sends, in the order a turn produces them, then the others. */
@@ -55,6 +62,10 @@ const SERVER_MESSAGES: Record<string, MessageSpec> = {
   system: { schema: WsSystemSchema, summary: 'A notice (mode switched, nothing to cancel)' },
   pong: { schema: WsPongSchema, summary: 'The answer to `ping`' },
   error: { schema: WsErrorSchema, summary: 'Bad input or a failed turn, with its stable `code`; the socket stays usable' },
+  resumeFailed: {
+    schema: WsResumeFailedSchema,
+    summary: 'A `resume` that cannot replay: `resume_expired` (past the window; `response` holds the final answer when known), `resume_unknown`, `resume_forbidden` (not the owner)',
+  },
   jobProgress: { schema: JobProgressEventSchema, summary: "A background job of the socket's user moved on (0-100, with a message)" },
   jobDone: { schema: JobDoneEventSchema, summary: "A background job of the socket's user completed, with its result" },
   jobFailed: { schema: JobFailedEventSchema, summary: "A background job of the socket's user failed or was cancelled" },

@@ -5,6 +5,8 @@ import { subjectOf } from '../admission/subject.js';
 import { principalOf } from '../auth/principal.js';
 import type { ChatDispatcher } from '../chat/chat-dispatcher.js';
 import { toChatResponse, type DispatchListener } from '../chat/dispatch-types.js';
+import type { ResumeDesk } from '../resume/resume-desk.js';
+import { sseEventId } from '../resume/sse-resume.js';
 import { contextOf } from './request-context.js';
 import { SseStream } from './sse-stream.js';
 
@@ -20,6 +22,8 @@ export class ChatResponder {
   constructor(
     private readonly dispatcher: ChatDispatcher,
     private readonly admission: Admission,
+    /** Streams are retained for `GET /api/assistant/streams/{id}`; without it a cut stream is cancelled at once. */
+    private readonly resumes?: ResumeDesk,
   ) {}
 
   /** Admit the call; its RateLimit headers (and on refusal Retry-After) go on the response either way. */
@@ -39,13 +43,17 @@ export class ChatResponder {
     const ctx = contextOf(res);
     const controller = new AbortController();
     let settled = false;
-    // The client went away before the answer: stop the worker (no more tokens paid for).
+    const streaming = wantsEventStream(req);
+    // The client went away before the answer: stop the worker (no more tokens paid for). A stream may be resumed
+    // (Last-Event-ID, on any replica): it runs on for the resume grace first.
     res.once('close', () => {
-      if (!settled) controller.abort();
+      if (settled) return;
+      if (streaming && this.resumes) this.resumes.detach(ctx.request_id, () => controller.abort());
+      else controller.abort();
     });
     // Gone while it was being admitted: the close came before the listener.
     if (res.destroyed) controller.abort();
-    if (wantsEventStream(req)) return this.stream(res, request, ticket, controller.signal, () => (settled = true));
+    if (streaming) return this.stream(res, request, ticket, controller.signal, () => (settled = true));
 
     try {
       const outcome = await this.dispatcher.dispatch(request, ctx, { signal: controller.signal });
@@ -67,28 +75,41 @@ export class ChatResponder {
     settle: () => void,
   ): Promise<void> {
     const ctx = contextOf(res);
+    const id = ctx.request_id;
     const sse = new SseStream(res);
+    // Every event's id is `<request_id>:<last chunk seq>`: what a client sends back as Last-Event-ID to resume.
+    let lastSeq = -1;
     const start = (): void => {
       sse.open();
-      sse.send('start', { request_id: ctx.request_id });
+      sse.send('start', { request_id: id }, sseEventId(id, lastSeq));
     };
     const listener: DispatchListener = {
       onStart: start,
-      onChunk: (delta, seq) => sse.send('chunk', { seq, content: delta }),
-      onReset: () => sse.send('reset', { request_id: ctx.request_id }),
+      onChunk: (delta, seq) => {
+        lastSeq = seq;
+        sse.send('chunk', { seq, content: delta }, sseEventId(id, seq));
+      },
+      onReset: () => {
+        lastSeq = -1;
+        sse.send('reset', { request_id: id }, sseEventId(id, lastSeq));
+      },
     };
+    this.resumes?.opened(id, request);
     try {
       const outcome = await this.dispatcher.dispatch(request, ctx, { signal, listener });
       settle();
       ticket.charge(outcome);
+      const response = toChatResponse(outcome, id);
+      this.resumes?.finished(id, request, response);
       if (!sse.isOpen) start();
-      sse.send('done', toChatResponse(outcome, ctx.request_id));
+      sse.send('done', response, sseEventId(id, lastSeq));
       sse.end();
     } catch (err) {
       settle();
+      this.resumes?.settled(id);
       if (signal.aborted) return sse.end();
       if (!sse.isOpen) throw err;
-      sse.send('error', toAppError(err).toJSON(ctx.request_id));
+      sse.send('error', toAppError(err).toJSON(id), sseEventId(id, lastSeq));
       sse.end();
     }
   }

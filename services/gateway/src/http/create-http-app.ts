@@ -10,6 +10,8 @@ import { authenticate } from '../auth/http-auth.js';
 import type { Principal } from '../auth/principal.js';
 import type { ChatDispatcher } from '../chat/chat-dispatcher.js';
 import type { HealthCheck } from '../health/health-check.js';
+import type { ResumeDesk } from '../resume/resume-desk.js';
+import { streamResumeRoutes } from '../resume/sse-resume.js';
 import { jobRoutes, type JobRoutesDeps } from '../jobs/job-routes.js';
 import type { GatewayMetrics } from '../metrics.js';
 import type { WebSocketStats } from '../ws/websocket-stats.js';
@@ -43,6 +45,8 @@ export interface HttpAppDeps {
   corsOrigins: readonly string[];
   /** `/api/jobs`: background jobs (answering 503 jobs_unavailable without a queue Redis). */
   jobs: Omit<JobRoutesDeps, 'logger'>;
+  /** Streamed answers retained for resuming (`GET /api/assistant/streams/{id}`). */
+  resumes?: ResumeDesk | undefined;
 }
 
 /**
@@ -64,11 +68,12 @@ export function createHttpApp(deps: HttpAppDeps): Express {
   app.use(authenticate(deps.authenticator));
   app.use(
     chatRoutes({
-      responder: new ChatResponder(deps.dispatcher, deps.admission),
+      responder: new ChatResponder(deps.dispatcher, deps.admission, deps.resumes),
       bodyLimitBytes: deps.bodyLimitBytes,
       jsonMaxDepth: deps.jsonMaxDepth,
     }),
   );
+  app.use(streamResumeRoutes(deps.resumes));
   app.use(jobRoutes({ ...deps.jobs, logger: deps.logger }));
   app.use(cacheRoutes(deps.admin));
   app.use(adminKeyRoutes({ keys: deps.apiKeys, bodyLimitBytes: deps.bodyLimitBytes, jsonMaxDepth: deps.jsonMaxDepth }));

@@ -41,7 +41,8 @@ const admitted = {
 const adminOnly = { '401': door['401'], '403': err('Not an administrator (`forbidden`)') };
 const chatAnswer = {
   '200': {
-    description: 'The answer; with `Accept: text/event-stream`, events `start`, `chunk {seq, content}`, `reset`, `done` (this object) or `error`',
+    description:
+      'The answer; with `Accept: text/event-stream`, events `start`, `chunk {seq, content}`, `reset`, `done` (this object) or `error`, each with `id: <request_id>:<last chunk seq>` (resume with `GET /api/assistant/streams/{request_id}`)',
     content: { ...json({ $ref: '#/components/schemas/ChatResponse' }), 'text/event-stream': { schema: { type: 'string' } } },
     headers: {
       'RateLimit-Policy': { description: 'draft-ietf-httpapi-ratelimit-headers-10: the caller\'s quotas', schema: { type: 'string' } },
@@ -81,6 +82,32 @@ export function buildOpenApi(): Record<string, unknown> {
         },
       },
       ...tasks,
+      '/api/assistant/streams/{request_id}': {
+        get: {
+          summary:
+            'Resume a streamed chat answer (SSE, any replica) after the event named by `Last-Event-ID: <request_id>:<seq>` (or `?last_seq=`): the missed `chunk` events, the rest live, `done`; only the user who asked may',
+          parameters: [
+            { name: 'request_id', in: 'path', required: true, schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' } },
+            { name: 'Last-Event-ID', in: 'header', description: 'The `id` of the last event received: `<request_id>:<seq>`', schema: { type: 'string' } },
+            { name: 'last_seq', in: 'query', description: 'The last chunk `seq` received (-1: none), when no Last-Event-ID is sent', schema: { type: 'integer', minimum: -1 } },
+          ],
+          responses: {
+            '200': {
+              description:
+                'Events `start`, `chunk {seq, content}`, `reset`, `done` (a ChatResponse), `error`, or `resume_failed {code, message, response?}` when the chunks ran out; every event has `id: <request_id>:<seq>`',
+              content: { 'text/event-stream': { schema: { type: 'string' } } },
+            },
+            '400': errors['400'],
+            '401': door['401'],
+            '403': err('Another user\'s answer (`resume_forbidden`)'),
+            '404': err('No answer with this id is known (`resume_unknown`)'),
+            '410': {
+              description: 'Past the retention window (`resume_expired`); `response` holds the final answer when it is known',
+              content: json({ allOf: [{ $ref: '#/components/schemas/Error' }, { type: 'object', properties: { response: { $ref: '#/components/schemas/ChatResponse' } } }] }),
+            },
+          },
+        },
+      },
       '/api/cache/stats': { get: { summary: 'Cluster-wide cache figures (admin)', responses: { '200': { description: 'Figures', content: json(output(CacheStatsSchema)) }, ...adminOnly, '503': errors['503'] } } },
       '/api/cache/invalidate': {
         post: {

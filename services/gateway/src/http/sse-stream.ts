@@ -31,7 +31,7 @@ export class SseStream {
   }
 
   /** `data` is JSON on one line (JSON.stringify escapes every newline); `id` lets a client resume (`Last-Event-ID`). */
-  send(event: string, data: unknown, id?: number): void {
+  send(event: string, data: unknown, id?: string): void {
     this.write(`${id === undefined ? '' : `id: ${id}\n`}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
   }
 

@@ -36,7 +36,7 @@ export async function streamJobEvents(
   const deliver = (e: JobEvent) => {
     if (finished || e.seq <= sent) return;
     sent = e.seq;
-    sse.send(e.type, e, e.seq);
+    sse.send(e.type, e, String(e.seq));
     if (isFinalJobEvent(e)) finish();
   };
   // Live events wait in line behind the replay (and behind any gap being filled), so order holds.

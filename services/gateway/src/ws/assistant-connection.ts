@@ -13,6 +13,7 @@ import {
   type WebSocketMetrics,
   type WsChatTurn,
   type WsClientMessage,
+  type WsResume,
   type WsServerMessage,
 } from '@actionedx/shared';
 import type { Admission, AdmissionTicket } from '../admission/admission.js';
@@ -22,6 +23,7 @@ import { TokenBucket } from '../admission/token-bucket.js';
 import type { Principal } from '../auth/principal.js';
 import type { ChatDispatcher } from '../chat/chat-dispatcher.js';
 import { toChatResponse, type DispatchListener } from '../chat/dispatch-types.js';
+import { resumeFailureMessage, type ResumeDesk } from '../resume/resume-desk.js';
 import { parseClientMessage } from './client-messages.js';
 import { toErrorFrame } from './error-frame.js';
 import type { SessionMetadata, SessionStore } from './session-store.js';
@@ -52,6 +54,8 @@ export interface AssistantConnectionDeps {
   counters: SocketCounters;
   admission: Admission;
   edge: EdgeLimits;
+  /** Answers retained for resuming; without it a closed socket's turn is cancelled at once. */
+  resumes?: ResumeDesk | undefined;
 }
 
 export interface AssistantConnectionInit {
@@ -84,7 +88,8 @@ export class AssistantConnection {
   private closeReason: CloseReason = 'client';
   private expired = false;
   private expiryTimer: NodeJS.Timeout | undefined;
-  private turn: { requestId: string; controller: AbortController } | undefined;
+  /** The running turn, or the resume being replayed (`resuming`, with its `cancel`): one at a time. */
+  private turn: { requestId: string; controller: AbortController; resuming?: AbortController } | undefined;
   private readonly session: SessionMetadata;
   private readonly principal: Principal;
   /** The user of this socket's turns: the authenticated user, or (open mode) `?user_id=`. */
@@ -207,9 +212,56 @@ export class AssistantConnection {
         return this.send({ type: 'system', message: `Mode switched to ${msg.mode}.`, mode: msg.mode });
       case 'cancel':
         if (this.turn === undefined) return this.send({ type: 'system', message: 'No turn is running.' });
-        this.turn.controller.abort();
+        // A resumed answer is stopped where it runs; the turn's own, here.
+        (this.turn.resuming ?? this.turn.controller).abort();
         return;
+      case 'resume':
+        return this.resume(msg);
     }
+  }
+
+  /**
+   * Replay an answer this user started (on this socket's session, on any replica): the chunks after `last_seq`,
+   * the rest live, `stream_end` and `response`; or `resume_failed`. The socket's own user is checked against the
+   * answer's owner, as authenticated at the upgrade.
+   */
+  private resume(msg: WsResume): void {
+    if (this.turn !== undefined) return this.sendError(new AppError('busy'));
+    const requestId = msg.request_id;
+    const desk = this.deps.resumes;
+    if (desk === undefined) {
+      return this.send({ type: 'resume_failed', request_id: requestId, code: 'resume_unknown', message: resumeFailureMessage('resume_unknown') });
+    }
+    const controller = new AbortController();
+    const cancel = new AbortController();
+    this.turn = { requestId, controller, resuming: cancel };
+    const userId = this.principal.method === 'open' ? this.socketUser : this.principal.user_id;
+    void desk
+      .resume(
+        { requestId, lastSeq: msg.last_seq, userId, sessionId: this.session.session_id, cancel: cancel.signal },
+        {
+          chunk: (content, seq) => this.send({ type: 'stream_chunk', content, seq }),
+          reset: () => this.send({ type: 'stream_reset', request_id: requestId }),
+          end: (response) => {
+            this.send({ type: 'stream_end', request_id: requestId });
+            this.send({ type: 'response', ...response });
+          },
+          failed: (code, response) =>
+            this.send({
+              type: 'resume_failed',
+              request_id: requestId,
+              code,
+              message: resumeFailureMessage(code),
+              ...(response ? { response } : {}),
+            }),
+          error: (err) => this.sendError(err, requestId),
+        },
+        controller.signal,
+      )
+      .finally(() => {
+        if (this.turn?.controller === controller) this.turn = undefined;
+        if (this.expired && this.turn === undefined) this.end(CLOSE_POLICY, 'token expired', 'token_expired');
+      });
   }
 
   /**
@@ -252,15 +304,19 @@ export class AssistantConnection {
       this.session.message_count += 1;
       // A busy session is saved every few seconds, not on every turn; closing saves the final count.
       if (Date.now() - this.savedAt >= TURN_SAVE_INTERVAL_MS) this.persist();
+      this.deps.resumes?.opened(requestId, request);
       return this.deps.dispatcher.dispatch(request, ctx, { signal: controller.signal, listener });
     }).then(
       (outcome) => {
         ticket?.charge(outcome);
+        const response = toChatResponse(outcome, requestId);
+        this.deps.resumes?.finished(requestId, request, response);
         this.send({ type: 'stream_end', request_id: requestId });
-        this.send({ type: 'response', ...toChatResponse(outcome, requestId) });
+        this.send({ type: 'response', ...response });
         finish();
       },
       (err: unknown) => {
+        this.deps.resumes?.settled(requestId);
         if (!this.closed) this.sendError(err, requestId);
         finish();
       },
@@ -295,8 +351,15 @@ export class AssistantConnection {
   private onClose(): void {
     this.closed = true;
     clearTimeout(this.expiryTimer);
-    // The client is gone (or was sent away): the worker stops too (the dispatcher publishes the cancel).
-    this.turn?.controller.abort();
+    // A client that left (a network cut, a reload) may resume its answer on any replica: it keeps running for the
+    // grace. Sent away by the gateway: the worker stops now (the dispatcher cancels). A replay just stops.
+    const turn = this.turn;
+    if (turn !== undefined) {
+      const desk = this.deps.resumes;
+      const resumable = turn.resuming === undefined && (this.closeReason === 'client' || this.closeReason === 'heartbeat');
+      if (desk !== undefined && resumable) desk.detach(turn.requestId, () => turn.controller.abort());
+      else turn.controller.abort();
+    }
     this.persist();
     this.deps.closes.inc({ reason: this.closeReason });
     this.deps.logger.info(

@@ -9,6 +9,7 @@ import type { Authenticator } from '../auth/authenticator.js';
 import { challenge, credentialOf } from '../auth/http-auth.js';
 import { isAdmin, type Principal } from '../auth/principal.js';
 import type { ChatDispatcher } from '../chat/chat-dispatcher.js';
+import type { ResumeDesk } from '../resume/resume-desk.js';
 import type { JobPushHub } from '../jobs/job-push-hub.js';
 import type { GatewayMetrics } from '../metrics.js';
 import { settledWithin } from '../settled-within.js';
@@ -44,6 +45,8 @@ export interface AssistantSocketServerDeps {
   pingIntervalMs: number;
   /** Job events (`job_progress`, `job_done`, `job_failed`) pushed to every socket of their owner. */
   jobPushes?: JobPushHub;
+  /** Answers retained for a `resume` on any replica; without it a closed socket's turn is cancelled at once. */
+  resumes?: ResumeDesk | undefined;
 }
 
 function rejectUpgrade(socket: Duplex, err: AppError, requestId: string, extra: Record<string, string> = {}): void {
@@ -275,6 +278,7 @@ export class AssistantSocketServer {
         counters: this.counters,
         admission,
         edge,
+        resumes: this.deps.resumes,
       },
     );
     logger.info({ session_id: target.sessionId, method: principal.method }, 'websocket connected');

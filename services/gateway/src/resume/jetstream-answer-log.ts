@@ -1,0 +1,165 @@
+import {
+  DeliverPolicy,
+  DiscardPolicy,
+  JetStreamApiError,
+  jetstream,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+  type ConsumerMessages,
+  type JetStreamClient,
+  type JetStreamManager,
+  type StreamConfig,
+} from '@nats-io/jetstream';
+import { nanos, type NatsConnection } from '@nats-io/nats-core';
+import { ResumeStreamNames, Subjects, encodeJson, type Logger } from '@actionedx/shared';
+import type { AnswerLog, AnswerRecord, FrameFeed } from './answer-log.js';
+
+/** "stream name already in use with a different configuration": update instead. */
+const STREAM_NAME_IN_USE = 10058;
+const API_TIMEOUT_MS = 5_000;
+/** A streamed frame message is well under this (a few tokens and the envelope): the per-answer message bound. */
+const FRAME_BYTES_ESTIMATE = 256;
+/** The duplicate window may not exceed max_age (JetStream refuses the stream otherwise); no message ids are used. */
+const DUPLICATE_WINDOW_MS = 60_000;
+const decoder = new TextDecoder();
+
+export interface JetStreamAnswerLogOptions {
+  windowMs: number;
+  maxBytesPerAnswer: number;
+  storeMaxBytes: number;
+  answerTtlMs: number;
+  logger: Logger;
+}
+
+/**
+ * The answer log on JetStream (nats-server 2.9 features only), two memory streams:
+ * - `CHAT_FRAMES` captures `chat.v1.frames.>` as the workers publish them: nothing is added on the hot path
+ *   (the workers' core publishes are unchanged, no acks), the server copies each message into memory. `max_age`
+ *   is the window, `max_bytes` the store bound, `max_msgs_per_subject` the per-answer bound (oldest go first).
+ * - `CHAT_ANSWERS` keeps the last record per request (`chat.v1.answers.<id>`): the owner at dispatch, the final
+ *   answer at the end, for `answerTtlMs`.
+ * A resume reads an answer with an ordered consumer filtered on its subject: the retained frames, then the live
+ * ones, each once and in order (the consumer recreates itself at the right sequence after a gap).
+ */
+export class JetStreamAnswerLog implements AnswerLog {
+  readonly kind = 'jetstream';
+  private js: JetStreamClient | undefined;
+  private jsm: JetStreamManager | undefined;
+
+  constructor(
+    private readonly connection: () => Promise<NatsConnection>,
+    private readonly o: JetStreamAnswerLogOptions,
+  ) {}
+
+  async start(): Promise<void> {
+    const jsm = await this.manager();
+    for (const cfg of [this.framesStream(), this.answersStream()]) {
+      try {
+        await jsm.streams.add(cfg);
+      } catch (err) {
+        if (!(err instanceof JetStreamApiError && err.code === STREAM_NAME_IN_USE)) throw err;
+        const { name, ...update } = cfg;
+        await jsm.streams.update(name, update);
+        this.o.logger.info({ stream: name }, 'resume stream updated');
+      }
+    }
+  }
+
+  write(record: AnswerRecord): void {
+    void this.client()
+      .then((js) => js.publish(Subjects.chatAnswer(record.request_id), encodeJson(record), { timeout: API_TIMEOUT_MS }))
+      .catch((err: unknown) => this.o.logger.warn({ err, request_id: record.request_id }, 'could not store the answer record'));
+  }
+
+  async read(requestId: string): Promise<AnswerRecord | undefined> {
+    const jsm = await this.manager();
+    const m = await jsm.streams.getMessage(ResumeStreamNames.answers, { last_by_subj: Subjects.chatAnswer(requestId) }).catch(notFound);
+    if (!m) return undefined;
+    return JSON.parse(decoder.decode(m.data)) as AnswerRecord;
+  }
+
+  async hasFrames(subject: string): Promise<boolean> {
+    const jsm = await this.manager();
+    const m = await jsm.streams.getMessage(ResumeStreamNames.frames, { last_by_subj: subject }).catch(notFound);
+    return m !== null && m !== undefined;
+  }
+
+  async follow(subject: string, onData: (data: Uint8Array) => void, onError: (err: unknown) => void): Promise<FrameFeed> {
+    const js = await this.client();
+    const consumer = await js.consumers.get(ResumeStreamNames.frames, {
+      filter_subjects: subject,
+      deliver_policy: DeliverPolicy.All,
+      inactive_threshold: nanos(30_000),
+    });
+    const messages: ConsumerMessages = await consumer.consume({ max_messages: 256 });
+    let stopped = false;
+    void (async () => {
+      try {
+        for await (const m of messages) {
+          if (stopped) break;
+          onData(m.data);
+        }
+      } catch (err) {
+        if (!stopped) onError(err);
+      }
+    })();
+    return {
+      stop: () => {
+        stopped = true;
+        void messages.close().catch(() => {});
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    // The streams outlive this gateway: they are what another replica resumes from.
+  }
+
+  private async client(): Promise<JetStreamClient> {
+    this.js ??= jetstream(await this.connection(), { timeout: API_TIMEOUT_MS });
+    return this.js;
+  }
+
+  private async manager(): Promise<JetStreamManager> {
+    this.jsm ??= await jetstreamManager(await this.connection(), { timeout: API_TIMEOUT_MS });
+    return this.jsm;
+  }
+
+  private framesStream(): Partial<StreamConfig> & { name: string } {
+    return {
+      name: ResumeStreamNames.frames,
+      subjects: [Subjects.chatFramesAll],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.Memory,
+      max_age: nanos(this.o.windowMs),
+      max_bytes: this.o.storeMaxBytes,
+      max_msgs_per_subject: Math.max(64, Math.floor(this.o.maxBytesPerAnswer / FRAME_BYTES_ESTIMATE)),
+      discard: DiscardPolicy.Old,
+      duplicate_window: nanos(Math.min(DUPLICATE_WINDOW_MS, this.o.windowMs)),
+      num_replicas: 1,
+    };
+  }
+
+  private answersStream(): Partial<StreamConfig> & { name: string } {
+    return {
+      name: ResumeStreamNames.answers,
+      subjects: [Subjects.chatAnswersAll],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.Memory,
+      max_age: nanos(this.o.answerTtlMs),
+      max_bytes: Math.max(1024 * 1024, Math.floor(this.o.storeMaxBytes / 4)),
+      max_msgs_per_subject: 1,
+      discard: DiscardPolicy.Old,
+      duplicate_window: nanos(Math.min(DUPLICATE_WINDOW_MS, this.o.answerTtlMs)),
+      num_replicas: 1,
+    };
+  }
+}
+
+/** `getMessage` rejects when the stream has no such message (older clients) or returns null (newer). */
+function notFound(err: unknown): null {
+  // 10037: no message; 10059: no stream (nothing was ever retained here).
+  if (err instanceof JetStreamApiError && (err.code === 10037 || err.code === 10059 || err.status === 404)) return null;
+  throw err;
+}
