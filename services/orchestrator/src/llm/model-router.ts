@@ -73,6 +73,14 @@ export class ModelRouter {
     return this.routes.get(taskType)!.entries[0]!.target.model;
   }
 
+  /** The models each task type's route may answer with, in the order they are tried (weighted ones as listed). */
+  routeModels(): Record<TaskType, string[]> {
+    return Object.fromEntries([...this.routes].map(([task, route]) => [task, [...new Set(route.entries.map((e) => e.target.model))]])) as Record<
+      TaskType,
+      string[]
+    >;
+  }
+
   /** Each target's breaker, as this replica sees it (for health). */
   breakerStates(): Record<string, BreakerState> {
     return Object.fromEntries([...this.targets.values()].map((t) => [t.name, t.breakerState()]));
