@@ -82,6 +82,10 @@ function defineOpenAiSuite(target: () => Target): void {
 
     const bypass = await client.chat.completions.create(params, { headers: { 'x-cache-bypass': '1' } }).withResponse();
     expect(bypass.response.headers.get('x-cache')).toBe('miss');
+    // A lower token cap reaches the model, and is another cache entry.
+    const capped = await client.chat.completions.create({ ...params, max_tokens: undefined, max_completion_tokens: 8 }).withResponse();
+    expect(capped.response.headers.get('x-cache')).toBe('miss');
+    expect(capped.data.usage!.completion_tokens).toBeLessThanOrEqual(8);
   });
 
   it('streams chat.completion.chunks with the usage last (include_usage); a cached answer streams too', async () => {

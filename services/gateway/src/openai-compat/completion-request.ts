@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AppError, type ChatRequest, type HistoryTurn, type TaskType } from '@actionedx/shared';
+import { AppError, LIMITS, type ChatRequest, type HistoryTurn, type TaskType } from '@actionedx/shared';
 import type { Principal } from '../auth/principal.js';
 import { parseChatRequest } from '../chat/request-validation.js';
 import { OpenAiRequestError } from './openai-errors.js';
@@ -89,8 +89,9 @@ export interface CompletionTarget {
  * The platform's chat request for an OpenAI chat completion. The last message must be the user's: it is the
  * `message`. Earlier user and assistant messages become the `history` (at most LIMITS.historyMaxTurns).
  * System and developer messages, wherever they are, are joined into `context.system` (part of the prompt
- * after the persona and the task's instructions, and of the cache key). The authenticated user is the user;
- * in open mode `user` names it.
+ * after the persona and the task's instructions, and of the cache key). `max_completion_tokens` (or
+ * `max_tokens`) and `temperature` go to the model and into the cache key. The authenticated user is the user;
+ * in open mode `user` names it (with a key or token, `user` is accepted and not used).
  */
 export function toChatRequest(body: ChatCompletionBody, target: CompletionTarget): ChatRequest {
   const messages = body.messages.map(messageAt);
@@ -106,6 +107,8 @@ export function toChatRequest(body: ChatCompletionBody, target: CompletionTarget
     else history.push({ role: m.role, content: text });
   }
   const { principal } = target;
+  // The newer name wins, as with OpenAI; either caps the answer at most at the task type's own cap.
+  const maxTokens = body.max_completion_tokens ?? body.max_tokens;
   const userId = principal.method === 'open' ? (body.user ?? OPEN_MODE_USER) : principal.user_id!;
   try {
     return parseChatRequest({
@@ -115,6 +118,8 @@ export function toChatRequest(body: ChatCompletionBody, target: CompletionTarget
       history,
       context: system.length > 0 ? { system: system.join('\n\n') } : {},
       use_cache: target.useCache,
+      ...(maxTokens == null ? {} : { max_tokens: Math.min(maxTokens, LIMITS.maxTokens) }),
+      ...(body.temperature == null ? {} : { temperature: body.temperature }),
     });
   } catch (err) {
     if (err instanceof AppError && err.details?.field === 'user_id') {

@@ -12,6 +12,8 @@ export interface RouteRequest {
   taskType: TaskType;
   messages: PromptMessage[];
   maxTokens: number;
+  /** Sampling temperature; the provider's default when absent. */
+  temperature?: number | undefined;
   /** The request's end (client gone, deadline): every call of the route stops. */
   signal: AbortSignal;
   headers?: Record<string, string>;
@@ -98,6 +100,7 @@ export class ModelRouter {
       const leg = await new RouteLeg({
         messages: req.messages,
         maxTokens: req.maxTokens,
+        temperature: req.temperature,
         signal: req.signal,
         headers: req.headers,
         out,
