@@ -152,6 +152,21 @@ function defineOpenAiSuite(target: () => Target): void {
     expect(counted('200')).toBeGreaterThanOrEqual(1);
   });
 
+  it('makes one model call for identical concurrent requests: x-cache miss for one, coalesced for the other', async () => {
+    const { mockUrl } = target();
+    await setMock(mockUrl, { ttft_ms: 600 });
+    try {
+      const before = (await mockStats(mockUrl)).completions;
+      const params = { model: 'actionedx/collaboration', messages: [{ role: 'user' as const, content: question('together') }] };
+      const both = await Promise.all([client.chat.completions.create(params).withResponse(), client.chat.completions.create(params).withResponse()]);
+      expect(both.map((r) => r.response.headers.get('x-cache')).sort()).toEqual(['coalesced', 'miss']);
+      expect(both[0].data.choices[0]!.message.content).toBe(both[1].data.choices[0]!.message.content);
+      expect((await mockStats(mockUrl)).completions - before).toBe(1);
+    } finally {
+      await setMock(mockUrl, { ttft_ms: 0 });
+    }
+  });
+
   it('cancels the model call when the client aborts mid-stream', async () => {
     const { mockUrl, opsUrl } = target();
     await setMock(mockUrl, { tokens_per_second: 20, completion_tokens: 400 });
