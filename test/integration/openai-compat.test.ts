@@ -86,6 +86,7 @@ function defineOpenAiSuite(target: () => Target): void {
     const capped = await client.chat.completions.create({ ...params, max_tokens: undefined, max_completion_tokens: 8 }).withResponse();
     expect(capped.response.headers.get('x-cache')).toBe('miss');
     expect(capped.data.usage!.completion_tokens).toBeLessThanOrEqual(8);
+    expect(capped.data.choices[0]!.finish_reason).toBe('length');
   });
 
   it('streams chat.completion.chunks with the usage last (include_usage); a cached answer streams too', async () => {

@@ -33,6 +33,13 @@ const extensionOf = (o: ChatOutcome, requestId: string) => ({
   suggestions: o.suggestions,
 });
 
+/**
+ * `length` when the answer used every token the client allowed (`max_tokens`): the model was cut off. The
+ * platform never stores a cut answer, so a cached one always ended by itself.
+ */
+const finishOf = (o: ChatOutcome, request: ChatRequest): 'stop' | 'length' =>
+  !o.cached && request.max_tokens !== undefined && o.usage.completion_tokens >= request.max_tokens ? 'length' : 'stop';
+
 const usageOf = (o: ChatOutcome) => ({
   prompt_tokens: o.usage.prompt_tokens,
   completion_tokens: o.usage.completion_tokens,
@@ -87,7 +94,7 @@ export class CompletionResponder {
       object: 'chat.completion',
       created,
       model: outcome.model,
-      choices: [{ index: 0, message: { role: 'assistant', content: outcome.response, refusal: null }, logprobs: null, finish_reason: 'stop' }],
+      choices: [{ index: 0, message: { role: 'assistant', content: outcome.response, refusal: null }, logprobs: null, finish_reason: finishOf(outcome, request) }],
       usage: usageOf(outcome),
       system_fingerprint: null,
       actionedx: extensionOf(outcome, ctx.request_id),
@@ -147,7 +154,7 @@ export class CompletionResponder {
       open(CACHE_HEADER[outcome.source]);
       model = outcome.model;
       if (!roleSent) content('');
-      chunk({}, 'stop', { actionedx: extensionOf(outcome, ctx.request_id) });
+      chunk({}, finishOf(outcome, request), { actionedx: extensionOf(outcome, ctx.request_id) });
       if (opts.includeUsage) sse.data({ id: s.id, object: 'chat.completion.chunk', created: s.created, model, system_fingerprint: null, choices: [], usage: usageOf(outcome) });
       sse.data('[DONE]');
       sse.end();
