@@ -154,7 +154,8 @@ describe('orchestrator on the in-process bus', () => {
     const before = (await stats()).completions;
     const first = await run(request);
     const second = await run(request);
-    expect(second.terminal).toMatchObject({ type: 'done', cached: true, cost_usd: 0 });
+    expect(first.terminal).toMatchObject({ type: 'done', cached: false, source: 'model' });
+    expect(second.terminal).toMatchObject({ type: 'done', cached: true, source: 'cache', cost_usd: 0 });
     expect(second.text).toBe(first.text);
     expect((await stats()).completions - before).toBe(1);
     const bypass = await run({ ...request, use_cache: false });
@@ -171,6 +172,7 @@ describe('orchestrator on the in-process bus', () => {
       expect((await stats()).completions - before).toBe(1);
       expect(new Set(results.map((r) => r.text)).size).toBe(1);
       expect(results.filter((r) => r.terminal.type === 'done' && !r.terminal.cached)).toHaveLength(1);
+      expect(results.map((r) => (r.terminal.type === 'done' ? r.terminal.source : 'error')).sort()).toEqual(['model', ...Array<string>(9).fill('peer')]);
     } finally {
       mock.setDefaults({ ttftMs: 0 });
     }
@@ -225,6 +227,20 @@ describe('orchestrator on the in-process bus', () => {
     expect(bob.terminal).toMatchObject({ type: 'done', cached: true });
     expect(bob.text).toBe(alice.text);
     expect((await stats()).completions - before).toBe(1);
+  });
+
+  it("caps an answer at the request's max_tokens, below the task's own cap, and keeps it apart in the cache", async () => {
+    const request = { user_id: 'u12', message: `short please ${randomUUID()}`, task_type: 'realtime_tutoring' as const };
+    const capped = await run({ ...request, max_tokens: 5, temperature: 0.1 });
+    expect(capped.terminal).toMatchObject({ type: 'done', cached: false, usage: { completion_tokens: 5 } });
+    const full = await run(request);
+    expect(full.terminal).toMatchObject({ type: 'done', cached: false });
+    if (full.terminal.type !== 'done') throw new Error('not done');
+    expect(full.terminal.usage.completion_tokens).toBeGreaterThan(5);
+    // Above the task's cap: the task's cap, the same answer as asking for nothing.
+    const above = await run({ ...request, max_tokens: 32_768 });
+    expect(above.terminal).toMatchObject({ type: 'done', cached: true });
+    expect(above.text).toBe(full.text);
   });
 
   it('never caches an answer cut at max_tokens (finish_reason length): each ask calls the model', async () => {

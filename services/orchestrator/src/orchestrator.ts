@@ -84,6 +84,7 @@ export function createOrchestrator(deps: OrchestratorDeps): Orchestrator {
     logger,
     aiMetrics,
     queueMetrics: createQueueMetrics(registry),
+    routes: router.routeModels(),
     ...(busMetrics ? { busMetrics } : {}),
   });
   let stopAdmin: (() => void) | undefined;

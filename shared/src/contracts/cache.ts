@@ -93,5 +93,10 @@ export const AdminReplySchema = z.union([
 export type AdminReply = z.infer<typeof AdminReplySchema>;
 
 /** What `orchestrator.v1.ping` answers. */
-export const WorkerPingSchema = z.object({ worker_id: z.string(), in_flight: z.number().int().nonnegative() });
+export const WorkerPingSchema = z.object({
+  worker_id: z.string(),
+  in_flight: z.number().int().nonnegative(),
+  /** The models each task type's route may answer with, in the order they are tried (older workers omit it). */
+  routes: z.partialRecord(z.enum(TASK_TYPES), z.array(z.string())).optional(),
+});
 export type WorkerPing = z.infer<typeof WorkerPingSchema>;

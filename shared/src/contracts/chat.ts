@@ -26,6 +26,8 @@ export const LIMITS = {
   contextMaxBytes: 16_384,
   /** Bytes of a whole HTTP body or WebSocket frame. */
   bodyMaxBytes: 65_536,
+  /** Largest `max_tokens` a request may ask for. */
+  maxTokens: 32_768,
   /** Nesting levels of a whole HTTP body or WebSocket message (the body object itself is level 1). */
   jsonMaxDepth: 32,
 } as const;
@@ -93,6 +95,10 @@ export const ChatRequestSchema = z.object({
   context: ContextSchema.default({}),
   history: z.array(HistoryTurnSchema).max(LIMITS.historyMaxTurns).default([]),
   use_cache: z.boolean().default(true),
+  /** At most this many generated tokens (never more than the task type's own cap). Part of the cache key. */
+  max_tokens: z.number().int().positive().max(LIMITS.maxTokens).optional(),
+  /** Sampling temperature passed to the model (0-2; the provider's default when absent). Part of the cache key. */
+  temperature: z.number().min(0).max(2).optional(),
 });
 /** What a client may send (defaults not yet applied). */
 export type ChatRequestInput = z.input<typeof ChatRequestSchema>;

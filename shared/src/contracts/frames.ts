@@ -31,6 +31,11 @@ export const DoneFrameSchema = z.object({
   mode: z.enum(MODES),
   task_type: z.enum(TASK_TYPES),
   cached: z.boolean(),
+  /**
+   * Where the answer came from: a stored answer (`cache`), a model call another request made at the same time
+   * (`peer`, single flight) or this request's own model call (`model`). Older workers omit it.
+   */
+  source: z.enum(['cache', 'peer', 'model']).optional(),
   usage: UsageSchema,
   cost_usd: z.number().nonnegative(),
   latency_ms: z.number().nonnegative(),

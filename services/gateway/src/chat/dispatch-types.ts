@@ -6,12 +6,22 @@ export interface DispatchContext {
   traceparent?: string | undefined;
 }
 
+/** Which of a worker's lanes sends the answer (see `DispatchListener.onChunk`). */
+export type AnswerLane = 'lookup' | 'model';
+
+/** Where a finished answer came from: a stored answer, a concurrent identical request's model call, or its own. */
+export type AnswerSource = 'cache' | 'peer' | 'model';
+
 /** What a streaming caller hears while a request runs; every callback is optional. */
 export interface DispatchListener {
   /** A worker took the request (first ack): a streaming transport opens its stream here. */
   onStart?(): void;
-  /** The next piece of the answer, in order; `seq` counts from 0 within the current answer. */
-  onChunk?(delta: string, seq: number): void;
+  /**
+   * The next piece of the answer, in order; `seq` counts from 0 within the current answer. `lane`: whether it
+   * comes from a worker's lookup lane (a stored answer, or a running model call of the same question) or from
+   * a model call made for this request (`model`: it waited in the work queue).
+   */
+  onChunk?(delta: string, seq: number, lane: AnswerLane): void;
   /** The chunks delivered so far are void: the answer starts again from `seq` 0. */
   onReset?(): void;
 }
@@ -30,6 +40,7 @@ export interface ChatOutcome {
   mode: Mode;
   task_type: TaskType;
   cached: boolean;
+  source: AnswerSource;
   usage: Usage;
   cost_usd: number;
   /** Wall time at the gateway, from dispatch to the terminal frame, retries included. */

@@ -165,7 +165,7 @@ export class InFlightRequest implements FrameTarget {
         this.parts.push(frame.delta);
         if (this.listener?.onChunk) {
           this.delivered = true;
-          this.listener.onChunk(frame.delta, frame.seq);
+          this.listener.onChunk(frame.delta, frame.seq, this.delivery > 0 ? 'model' : 'lookup');
         }
         return;
       case 'reset':
@@ -418,6 +418,7 @@ export class InFlightRequest implements FrameTarget {
       mode: frame.mode,
       task_type: frame.task_type,
       cached: frame.cached,
+      source: frame.source ?? (frame.cached ? 'cache' : 'model'),
       usage: frame.usage,
       cost_usd: frame.cost_usd,
       latency_ms: Math.round(performance.now() - this.startedAt),

@@ -10,6 +10,21 @@ import { sseEventId } from '../resume/sse-resume.js';
 import { contextOf } from './request-context.js';
 import { SseStream } from './sse-stream.js';
 
+/**
+ * Admit one HTTP call of `userId` (rate limits, tokens, budget); its RateLimit headers (and on refusal
+ * Retry-After) go on the response either way. Refusals throw (429, or 503 when the limiter is down).
+ */
+export async function admitCall(admission: Admission, res: Response, userId: string): Promise<AdmissionTicket> {
+  try {
+    const ticket = await admission.admit(subjectOf(principalOf(res), userId));
+    res.set(ticket.headers);
+    return ticket;
+  } catch (err) {
+    if (err instanceof AdmissionRefusal) res.set(err.headers);
+    throw err;
+  }
+}
+
 const wantsEventStream = (req: Request): boolean => req.headers.accept?.includes('text/event-stream') === true;
 
 /**
@@ -26,20 +41,8 @@ export class ChatResponder {
     private readonly resumes?: ResumeDesk,
   ) {}
 
-  /** Admit the call; its RateLimit headers (and on refusal Retry-After) go on the response either way. */
-  private async admit(res: Response, userId: string): Promise<AdmissionTicket> {
-    try {
-      const ticket = await this.admission.admit(subjectOf(principalOf(res), userId));
-      res.set(ticket.headers);
-      return ticket;
-    } catch (err) {
-      if (err instanceof AdmissionRefusal) res.set(err.headers);
-      throw err;
-    }
-  }
-
   async respond(req: Request, res: Response, request: ChatRequest): Promise<void> {
-    const ticket = await this.admit(res, request.user_id);
+    const ticket = await admitCall(this.admission, res, request.user_id);
     const ctx = contextOf(res);
     const controller = new AbortController();
     let settled = false;

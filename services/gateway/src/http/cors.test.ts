@@ -40,7 +40,7 @@ describe('cors with a list of origins', () => {
   it('adds the headers to a request from an allowed origin, and none for another origin or none', async () => {
     const ok = await fetch(`${s.base}/x`, { method: 'POST', headers: { origin: 'http://localhost:3000' } });
     expect(ok.headers.get('access-control-allow-origin')).toBe('http://localhost:3000');
-    expect(ok.headers.get('access-control-expose-headers')).toBe('x-request-id,traceparent');
+    expect(ok.headers.get('access-control-expose-headers')).toBe('x-request-id,traceparent,x-cache');
     for (const headers of [{ origin: 'http://evil.example' }, {}]) {
       const other = await fetch(`${s.base}/x`, { method: 'POST', headers });
       expect(other.status).toBe(200);
@@ -66,6 +66,6 @@ describe('cors with *', () => {
     expect(res.headers.get('vary') ?? '').not.toMatch(/Origin/);
     const post = await fetch(`${s.base}/x`, { method: 'POST', headers: { origin: 'http://anywhere.example' } });
     expect(post.headers.get('access-control-allow-origin')).toBe('*');
-    expect(post.headers.get('access-control-expose-headers')).toBe('x-request-id,traceparent');
+    expect(post.headers.get('access-control-expose-headers')).toBe('x-request-id,traceparent,x-cache');
   });
 });

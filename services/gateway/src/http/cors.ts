@@ -1,8 +1,8 @@
 import corsMiddleware from 'cors';
 import type { RequestHandler } from 'express';
 
-const ALLOWED_HEADERS = ['content-type', 'accept', 'x-request-id', 'traceparent', 'authorization'];
-const EXPOSED_HEADERS = ['x-request-id', 'traceparent'];
+const ALLOWED_HEADERS = ['content-type', 'accept', 'x-request-id', 'traceparent', 'authorization', 'x-cache-bypass', 'cache-control'];
+const EXPOSED_HEADERS = ['x-request-id', 'traceparent', 'x-cache'];
 
 /**
  * Cross-origin access for browser clients (the seed's React front end runs on another port), by the `cors`

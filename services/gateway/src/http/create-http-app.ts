@@ -14,6 +14,7 @@ import type { ResumeDesk } from '../resume/resume-desk.js';
 import { streamResumeRoutes } from '../resume/sse-resume.js';
 import { jobRoutes, type JobRoutesDeps } from '../jobs/job-routes.js';
 import type { GatewayMetrics } from '../metrics.js';
+import { ModelCatalog, openAiRoutes } from '../openai-compat/index.js';
 import type { WebSocketStats } from '../ws/websocket-stats.js';
 import { ChatResponder } from './chat-responder.js';
 import { cors } from './cors.js';
@@ -65,6 +66,18 @@ export function createHttpApp(deps: HttpAppDeps): Express {
   app.use(requestContext({ logger: deps.logger, metrics: deps.metrics, tracker: deps.tracker }));
   app.use(healthRoutes(deps.health, { detail: 'public' }));
   app.use(apiDocumentRoutes());
+  // The OpenAI-compatible API authenticates per route and answers every error in OpenAI's shape.
+  app.use(
+    openAiRoutes({
+      dispatcher: deps.dispatcher,
+      admission: deps.admission,
+      authenticator: deps.authenticator,
+      catalog: new ModelCatalog(deps.admin),
+      logger: deps.logger,
+      bodyLimitBytes: deps.bodyLimitBytes,
+      jsonMaxDepth: deps.jsonMaxDepth,
+    }),
+  );
   app.use(authenticate(deps.authenticator));
   app.use(
     chatRoutes({

@@ -18,7 +18,7 @@ function routesOf(app: Express): string[] {
   const walk = (stack: Layer[], prefix: string): void => {
     for (const layer of stack) {
       if (layer.route !== undefined) {
-        const path = prefix + layer.route.path.replace(/:(\w+)/g, '{$1}');
+        const path = prefix + layer.route.path.replace(/[:*](\w+)/g, '{$1}');
         for (const [method, on] of Object.entries(layer.route.methods)) if (on && method !== '_all') found.push(`${method} ${path}`);
       } else if (layer.handle.stack !== undefined) {
         walk(layer.handle.stack, layer.slash === false ? prefix + String(layer.rawPath) : prefix);

@@ -11,6 +11,7 @@ import {
 } from '@actionedx/shared';
 import { jobPathsDoc, jobSchemasDoc } from '../jobs/job-openapi.js';
 import { ApiKeyCreateSchema } from '../auth/api-key.js';
+import { openAiPathsDoc, openAiSchemasDoc } from '../openai-compat/openai-openapi.js';
 import { GATEWAY_VERSION } from '../version.js';
 import { TASK_ENDPOINTS } from './task-requests.js';
 
@@ -152,6 +153,7 @@ export function buildOpenApi(): Record<string, unknown> {
       '/api/openapi.json': { get: { summary: 'This document', security: [], responses: { '200': { description: 'OpenAPI 3.1', content: json({ type: 'object' }) } } } },
       '/api/asyncapi.json': { get: { summary: 'The WebSocket protocol (/ws/assistant/{session_id}) as AsyncAPI 3.0', security: [], responses: { '200': { description: 'AsyncAPI 3.0', content: json({ type: 'object' }) } } } },
       ...jobPathsDoc(),
+      ...openAiPathsDoc(),
     },
     // With AUTH_MODE=required (the gateway's default) every operation but health and these documents needs one
     // of these; `user_id` then comes from the credential and may be left out of bodies.
@@ -166,6 +168,7 @@ export function buildOpenApi(): Record<string, unknown> {
         ChatResponse: output(ChatResponseSchema),
         Error: output(ErrorBodySchema),
         ...jobSchemasDoc(),
+        ...openAiSchemasDoc(),
       },
     },
   };

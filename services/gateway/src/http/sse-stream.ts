@@ -35,6 +35,11 @@ export class SseStream {
     this.write(`${id === undefined ? '' : `id: ${id}\n`}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
   }
 
+  /** An unnamed event (`data:` only), as OpenAI-style streams have them; a string goes as it is, anything else as JSON. */
+  data(payload: unknown): void {
+    this.write(`data: ${typeof payload === 'string' ? payload : JSON.stringify(payload)}\n\n`);
+  }
+
   end(): void {
     if (this.keepAlive !== undefined) clearInterval(this.keepAlive);
     this.keepAlive = undefined;

@@ -49,6 +49,15 @@ const base: CacheKeyParts = {
 };
 
 describe('cacheKey', () => {
+  it('keeps the key of a request that asks for no sampling, and splits those that do', () => {
+    expect(cacheKey({ ...base, sampling: undefined })).toBe(cacheKey(base));
+    expect(cacheKey({ ...base, sampling: {} })).toBe(cacheKey(base));
+    const capped = cacheKey({ ...base, sampling: { max_tokens: 50 } });
+    expect(capped).not.toBe(cacheKey(base));
+    expect(cacheKey({ ...base, sampling: { max_tokens: 50, temperature: 0 } })).not.toBe(capped);
+    expect(cacheKey({ ...base, sampling: { temperature: 0, max_tokens: 50 } })).toBe(cacheKey({ ...base, sampling: { max_tokens: 50, temperature: 0 } }));
+  });
+
   it('has the format <prefix>:<task_type>:<sha256 hex>', () => {
     fc.assert(
       fc.property(parts, (p) => {

@@ -23,6 +23,8 @@ export interface CacheKeyParts {
   context: Readonly<Record<string, unknown>>;
   /** Who may share the answer: `global`, or `user:<id>` for answers only their user may see again. */
   scope: string;
+  /** What the request asked of the model beyond the defaults (`max_tokens`, `temperature`); absent when nothing. */
+  sampling?: Readonly<Record<string, number>> | undefined;
 }
 
 /**
@@ -43,6 +45,8 @@ export function cacheKey(parts: CacheKeyParts, prefix: string = DEFAULT_CACHE_PR
     canonicalJson(parts.context),
     parts.scope,
   ];
+  // Appended only when set, so the keys of requests that ask for nothing particular stay what they were.
+  if (parts.sampling !== undefined && Object.keys(parts.sampling).length > 0) fields.push(canonicalJson(parts.sampling));
   for (const field of fields) writeField(hash, field);
   return `${prefix}:${parts.task_type}:${hash.digest('hex')}`;
 }

@@ -1,7 +1,7 @@
 import type { AiMetrics, ChatRequest, Logger } from '@actionedx/shared';
 import { cacheKey, type AnswerFlights, type FlightResult } from '../cache/index.js';
 import type { ModelRouter, PriceTable } from '../llm/index.js';
-import { sharingScope, type TaskProfile } from '../tasks/index.js';
+import { samplingOf, sharingScope, type TaskProfile } from '../tasks/index.js';
 import { ModelAnswers, type AnswerStream } from './model-answers.js';
 
 export interface CachedAnswersDeps {
@@ -44,6 +44,7 @@ export class CachedAnswers {
         message: req.message,
         context: req.context,
         scope: sharingScope(task.sharing, req.user_id),
+        sampling: samplingOf(req, task),
       },
       this.deps.flights.prefix,
     );

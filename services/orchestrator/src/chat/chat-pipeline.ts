@@ -120,6 +120,7 @@ export class ChatPipeline {
         mode: req.mode,
         task_type: req.task_type,
         cached,
+        source: result.source,
         usage: cached ? ZERO_USAGE : entry.usage,
         cost_usd: cached ? 0 : entry.cost_usd,
         latency_ms: round2(latencyMs),

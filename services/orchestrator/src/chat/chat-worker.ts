@@ -38,6 +38,8 @@ export interface ChatWorkerDeps {
   aiMetrics: AiMetrics;
   queueMetrics: QueueMetrics;
   busMetrics?: BusMetrics;
+  /** The models each task type's route may use, told in pings (the gateway's OpenAI-compatible model list). */
+  routes?: WorkerPing['routes'];
 }
 
 /**
@@ -140,7 +142,11 @@ export class ChatWorker {
 
   private onPing(msg: BusMessage): void {
     if (!msg.reply) return;
-    const data: WorkerPing = { worker_id: this.deps.workerId, in_flight: this.jobs.size };
+    const data: WorkerPing = {
+      worker_id: this.deps.workerId,
+      in_flight: this.jobs.size,
+      ...(this.deps.routes ? { routes: this.deps.routes } : {}),
+    };
     this.deps.bus.publish(msg.reply, encodeJson({ ok: true, data }));
   }
 

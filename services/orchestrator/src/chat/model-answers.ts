@@ -1,7 +1,7 @@
 import { childTraceparent, currentContext, Headers, type AiMetrics, type ChatRequest, type Logger } from '@actionedx/shared';
 import type { Computed } from '../cache/index.js';
 import type { Completion, ModelRouter, PriceTable } from '../llm/index.js';
-import { buildPrompt, extractSuggestions, type TaskProfile } from '../tasks/index.js';
+import { buildPrompt, effectiveMaxTokens, extractSuggestions, type TaskProfile } from '../tasks/index.js';
 import { assessQuality } from './quality.js';
 
 export interface ModelAnswersDeps {
@@ -26,7 +26,8 @@ export class ModelAnswers {
     const completion = await this.deps.router.complete({
       taskType: task.taskType,
       messages: buildPrompt(req, task),
-      maxTokens: task.maxTokens,
+      maxTokens: effectiveMaxTokens(req, task),
+      ...(req.temperature === undefined ? {} : { temperature: req.temperature }),
       signal,
       onDelta: stream.onDelta,
       onReset: stream.onReset,

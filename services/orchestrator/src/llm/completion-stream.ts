@@ -10,6 +10,8 @@ export interface StreamRequest {
   model: string;
   messages: PromptMessage[];
   maxTokens: number;
+  /** Sampling temperature; the provider's default when absent. */
+  temperature?: number;
   /** The caller's end: client gone, deadline, a lost hedge. Closes the upstream connection. */
   signal: AbortSignal;
   /** Called for each piece of text as it arrives. */
@@ -55,6 +57,7 @@ export async function streamCompletion(client: OpenAI, req: StreamRequest): Prom
           model: req.model,
           messages: req.messages,
           max_tokens: req.maxTokens,
+          ...(req.temperature === undefined ? {} : { temperature: req.temperature }),
           stream: true,
           stream_options: { include_usage: true },
         },

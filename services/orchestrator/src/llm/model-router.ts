@@ -12,6 +12,8 @@ export interface RouteRequest {
   taskType: TaskType;
   messages: PromptMessage[];
   maxTokens: number;
+  /** Sampling temperature; the provider's default when absent. */
+  temperature?: number | undefined;
   /** The request's end (client gone, deadline): every call of the route stops. */
   signal: AbortSignal;
   headers?: Record<string, string>;
@@ -73,6 +75,14 @@ export class ModelRouter {
     return this.routes.get(taskType)!.entries[0]!.target.model;
   }
 
+  /** The models each task type's route may answer with, in the order they are tried (weighted ones as listed). */
+  routeModels(): Record<TaskType, string[]> {
+    return Object.fromEntries([...this.routes].map(([task, route]) => [task, [...new Set(route.entries.map((e) => e.target.model))]])) as Record<
+      TaskType,
+      string[]
+    >;
+  }
+
   /** Each target's breaker, as this replica sees it (for health). */
   breakerStates(): Record<string, BreakerState> {
     return Object.fromEntries([...this.targets.values()].map((t) => [t.name, t.breakerState()]));
@@ -90,6 +100,7 @@ export class ModelRouter {
       const leg = await new RouteLeg({
         messages: req.messages,
         maxTokens: req.maxTokens,
+        temperature: req.temperature,
         signal: req.signal,
         headers: req.headers,
         out,

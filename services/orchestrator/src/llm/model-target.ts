@@ -20,6 +20,7 @@ export interface Permit {
 export interface TargetCall {
   messages: PromptMessage[];
   maxTokens: number;
+  temperature?: number;
   signal: AbortSignal;
   onDelta: (delta: string) => void;
   headers?: Record<string, string>;
@@ -133,6 +134,7 @@ export class ModelTarget {
             model: this.cfg.model,
             messages: call.messages,
             maxTokens: call.maxTokens,
+            ...(call.temperature === undefined ? {} : { temperature: call.temperature }),
             signal: call.signal,
             ...(call.headers ? { headers: call.headers } : {}),
             firstTokenTimeoutMs: this.cfg.firstTokenTimeoutMs,

@@ -40,6 +40,7 @@ export type LegResult = { completion: Completion; failures: LegFailure[] } | { c
 export interface LegOptions {
   messages: PromptMessage[];
   maxTokens: number;
+  temperature?: number | undefined;
   signal: AbortSignal;
   headers?: Record<string, string> | undefined;
   out: AnswerOutlet;
@@ -98,6 +99,7 @@ export class RouteLeg {
       .call(permit, {
         messages: this.o.messages,
         maxTokens: this.o.maxTokens,
+        ...(this.o.temperature === undefined ? {} : { temperature: this.o.temperature }),
         signal: AbortSignal.any([this.o.signal, controller.signal]),
         ...(this.o.headers ? { headers: this.o.headers } : {}),
         hasFallback: this.o.hasMore(),
