@@ -51,6 +51,12 @@ export const ERROR_CATALOG = {
   too_many_connections: { status: 429, retryable: true, message: 'Too many WebSocket connections for this user.' },
   limiter_unavailable: { status: 503, retryable: true, message: 'The rate limiter is unavailable; requests are refused until it is back.' },
   auth_unavailable: { status: 503, retryable: true, message: 'Credentials cannot be checked right now.' },
+  // Collaboration sessions (several members on one session).
+  not_a_member: { status: 403, retryable: false, message: 'You are not a member of this session.' },
+  session_busy: { status: 409, retryable: true, message: 'Another member\'s turn is being answered on this session; send again when its response arrives.' },
+  session_full: { status: 409, retryable: false, message: 'The session has as many members as it may have.' },
+  invalid_join_token: { status: 403, retryable: false, message: 'The join token is not this session\'s.' },
+  sessions_unavailable: { status: 503, retryable: true, message: 'Collaboration sessions cannot be reached right now.' },
 } as const satisfies Record<string, { status: number; retryable: boolean; message: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;

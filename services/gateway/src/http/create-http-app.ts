@@ -12,6 +12,8 @@ import type { ChatDispatcher } from '../chat/chat-dispatcher.js';
 import type { HealthCheck } from '../health/health-check.js';
 import { jobRoutes, type JobRoutesDeps } from '../jobs/job-routes.js';
 import type { GatewayMetrics } from '../metrics.js';
+import type { SessionHub } from '../sessions/session-hub.js';
+import { sessionRoutes } from '../sessions/session-routes.js';
 import type { WebSocketStats } from '../ws/websocket-stats.js';
 import { ChatResponder } from './chat-responder.js';
 import { cors } from './cors.js';
@@ -43,6 +45,8 @@ export interface HttpAppDeps {
   corsOrigins: readonly string[];
   /** `/api/jobs`: background jobs (answering 503 jobs_unavailable without a queue Redis). */
   jobs: Omit<JobRoutesDeps, 'logger'>;
+  /** `/api/sessions`: collaboration sessions. */
+  sessions: SessionHub;
 }
 
 /**
@@ -70,6 +74,7 @@ export function createHttpApp(deps: HttpAppDeps): Express {
     }),
   );
   app.use(jobRoutes({ ...deps.jobs, logger: deps.logger }));
+  app.use(sessionRoutes({ hub: deps.sessions, bodyLimitBytes: deps.bodyLimitBytes, jsonMaxDepth: deps.jsonMaxDepth, logger: deps.logger }));
   app.use(cacheRoutes(deps.admin));
   app.use(adminKeyRoutes({ keys: deps.apiKeys, bodyLimitBytes: deps.bodyLimitBytes, jsonMaxDepth: deps.jsonMaxDepth }));
   app.use(

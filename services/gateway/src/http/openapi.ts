@@ -10,6 +10,7 @@ import {
   TASK_TYPES,
 } from '@actionedx/shared';
 import { jobPathsDoc, jobSchemasDoc } from '../jobs/job-openapi.js';
+import { sessionPathsDoc, sessionSchemasDoc } from '../sessions/session-openapi.js';
 import { ApiKeyCreateSchema } from '../auth/api-key.js';
 import { GATEWAY_VERSION } from '../version.js';
 import { TASK_ENDPOINTS } from './task-requests.js';
@@ -125,6 +126,7 @@ export function buildOpenApi(): Record<string, unknown> {
       '/api/openapi.json': { get: { summary: 'This document', security: [], responses: { '200': { description: 'OpenAPI 3.1', content: json({ type: 'object' }) } } } },
       '/api/asyncapi.json': { get: { summary: 'The WebSocket protocol (/ws/assistant/{session_id}) as AsyncAPI 3.0', security: [], responses: { '200': { description: 'AsyncAPI 3.0', content: json({ type: 'object' }) } } } },
       ...jobPathsDoc(),
+      ...sessionPathsDoc(),
     },
     // With AUTH_MODE=required (the gateway's default) every operation but health and these documents needs one
     // of these; `user_id` then comes from the credential and may be left out of bodies.
@@ -139,6 +141,7 @@ export function buildOpenApi(): Record<string, unknown> {
         ChatResponse: output(ChatResponseSchema),
         Error: output(ErrorBodySchema),
         ...jobSchemasDoc(),
+        ...sessionSchemasDoc(),
       },
     },
   };
