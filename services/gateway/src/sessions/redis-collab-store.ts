@@ -17,6 +17,24 @@ local role = redis.call('HGET', KEYS[1], ARGV[1])
 if role == false or role == 'owner' then return 0 end
 return redis.call('HDEL', KEYS[1], ARGV[1])
 `;
+// Times are Redis's own (TIME), so gateways with skewed clocks agree on who has expired.
+const NOW_MS = `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
+// Mark a socket present for ARGV[1] ms; the set lives as long as its longest entry (never shortened by a shorter
+// one). KEYS: presence. ARGV: ttl ms, entry.
+const TOUCH_LUA = `
+${NOW_MS}
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), ARGV[2])
+local keep = tonumber(ARGV[1]) * 2
+if redis.call('PTTL', KEYS[1]) < keep then redis.call('PEXPIRE', KEYS[1], keep) end
+return 1
+`;
+// The live entries, the expired swept. KEYS: presence.
+const PRESENT_LUA = `
+${NOW_MS}
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+return redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')
+`;
 // Extend or end the turn lease only for its holder. KEYS: turn. ARGV: holder, lease ms.
 const RENEW_LUA = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
@@ -30,6 +48,8 @@ return 0
 type CollabCommands = Redis & {
   collabAdd(session: string, members: string, user: string, max: number, ttl: number): Promise<AddOutcome>;
   collabRemove(members: string, user: string): Promise<number>;
+  collabTouch(presence: string, ttlMs: number, entry: string): Promise<number>;
+  collabPresent(presence: string): Promise<string[]>;
   collabRenew(turn: string, holder: string, leaseMs: number): Promise<number>;
   collabRelease(turn: string, holder: string): Promise<number>;
 };
@@ -63,6 +83,8 @@ export class RedisCollabStore implements CollabStore {
   ) {
     redis.defineCommand('collabAdd', { numberOfKeys: 2, lua: ADD_LUA });
     redis.defineCommand('collabRemove', { numberOfKeys: 1, lua: REMOVE_LUA });
+    redis.defineCommand('collabTouch', { numberOfKeys: 1, lua: TOUCH_LUA });
+    redis.defineCommand('collabPresent', { numberOfKeys: 1, lua: PRESENT_LUA });
     redis.defineCommand('collabRenew', { numberOfKeys: 1, lua: RENEW_LUA });
     redis.defineCommand('collabRelease', { numberOfKeys: 1, lua: RELEASE_LUA });
     this.redis = redis as CollabCommands;
@@ -122,13 +144,7 @@ export class RedisCollabStore implements CollabStore {
   }
 
   async touchPresence(sessionId: string, connKey: string, userId: string, ttlMs: number): Promise<void> {
-    const k = keys(sessionId).presence;
-    await this.redis
-      .multi()
-      .zadd(k, Date.now() + ttlMs, entryOf(userId, connKey))
-      // The set itself goes once every socket's entry would have expired.
-      .pexpire(k, ttlMs * 2)
-      .exec();
+    await this.redis.collabTouch(keys(sessionId).presence, ttlMs, entryOf(userId, connKey));
   }
 
   async dropPresence(sessionId: string, connKey: string, userId: string): Promise<void> {
@@ -136,10 +152,7 @@ export class RedisCollabStore implements CollabStore {
   }
 
   async presence(sessionId: string): Promise<Map<string, number>> {
-    const k = keys(sessionId).presence;
-    const now = Date.now();
-    const res = await this.redis.multi().zremrangebyscore(k, '-inf', now).zrangebyscore(k, `(${now}`, '+inf').exec();
-    const live = (res?.[1]?.[1] ?? []) as string[];
+    const live = await this.redis.collabPresent(keys(sessionId).presence);
     const counts = new Map<string, number>();
     for (const entry of live) {
       const userId = entry.slice(0, entry.indexOf('\t'));
