@@ -1,6 +1,8 @@
+import type { Socket } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { FakeWorker, answerWith, getJson, metricValue, postJson, startTestGateway, type SocketMessage, type TestGateway, TestSocket } from '@actionedx/testkit';
+import { FakeWorker, answerWith, getJson, metricValue, postJson, sleep, startTestGateway, type SocketMessage, type TestGateway, TestSocket } from '@actionedx/testkit';
+import { loadGatewayConfig } from '../config.js';
 
 /**
  * Collaboration sessions on one gateway (in-process bus, memory store): the REST membership rules, who may open
@@ -204,5 +206,44 @@ describe('collaboration sessions: what every member sees', () => {
       { user_id: 'alice', role: 'owner', online: true, connections: 1 },
       { user_id: 'carol', role: 'member', online: false, connections: 0 },
     ]);
+  });
+
+  it("a member who stops reading is closed at its own send-buffer cap; the others get the whole answer", async () => {
+    await gw.close();
+    const edge = loadGatewayConfig({ NODE_ENV: 'test' }, { defaultAuthMode: 'open' }).edge;
+    gw = await startTestGateway({
+      sessions: { maxMembers: 3, presenceTtlMs: 600, turnLeaseMs: 5_000, ttlSeconds: 3_600 },
+      edge: { ...edge, wsSendBufferBytes: 256 * 1024 },
+    });
+    const { session_id, join_token } = await createSession();
+    for (const user of ['bob', 'carol']) await postJson(api(`/api/sessions/${session_id}/join`), { user_id: user, join_token });
+    const chunk = 'x'.repeat(32 * 1024);
+    const CHUNKS = 200; // 6.4 MiB: far past what the kernel and the cap hold for a socket that does not read
+    workers.push(
+      new FakeWorker(gw.bus, {
+        script: async (ctl) => {
+          for (let i = 0; i < CHUNKS; i++) {
+            ctl.chunk(chunk);
+            if (i % 8 === 0) await sleep(1);
+          }
+          ctl.done();
+        },
+      }),
+    );
+    const alice = await open(session_id, 'alice');
+    const bob = await open(session_id, 'bob');
+    const carol = await open(session_id, 'carol');
+    await readUntil(bob, (m) => online(m, 'carol'));
+    const carolRaw = (carol.ws as unknown as { _socket: Socket })._socket;
+    carolRaw.pause();
+
+    alice.send({ message: 'A very long answer, please.' });
+    const seen: SocketMessage[] = [];
+    await readUntil(bob, (m) => m.type === 'response', 15_000, seen);
+    expect(seen.filter((m) => m.type === 'stream_chunk')).toHaveLength(CHUNKS);
+    await readUntil(alice, (m) => m.type === 'response', 15_000);
+    await expect.poll(() => metricValue(gw.registry, 'websocket_closes_total', { reason: 'send_buffer_full' }), { timeout: 5_000 }).toBe(1);
+    carolRaw.resume();
+    carol.ws.terminate();
   });
 });
