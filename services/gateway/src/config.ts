@@ -116,7 +116,7 @@ export const GatewayEnvSchema = CommonEnvSchema.extend({
   SESSION_PRESENCE_TTL_MS: z.coerce.number().int().min(300).max(300_000).default(15_000),
   /** The lease of a session's turn lock, renewed while the answer streams: a dead gateway's turn frees the session after it. */
   SESSION_TURN_LEASE_MS: z.coerce.number().int().min(1_000).max(600_000).default(30_000),
-  /** A collaboration session and its members are kept this long after their last change. */
+  /** A collaboration session and its members are kept this long after their last use (a member joining or connecting). */
   SESSION_TTL_SECONDS: z.coerce.number().int().min(60).default(7 * 24 * 3_600),
 
   // ---- operations

@@ -37,6 +37,9 @@ function contract(name: string, make: () => CollabStore): void {
       expect(await store.removeMember(s.session_id, 'bob')).toBe(false);
       expect(await store.role(s.session_id, 'bob')).toBeUndefined();
       expect(await store.role(s.session_id, 'alice')).toBe('owner');
+      await store.keepAlive(s.session_id);
+      await store.keepAlive(`cs_${'f'.repeat(32)}`); // a session that is gone stays gone
+      expect(await store.get(`cs_${'f'.repeat(32)}`)).toBeUndefined();
       await store.setMode(s.session_id, 'oracle');
       expect((await store.get(s.session_id))?.mode).toBe('oracle');
     });

@@ -25,6 +25,8 @@ export interface CollabStore {
   create(session: CollabSession): Promise<void>;
   get(sessionId: string): Promise<CollabSession | undefined>;
   setMode(sessionId: string, mode: Mode): Promise<void>;
+  /** The session is in use: its time to live starts again. */
+  keepAlive(sessionId: string): Promise<void>;
   /** Member user ids with their role, the owner first. */
   members(sessionId: string): Promise<Map<string, MemberRole>>;
   role(sessionId: string, userId: string): Promise<MemberRole | undefined>;

@@ -35,6 +35,10 @@ export class MemoryCollabStore implements CollabStore {
     if (e) e.session.mode = mode;
   }
 
+  async keepAlive(_sessionId: string): Promise<void> {
+    // Kept for as long as the process lives.
+  }
+
   async members(sessionId: string): Promise<Map<string, MemberRole>> {
     return new Map(this.sessions.get(sessionId)?.members ?? []);
   }

@@ -71,7 +71,7 @@ const isMode = (v: unknown): v is Mode => typeof v === 'string' && (MODES as rea
  * Collaboration sessions in Redis, shared by every gateway: `collab:{id}` (hash: owner, mode, title, join token),
  * `collab:{id}:members` (hash: user → role), `collab:{id}:presence` (sorted set of sockets scored by when they
  * expire), `collab:{id}:turn` (the turn lock: holder, with a lease). Sessions and members expire `ttlSeconds`
- * after their last change.
+ * after their last use (a member joining or connecting).
  */
 export class RedisCollabStore implements CollabStore {
   readonly kind = 'redis';
@@ -120,6 +120,11 @@ export class RedisCollabStore implements CollabStore {
     const k = keys(sessionId).session;
     // Only a session that exists: HSET would make a half one.
     if ((await this.redis.exists(k)) === 1) await this.redis.hset(k, 'mode', mode);
+  }
+
+  async keepAlive(sessionId: string): Promise<void> {
+    const k = keys(sessionId);
+    await this.redis.multi().expire(k.session, this.ttlSeconds).expire(k.members, this.ttlSeconds).exec();
   }
 
   async members(sessionId: string): Promise<Map<string, MemberRole>> {

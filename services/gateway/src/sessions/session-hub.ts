@@ -148,7 +148,8 @@ export class SessionHub {
     this.deps.metrics.members.inc();
     this.deps.metrics.churn.inc({ change: 'join' });
     void this.deps.store
-      .touchPresence(sessionId, member.connKey, member.userId, this.deps.limits.presenceTtlMs)
+      .keepAlive(sessionId)
+      .then(() => this.deps.store.touchPresence(sessionId, member.connKey, member.userId, this.deps.limits.presenceTtlMs))
       .then(() => this.announcePresence(sessionId))
       .catch((err: unknown) => this.deps.logger.warn({ err, session_id: sessionId }, 'could not record presence'));
     let detached = false;
