@@ -133,7 +133,13 @@ describe('collaboration sessions: what every member sees', () => {
       script: async (ctl) => {
         ctl.chunk('Hello ');
         ctl.chunk('team');
-        await new Promise<void>((r) => (finish = r));
+        let released = false;
+        finish = () => (released = true);
+        // Still working (heartbeats) until the test lets the answer end.
+        while (!released) {
+          ctl.heartbeat();
+          await sleep(20);
+        }
         ctl.chunk('!');
         ctl.done();
       },

@@ -60,6 +60,12 @@ export interface SessionHubDeps {
   gatewayId: string;
 }
 
+/**
+ * A turn that has just ended still holds the lock while its last frames are flushed: a member who answers its
+ * `response` at once waits this long for it (re-trying every `BUSY_RETRY_MS`) before being told `session_busy`.
+ */
+const BUSY_GRACE_MS = 1_000;
+const BUSY_RETRY_MS = 25;
 /** How long a turn's release waits for its last frames to reach the bus server (so the next turn's follow them). */
 const RELEASE_FLUSH_MS = 500;
 
@@ -205,9 +211,14 @@ export class SessionHub {
 
   private async beginTurn(sessionId: string, requestId: string): Promise<() => Promise<void>> {
     const { store, limits } = this.deps;
-    let taken: boolean;
+    let taken = false;
+    const giveUpAt = Date.now() + BUSY_GRACE_MS;
     try {
-      taken = await store.acquireTurn(sessionId, requestId, limits.turnLeaseMs);
+      for (;;) {
+        taken = await store.acquireTurn(sessionId, requestId, limits.turnLeaseMs);
+        if (taken || Date.now() >= giveUpAt) break;
+        await new Promise((r) => setTimeout(r, BUSY_RETRY_MS));
+      }
     } catch (err) {
       throw new AppError('sessions_unavailable', undefined, { cause: err });
     }
