@@ -187,5 +187,7 @@ describe('collaboration sessions across gateway replicas (real NATS and Redis)',
     expect(presenceOf(gone, u('alice'))).toMatchObject({ online: true, connections: 1 });
     const list = await getJson(`${b.url}/api/sessions/${id}/members`, hdr('bob'));
     expect(list.body.members).toContainEqual({ user_id: u('carol'), role: 'member', online: false, connections: 0 });
+    const metrics = await (await fetch(`${a.opsUrl}/metrics`)).text();
+    expect(counterSum(metrics, 'session_presence_changes_total', (l) => l.includes('change="timeout"'))).toBeGreaterThanOrEqual(1);
   });
 });

@@ -180,6 +180,7 @@ describe('collaboration sessions: what every member sees', () => {
     expect(w.jobs).toHaveLength(1);
     expect(await metricValue(gw.registry, 'session_turns_refused_total', { reason: 'session_busy' })).toBe(1);
     expect(await metricValue(gw.registry, 'session_members_connected')).toBe(2);
+    expect(await metricValue(gw.registry, 'session_presence_changes_total', { change: 'join' })).toBe(2);
 
     // The turn is over: Bob's turn now goes through, and Alice sees it.
     w.stop();
