@@ -71,6 +71,8 @@ async function turnFrames(s: TestSocket): Promise<SocketMessage[]> {
   }
 }
 
+const presenceOf = (m: SocketMessage, user: string): { online: boolean } | undefined =>
+  m.type === 'presence' ? (m.members as Array<{ user_id: string; online: boolean }>).find((x) => x.user_id === user) : undefined;
 const online = (m: SocketMessage, user: string): boolean =>
   m.type === 'presence' && (m.members as Array<{ user_id: string; online: boolean }>).some((x) => x.user_id === user && x.online);
 
@@ -252,5 +254,36 @@ describe('collaboration sessions: what every member sees', () => {
     await expect.poll(() => metricValue(gw.registry, 'websocket_closes_total', { reason: 'send_buffer_full' }), { timeout: 5_000 }).toBe(1);
     carolRaw.resume();
     carol.ws.terminate();
+  });
+
+  it("the answer goes on to the others when its sender's socket goes away", async () => {
+    const { session_id, join_token } = await createSession();
+    await postJson(api(`/api/sessions/${session_id}/join`), { user_id: 'bob', join_token });
+    let finish: (() => void) | undefined;
+    workers.push(
+      new FakeWorker(gw.bus, {
+        script: async (ctl) => {
+          ctl.chunk('Half ');
+          let released = false;
+          finish = () => (released = true);
+          while (!released) {
+            ctl.heartbeat();
+            await sleep(20);
+          }
+          ctl.chunk('and the rest.');
+          ctl.done();
+        },
+      }),
+    );
+    const alice = await open(session_id, 'alice');
+    const bob = await open(session_id, 'bob');
+    await readUntil(alice, (m) => online(m, 'bob'));
+    alice.send({ message: 'Tell the team.' });
+    await readUntil(bob, (m) => m.type === 'stream_chunk');
+    await alice.close();
+    await readUntil(bob, (m) => presenceOf(m, 'alice')?.online === false);
+    finish!();
+    const response = await readUntil(bob, (m) => m.type === 'response' || m.type === 'error');
+    expect(response).toMatchObject({ type: 'response', response: 'Half and the rest.' });
   });
 });

@@ -319,12 +319,20 @@ export class AssistantConnection {
     if (this.ending || this.closed) return;
     this.ending = true;
     this.closeReason = label;
-    this.turn?.controller.abort();
+    this.abandonTurn();
     this.socket.close(code, reason);
     // A client that does not read never answers the close: cut it, so its queued bytes are freed.
     setTimeout(() => {
       if (!this.closed) this.socket.terminate();
     }, CLOSE_GRACE_MS).unref();
+  }
+
+  /**
+   * The socket is going. A single-user turn stops, and its worker too (the dispatcher publishes the cancel); a
+   * collaboration turn belongs to the session: its answer goes on to the other members (a `cancel` stops it).
+   */
+  private abandonTurn(): void {
+    if (!this.isCollab) this.turn?.controller.abort();
   }
 
   private armExpiry(): void {
@@ -343,8 +351,7 @@ export class AssistantConnection {
     this.closed = true;
     this.link?.detach();
     clearTimeout(this.expiryTimer);
-    // The client is gone (or was sent away): the worker stops too (the dispatcher publishes the cancel).
-    this.turn?.controller.abort();
+    this.abandonTurn();
     this.persist();
     this.deps.closes.inc({ reason: this.closeReason });
     this.deps.logger.info(
