@@ -55,6 +55,12 @@ export const ERROR_CATALOG = {
   resume_unknown: { status: 404, retryable: false, message: 'No answer with this request id is known.' },
   resume_expired: { status: 410, retryable: false, message: 'The answer is past its retention window: its chunks are gone.' },
   resume_forbidden: { status: 403, retryable: false, message: 'Only the user who asked may resume this answer.' },
+  // Collaboration sessions (several members on one session).
+  not_a_member: { status: 403, retryable: false, message: 'You are not a member of this session.' },
+  session_busy: { status: 409, retryable: true, message: 'Another member\'s turn is being answered on this session; send again when its response arrives.' },
+  session_full: { status: 409, retryable: false, message: 'The session has as many members as it may have.' },
+  invalid_join_token: { status: 403, retryable: false, message: 'The join token is not this session\'s.' },
+  sessions_unavailable: { status: 503, retryable: true, message: 'Collaboration sessions cannot be reached right now.' },
 } as const satisfies Record<string, { status: number; retryable: boolean; message: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;

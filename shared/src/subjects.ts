@@ -30,6 +30,11 @@ export const Subjects = {
    */
   chatQueue: (userShard: string) => `chat.v1.queue.${userShard}`,
   chatQueueAll: 'chat.v1.queue.>',
+  /**
+   * Everything said on one collaboration session (turns, the answer's frames, typing, presence, notices), for the
+   * gateways with a member's socket. The id is a gateway-made `cs_<hex>`: a single subject token.
+   */
+  sessionEvents: (sessionId: string) => `session.${sessionId}.events`,
 } as const;
 
 /** The JetStream work queue of chat jobs and its one durable pull consumer, shared by every orchestrator. */

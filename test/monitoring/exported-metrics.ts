@@ -50,6 +50,11 @@ export const EXPORTED_METRICS = {
     websocket_closes_total: { type: 'counter', labels: ['reason'] },
     websocket_send_buffer_bytes: { type: 'gauge', labels: [] },
     ai_resumes_total: { type: 'counter', labels: ['outcome'] },
+    // Collaboration sessions.
+    session_fanout_messages_total: { type: 'counter', labels: ['direction'] },
+    session_members_connected: { type: 'gauge', labels: [] },
+    session_presence_changes_total: { type: 'counter', labels: ['change'] },
+    session_turns_refused_total: { type: 'counter', labels: ['reason'] },
   },
   orchestrator: {
     ...PROCESS_METRICS,

@@ -7,6 +7,7 @@ export const INTEGRATION_BESIDE_CODE = [
   'shared/src/bus/bus.contract.test.ts', // the bus contract on NATS (and in process)
   'services/gateway/src/main.test.ts', // the built gateway as a process, on NATS
   'services/gateway/src/ws/session-store.test.ts', // WebSocket sessions in Redis
+  'services/gateway/src/sessions/collab-store.test.ts', // collaboration sessions, presence and the turn lock in Redis (and in memory)
   'services/orchestrator/src/cache/cache-contract.test.ts', // the answer store and flight lock contract on Redis (and in memory)
   'services/orchestrator/src/cache/redis-answer-store.test.ts', // Redis, and redis-server processes of its own
   'services/orchestrator/src/cache/answer-flights.test.ts', // single flight across replicas on Redis (and in memory)

@@ -23,6 +23,9 @@ import { createAnswerLog } from './resume/create-answer-log.js';
 import { ResumeDesk } from './resume/resume-desk.js';
 import { settledWithin } from './settled-within.js';
 import { GATEWAY_VERSION } from './version.js';
+import { MemoryCollabStore } from './sessions/memory-collab-store.js';
+import type { CollabStore } from './sessions/collab-store.js';
+import { SessionHub } from './sessions/session-hub.js';
 import { AssistantSocketServer } from './ws/assistant-socket-server.js';
 import { MemorySessionStore } from './ws/memory-session-store.js';
 import type { SessionStore } from './ws/session-store.js';
@@ -55,6 +58,8 @@ export interface GatewayDeps {
   limiterRedis?: Redis;
   /** Default: Redis when `redis` is given, else memory. */
   apiKeyStore?: ApiKeyStore;
+  /** Collaboration sessions, shared by every replica (main: Redis); default: in this process. */
+  collabStore?: CollabStore;
 }
 
 export interface Gateway {
@@ -151,6 +156,16 @@ export function createGateway(deps: GatewayDeps): Gateway {
     logger,
     onError: () => metrics.admission.limiterErrors.inc({ operation: 'connection' }),
   });
+  // Collaboration sessions: members, presence and the turn lock in the store; frames over the bus to every replica.
+  const sessions = new SessionHub({
+    bus,
+    store: deps.collabStore ?? new MemoryCollabStore(),
+    logger,
+    metrics: metrics.sessions,
+    limits: config.sessions,
+    gatewayId: config.gatewayId,
+  });
+  sessions.start();
   const sockets = new AssistantSocketServer({
     dispatcher,
     store: deps.sessionStore ?? new MemorySessionStore(config.wsSessionTtlSeconds),
@@ -164,6 +179,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     pingIntervalMs: config.wsPingIntervalMs,
     jobPushes,
     resumes,
+    sessions,
   });
   metrics.measureSendBuffer(() => sockets.bufferedBytes());
   const tracker = new RequestTracker();
@@ -185,6 +201,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     corsOrigins: config.corsOrigins,
     jobs: { desk: deps.jobs, hub: jobPushes, bodyLimitBytes: config.jobs.bodyLimitBytes, submitted: jobsSubmitted },
     resumes,
+    sessions,
   });
   // Slow clients are cut: headers within HTTP_HEADERS_TIMEOUT_MS (slowloris), the whole request within
   // HTTP_REQUEST_TIMEOUT_MS (slow bodies), checked every second instead of Node's default 30 s.
@@ -215,6 +232,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     dispatcher.close();
     await settledWithin(tracker.idle(), FLUSH_WAIT_MS);
     await sockets.close();
+    sessions.close();
     jobPushes.close();
     server.closeAllConnections();
     await settledWithin(serverClosed, FLUSH_WAIT_MS);

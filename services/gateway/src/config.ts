@@ -4,6 +4,7 @@ import { CommonEnvSchema, LIMITS, SUBJECT_TOKEN, env, loadConfig } from '@action
 import { GatewayJobsEnvFields, gatewayJobsConfig, type GatewayJobsConfig } from './jobs/jobs-config.js';
 import { ResumeEnvFields, resumeConfig, type ResumeConfig } from './resume/resume-config.js';
 import { RoleLimitsOverridesSchema, roleLimits, type CallerLimits, type EdgeLimits, type Role } from './admission/limits.js';
+import type { SessionLimits } from './sessions/session-hub.js';
 import {
   AUTH_MODES,
   JWT_ALGORITHMS,
@@ -111,6 +112,16 @@ export const GatewayEnvSchema = CommonEnvSchema.extend({
   HTTP_REQUEST_TIMEOUT_MS: env.ms(30_000),
   HTTP_KEEP_ALIVE_TIMEOUT_MS: env.ms(5_000),
 
+  // ---- collaboration sessions
+  /** Members per collaboration session, the owner included. */
+  SESSION_MAX_MEMBERS: z.coerce.number().int().min(2).max(1_000).default(20),
+  /** A member socket counts as online this long after its gateway last renewed it (every third of it): a dead gateway's members go offline after it. */
+  SESSION_PRESENCE_TTL_MS: z.coerce.number().int().min(300).max(300_000).default(15_000),
+  /** The lease of a session's turn lock, renewed while the answer streams: a dead gateway's turn frees the session after it. */
+  SESSION_TURN_LEASE_MS: z.coerce.number().int().min(1_000).max(600_000).default(30_000),
+  /** A collaboration session and its members are kept this long after their last use (a member joining or connecting). */
+  SESSION_TTL_SECONDS: z.coerce.number().int().min(60).default(7 * 24 * 3_600),
+
   // ---- operations
   /** Port of /metrics and health, never the public one; 0 picks a free one. */
   OPS_PORT: env.port(9464),
@@ -208,6 +219,8 @@ export interface GatewayConfig {
   edge: EdgeLimits;
   /** Rate limits, budgets and connection counts; undefined: in this process only. */
   limiterRedisUrl: string | undefined;
+  /** Collaboration sessions: limits and timers. */
+  sessions: SessionLimits & { ttlSeconds: number };
   opsPort: number;
   opsHost: string;
 }
@@ -258,6 +271,12 @@ export function loadGatewayConfig(
       httpKeepAliveTimeoutMs: e.HTTP_KEEP_ALIVE_TIMEOUT_MS,
     },
     limiterRedisUrl: e.LIMITER_REDIS_URL ?? e.REDIS_URL,
+    sessions: {
+      maxMembers: e.SESSION_MAX_MEMBERS,
+      presenceTtlMs: e.SESSION_PRESENCE_TTL_MS,
+      turnLeaseMs: e.SESSION_TURN_LEASE_MS,
+      ttlSeconds: e.SESSION_TTL_SECONDS,
+    },
     opsPort: e.OPS_PORT,
     opsHost: e.OPS_HOST ?? e.HOST,
   };

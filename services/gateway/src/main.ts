@@ -10,6 +10,7 @@ import {
 } from '@actionedx/shared';
 import { createGateway } from './app.js';
 import { RedisApiKeyStore } from './auth/api-key-store.js';
+import { RedisCollabStore } from './sessions/redis-collab-store.js';
 import { loadGatewayConfig, type GatewayConfig } from './config.js';
 import { openJobDesk } from './jobs/open-job-desk.js';
 import { settledWithin } from './settled-within.js';
@@ -93,6 +94,8 @@ async function main(): Promise<void> {
     ...(redis ? { redis } : {}),
     ...(limiterRedis ? { limiterRedis } : {}),
     ...(keysRedis ? { apiKeyStore: new RedisApiKeyStore(keysRedis) } : {}),
+    // Membership is never guessed: the door's client (longer timeout, fails closed) keeps the sessions.
+    ...(keysRedis ? { collabStore: new RedisCollabStore(keysRedis, config.sessions.ttlSeconds) } : {}),
     ...(jobs ? { jobs: jobs.desk } : {}),
   });
   // A gateway that listened before its limiter connected would refuse its first calls: give it a moment (a

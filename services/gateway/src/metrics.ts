@@ -98,6 +98,31 @@ export function createGatewayMetrics(registry: Registry) {
       labelNames: ['outcome'] as const,
       registers,
     }),
+    sessions: {
+      fanout: new Counter({
+        name: 'session_fanout_messages_total',
+        help: 'Collaboration session messages: published on the bus by this gateway, and delivered to its member sockets',
+        labelNames: ['direction'] as const,
+        registers,
+      }),
+      members: new Gauge({
+        name: 'session_members_connected',
+        help: "Member sockets of collaboration sessions connected to this gateway",
+        registers,
+      }),
+      churn: new Counter({
+        name: 'session_presence_changes_total',
+        help: 'Presence changes of collaboration sessions seen by this gateway: join, leave (socket closed), timeout (a gateway stopped renewing)',
+        labelNames: ['change'] as const,
+        registers,
+      }),
+      refused: new Counter({
+        name: 'session_turns_refused_total',
+        help: 'Collaboration turns refused, by reason (session_busy: another member\'s turn was being answered)',
+        labelNames: ['reason'] as const,
+        registers,
+      }),
+    },
     wsCloses: new Counter({
       name: 'websocket_closes_total',
       help: 'WebSockets closed, by reason (client, send_buffer_full, token_expired, shutdown, heartbeat)',

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { JobDoneEventSchema, JobFailedEventSchema, JobProgressEventSchema } from './jobs.js';
 import { ErrorBodySchema } from '../errors.js';
 import { ChatRequestSchema, ChatResponseSchema, MODES, SessionIdSchema, UserIdSchema } from './chat.js';
+import { SessionMemberSchema } from './sessions.js';
 
 /**
  * The assistant's WebSocket protocol, `/ws/assistant/<session_id>?user_id=<user_id>`: one JSON object per
@@ -111,11 +112,35 @@ export const WsTypingEchoSchema = z.object({
   is_typing: z.boolean(),
   timestamp,
 });
+export const SYSTEM_EVENTS = ['member_joined', 'member_left', 'mode_switched'] as const;
 export const WsSystemSchema = z.object({
   type: z.literal('system'),
   message: z.string(),
   /** Present when the message reports a mode switch. */
   mode: z.enum(MODES).optional(),
+  /** Collaboration sessions: what happened (a member joined or left, the mode was switched)... */
+  event: z.enum(SYSTEM_EVENTS).optional(),
+  /** ...and by or to whom. */
+  user_id: UserIdSchema.optional(),
+});
+/**
+ * Collaboration sessions: a member's turn, sent to every member (its sender too) before the assistant's
+ * `stream_start`; the answer's frames follow with the same `request_id`. One turn at a time per session: a
+ * message sent while one is answered is refused with an `error` `session_busy`.
+ */
+export const WsTurnSchema = z.object({
+  type: z.literal('turn'),
+  session_id: SessionIdSchema,
+  request_id: z.string(),
+  user_id: UserIdSchema,
+  message: z.string(),
+  mode: z.enum(MODES),
+});
+/** Collaboration sessions: who is a member and who is online, sent to every member when it changes. */
+export const WsPresenceSchema = z.object({
+  type: z.literal('presence'),
+  session_id: SessionIdSchema,
+  members: z.array(SessionMemberSchema),
 });
 export const WsPongSchema = z.object({ type: z.literal('pong'), timestamp });
 /** Why a resume could not replay the answer. */
@@ -148,6 +173,8 @@ export const WsServerMessageSchema = z.discriminatedUnion('type', [
   WsPongSchema,
   WsErrorSchema,
   WsResumeFailedSchema,
+  WsTurnSchema,
+  WsPresenceSchema,
   // Pushed unasked to every socket of a job's owner.
   JobProgressEventSchema,
   JobDoneEventSchema,
@@ -158,5 +185,7 @@ export type WsStreamChunk = z.infer<typeof WsStreamChunkSchema>;
 export type WsResponse = z.infer<typeof WsResponseSchema>;
 export type WsError = z.infer<typeof WsErrorSchema>;
 export type WsResumeFailed = z.infer<typeof WsResumeFailedSchema>;
+export type WsTurn = z.infer<typeof WsTurnSchema>;
+export type WsPresence = z.infer<typeof WsPresenceSchema>;
 export type WsServerMessage = z.infer<typeof WsServerMessageSchema>;
 export type WsServerMessageType = WsServerMessage['type'];

@@ -22,6 +22,8 @@ import {
   WsSystemSchema,
   WsTypingEchoSchema,
   WsTypingSchema,
+  WsTurnSchema,
+  WsPresenceSchema,
 } from '@actionedx/shared';
 import { GATEWAY_VERSION } from '../version.js';
 
@@ -58,8 +60,10 @@ const SERVER_MESSAGES: Record<string, MessageSpec> = {
   streamReset: { schema: WsStreamResetSchema, summary: 'The chunks so far are void; the whole answer follows again from `seq` 0' },
   streamEnd: { schema: WsStreamEndSchema, summary: 'The last chunk was sent' },
   response: { schema: WsResponseSchema, summary: 'The whole answer, as `POST /api/assistant/chat` returns it' },
-  typing: { schema: WsTypingEchoSchema, summary: 'A typing indicator of the session' },
-  system: { schema: WsSystemSchema, summary: 'A notice (mode switched, nothing to cancel)' },
+  typing: { schema: WsTypingEchoSchema, summary: 'A typing indicator of the session (in collaboration sessions, from every member)' },
+  system: { schema: WsSystemSchema, summary: 'A notice (mode switched, nothing to cancel; in collaboration sessions a member joined or left, with `event` and `user_id`)' },
+  turn: { schema: WsTurnSchema, summary: "Collaboration sessions: a member's turn, to every member, before the answer's frames (which every member gets too)" },
+  presence: { schema: WsPresenceSchema, summary: 'Collaboration sessions: the members and who is online, on every change (across gateways; a dead gateway\'s members time out)' },
   pong: { schema: WsPongSchema, summary: 'The answer to `ping`' },
   error: { schema: WsErrorSchema, summary: 'Bad input or a failed turn, with its stable `code`; the socket stays usable' },
   resumeFailed: {

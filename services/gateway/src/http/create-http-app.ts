@@ -15,6 +15,8 @@ import { streamResumeRoutes } from '../resume/sse-resume.js';
 import { jobRoutes, type JobRoutesDeps } from '../jobs/job-routes.js';
 import type { GatewayMetrics } from '../metrics.js';
 import { ModelCatalog, openAiRoutes } from '../openai-compat/index.js';
+import type { SessionHub } from '../sessions/session-hub.js';
+import { sessionRoutes } from '../sessions/session-routes.js';
 import type { WebSocketStats } from '../ws/websocket-stats.js';
 import { ChatResponder } from './chat-responder.js';
 import { cors } from './cors.js';
@@ -48,6 +50,8 @@ export interface HttpAppDeps {
   jobs: Omit<JobRoutesDeps, 'logger'>;
   /** Streamed answers retained for resuming (`GET /api/assistant/streams/{id}`). */
   resumes?: ResumeDesk | undefined;
+  /** `/api/sessions`: collaboration sessions. */
+  sessions: SessionHub;
 }
 
 /**
@@ -88,6 +92,7 @@ export function createHttpApp(deps: HttpAppDeps): Express {
   );
   app.use(streamResumeRoutes(deps.resumes));
   app.use(jobRoutes({ ...deps.jobs, logger: deps.logger }));
+  app.use(sessionRoutes({ hub: deps.sessions, bodyLimitBytes: deps.bodyLimitBytes, jsonMaxDepth: deps.jsonMaxDepth, logger: deps.logger }));
   app.use(cacheRoutes(deps.admin));
   app.use(adminKeyRoutes({ keys: deps.apiKeys, bodyLimitBytes: deps.bodyLimitBytes, jsonMaxDepth: deps.jsonMaxDepth }));
   app.use(

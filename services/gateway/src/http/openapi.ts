@@ -10,6 +10,7 @@ import {
   TASK_TYPES,
 } from '@actionedx/shared';
 import { jobPathsDoc, jobSchemasDoc } from '../jobs/job-openapi.js';
+import { sessionPathsDoc, sessionSchemasDoc } from '../sessions/session-openapi.js';
 import { ApiKeyCreateSchema } from '../auth/api-key.js';
 import { openAiPathsDoc, openAiSchemasDoc } from '../openai-compat/openai-openapi.js';
 import { GATEWAY_VERSION } from '../version.js';
@@ -154,6 +155,7 @@ export function buildOpenApi(): Record<string, unknown> {
       '/api/asyncapi.json': { get: { summary: 'The WebSocket protocol (/ws/assistant/{session_id}) as AsyncAPI 3.0', security: [], responses: { '200': { description: 'AsyncAPI 3.0', content: json({ type: 'object' }) } } } },
       ...jobPathsDoc(),
       ...openAiPathsDoc(),
+      ...sessionPathsDoc(),
     },
     // With AUTH_MODE=required (the gateway's default) every operation but health and these documents needs one
     // of these; `user_id` then comes from the credential and may be left out of bodies.
@@ -169,6 +171,7 @@ export function buildOpenApi(): Record<string, unknown> {
         Error: output(ErrorBodySchema),
         ...jobSchemasDoc(),
         ...openAiSchemasDoc(),
+        ...sessionSchemasDoc(),
       },
     },
   };

@@ -22,6 +22,7 @@ import { subjectOf } from '../admission/subject.js';
 import { TokenBucket } from '../admission/token-bucket.js';
 import type { Principal } from '../auth/principal.js';
 import type { ChatDispatcher } from '../chat/chat-dispatcher.js';
+import type { CollabLink, SessionHub } from '../sessions/session-hub.js';
 import { toChatResponse, type DispatchListener } from '../chat/dispatch-types.js';
 import { resumeFailureMessage, type ResumeDesk } from '../resume/resume-desk.js';
 import { parseClientMessage } from './client-messages.js';
@@ -38,11 +39,13 @@ const CLOSE_GRACE_MS = 1_000;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Why the gateway ended a socket: the `reason` label of `websocket_closes_total`. */
-export type CloseReason = 'client' | 'send_buffer_full' | 'token_expired' | 'shutdown' | 'heartbeat';
+export type CloseReason = 'client' | 'send_buffer_full' | 'token_expired' | 'shutdown' | 'heartbeat' | 'removed';
 
 /** WebSocket close codes (RFC 6455 7.4.1). */
 const CLOSE_POLICY = 1008;
 const CLOSE_TRY_LATER = 1013;
+/** Application close code (4000-4999): the user is no longer a member of the collaboration session. */
+const CLOSE_NOT_A_MEMBER = 4403;
 
 export interface AssistantConnectionDeps {
   dispatcher: ChatDispatcher;
@@ -66,6 +69,8 @@ export interface AssistantConnectionInit {
   session: SessionMetadata;
   /** The upgrade request's trace context: each turn is a new span of the same trace. */
   traceparent: string | undefined;
+  /** A collaboration session's socket: its frames go to every member through the hub. */
+  collab?: { hub: SessionHub; userId: string } | undefined;
 }
 
 type Counted = { inc(): void };
@@ -98,6 +103,9 @@ export class AssistantConnection {
   private readonly inbound: Counted;
   private readonly outbound: Counted;
   private readonly traceparent: string | undefined;
+  /** Set on a collaboration session's socket: how its turns, typing and mode switches reach the other members. */
+  private readonly link: CollabLink | undefined;
+  private readonly isCollab: boolean;
 
   /** @param raw the connection under `socket`, as the HTTP upgrade handed it over (see `coalesceWrites`). */
   constructor(
@@ -112,6 +120,7 @@ export class AssistantConnection {
     this.traceparent = init.traceparent;
     this.socketUser = init.principal.method === 'open' ? init.target.userId : init.principal.user_id;
     this.session = { ...init.session, user_id: init.session.user_id ?? this.socketUser ?? null };
+    this.isCollab = init.collab !== undefined;
     this.messages = new TokenBucket(init.principal.limits.ws_messages_per_second, init.principal.limits.ws_message_burst);
     socket.on('message', (data, isBinary) => this.onMessage(data, isBinary));
     socket.on('pong', () => {
@@ -128,6 +137,27 @@ export class AssistantConnection {
       mode: this.session.mode,
       timestamp: new Date().toISOString(),
     });
+    this.link = init.collab === undefined ? undefined : this.joinCollab(init.collab.hub, init.collab.userId);
+  }
+
+  /** This socket as a member of its collaboration session: frames from the others arrive through `deliver`. */
+  private joinCollab(hub: SessionHub, userId: string): CollabLink {
+    return hub.attach({
+      sessionId: this.session.session_id,
+      userId,
+      connKey: hub.newConnKey(),
+      deliver: (frame) => this.send(frame),
+      modeSwitched: (mode) => {
+        this.session.mode = mode;
+      },
+      evict: () => this.end(CLOSE_NOT_A_MEMBER, 'not a member of this session any more', 'removed'),
+    });
+  }
+
+  /** A frame of this socket's own turn or action: to it, and to every other member of a collaboration session. */
+  private emit(frame: WsServerMessage): void {
+    this.send(frame);
+    this.link?.publish(frame);
   }
 
   get streaming(): boolean {
@@ -199,7 +229,7 @@ export class AssistantConnection {
       case 'ping':
         return this.send({ type: 'pong', timestamp: new Date().toISOString() });
       case 'typing':
-        return this.send({
+        return this.emit({
           type: 'typing',
           session_id: this.session.session_id,
           user_id: this.session.user_id,
@@ -209,6 +239,10 @@ export class AssistantConnection {
       case 'mode_switch':
         this.session.mode = msg.mode;
         this.persist();
+        if (this.link !== undefined && this.session.user_id !== null) {
+          this.link.switchMode(msg.mode, this.session.user_id);
+          return this.send({ type: 'system', message: `Mode switched to ${msg.mode}.`, mode: msg.mode, event: 'mode_switched', user_id: this.session.user_id });
+        }
         return this.send({ type: 'system', message: `Mode switched to ${msg.mode}.`, mode: msg.mode });
       case 'cancel':
         if (this.turn === undefined) return this.send({ type: 'system', message: 'No turn is running.' });
@@ -271,10 +305,11 @@ export class AssistantConnection {
   private startTurn(turn: WsChatTurn): void {
     if (this.turn !== undefined) return this.sendError(new AppError('busy'));
     const { type: _type, user_id: named, mode = this.session.mode, ...rest } = turn;
-    if (this.principal.method !== 'open' && named !== undefined && named !== this.socketUser) {
+    // A collaboration session's turns are its members': the socket's user, whatever the mode.
+    if ((this.principal.method !== 'open' || this.link !== undefined) && named !== undefined && named !== this.session.user_id) {
       return this.sendError(new AppError('user_mismatch'));
     }
-    const userId = this.principal.method === 'open' ? (named ?? this.socketUser) : this.socketUser;
+    const userId = this.link !== undefined ? (this.session.user_id ?? undefined) : this.principal.method === 'open' ? (named ?? this.socketUser) : this.socketUser;
     if (userId === undefined) {
       return this.sendError(
         new AppError('validation_failed', 'user_id: give it in the message or in the URL (?user_id=).', {
@@ -287,18 +322,29 @@ export class AssistantConnection {
     const requestId = ctx.request_id;
     const controller = new AbortController();
     this.turn = { requestId, controller };
+    const link = this.link;
+    let release: (() => Promise<void>) | undefined;
+    // Once the session's turn is taken, the answer's frames (an error too) go to every member.
+    const out = (frame: WsServerMessage): void => (release !== undefined ? this.emit(frame) : this.send(frame));
     const finish = (): void => {
       this.turn = undefined;
+      void release?.();
       // The token ran out while this answer streamed: it was the last one.
       if (this.expired) this.end(CLOSE_POLICY, 'token expired', 'token_expired');
     };
     const listener: DispatchListener = {
-      onStart: () => this.send({ type: 'stream_start', request_id: requestId }),
-      onChunk: (content, seq) => this.send({ type: 'stream_chunk', content, seq }),
-      onReset: () => this.send({ type: 'stream_reset', request_id: requestId }),
+      onStart: () => out({ type: 'stream_start', request_id: requestId }),
+      onChunk: (content, seq) => out({ type: 'stream_chunk', content, seq }),
+      onReset: () => out({ type: 'stream_reset', request_id: requestId }),
     };
     let ticket: AdmissionTicket | undefined;
     runWithContext(ctx, async () => {
+      if (link !== undefined) {
+        // One turn at a time per session, across gateways: refused with `session_busy` while another is answered.
+        release = await link.beginTurn(requestId);
+        if (controller.signal.aborted) throw new AppError('cancelled');
+        this.emit({ type: 'turn', session_id: this.session.session_id, request_id: requestId, user_id: userId, message: request.message, mode });
+      }
       ticket = await this.deps.admission.admit(subjectOf(this.principal, userId));
       if (controller.signal.aborted) throw new AppError('cancelled');
       this.session.message_count += 1;
@@ -311,13 +357,14 @@ export class AssistantConnection {
         ticket?.charge(outcome);
         const response = toChatResponse(outcome, requestId);
         this.deps.resumes?.finished(requestId, request, response);
-        this.send({ type: 'stream_end', request_id: requestId });
-        this.send({ type: 'response', ...response });
+        out({ type: 'stream_end', request_id: requestId });
+        out({ type: 'response', ...response });
         finish();
       },
       (err: unknown) => {
         this.deps.resumes?.settled(requestId);
         if (!this.closed) this.sendError(err, requestId);
+        if (release !== undefined) this.link?.publish(toErrorFrame(err, requestId));
         finish();
       },
     );
@@ -328,12 +375,20 @@ export class AssistantConnection {
     if (this.ending || this.closed) return;
     this.ending = true;
     this.closeReason = label;
-    this.turn?.controller.abort();
+    this.abandonTurn();
     this.socket.close(code, reason);
     // A client that does not read never answers the close: cut it, so its queued bytes are freed.
     setTimeout(() => {
       if (!this.closed) this.socket.terminate();
     }, CLOSE_GRACE_MS).unref();
+  }
+
+  /**
+   * The socket is going. A single-user turn stops, and its worker too (the dispatcher publishes the cancel); a
+   * collaboration turn belongs to the session: its answer goes on to the other members (a `cancel` stops it).
+   */
+  private abandonTurn(): void {
+    if (!this.isCollab) this.turn?.controller.abort();
   }
 
   private armExpiry(): void {
@@ -350,11 +405,13 @@ export class AssistantConnection {
 
   private onClose(): void {
     this.closed = true;
+    this.link?.detach();
     clearTimeout(this.expiryTimer);
+    // A collaboration turn belongs to the session: its answer goes on to the other members (a `cancel` stops it).
     // A client that left (a network cut, a reload) may resume its answer on any replica: it keeps running for the
     // grace. Sent away by the gateway: the worker stops now (the dispatcher cancels). A replay just stops.
     const turn = this.turn;
-    if (turn !== undefined) {
+    if (turn !== undefined && !this.isCollab) {
       const desk = this.deps.resumes;
       const resumable = turn.resuming === undefined && (this.closeReason === 'client' || this.closeReason === 'heartbeat');
       if (desk !== undefined && resumable) desk.detach(turn.requestId, () => turn.controller.abort());
@@ -387,6 +444,8 @@ export class AssistantConnection {
   /** Write the session in the background; the store's failures never reach the socket. */
   private persist(): void {
     this.savedAt = Date.now();
+    // A collaboration session lives in the session hub's store, not in this user's single-user sessions.
+    if (this.isCollab) return;
     this.deps.store.save(this.session).catch((err: unknown) => {
       this.deps.logger.warn({ err, session_id: this.session.session_id }, 'could not save the session');
     });

@@ -11,6 +11,7 @@ import { isAdmin, type Principal } from '../auth/principal.js';
 import type { ChatDispatcher } from '../chat/chat-dispatcher.js';
 import type { ResumeDesk } from '../resume/resume-desk.js';
 import type { JobPushHub } from '../jobs/job-push-hub.js';
+import { isCollabSessionId, type SessionHub } from '../sessions/session-hub.js';
 import type { GatewayMetrics } from '../metrics.js';
 import { settledWithin } from '../settled-within.js';
 import { AssistantConnection } from './assistant-connection.js';
@@ -47,6 +48,8 @@ export interface AssistantSocketServerDeps {
   jobPushes?: JobPushHub;
   /** Answers retained for a `resume` on any replica; without it a closed socket's turn is cancelled at once. */
   resumes?: ResumeDesk | undefined;
+  /** Collaboration sessions (`cs_...` ids): members only, frames fanned out to every member. */
+  sessions?: SessionHub;
 }
 
 function rejectUpgrade(socket: Duplex, err: AppError, requestId: string, extra: Record<string, string> = {}): void {
@@ -170,13 +173,13 @@ export class AssistantSocketServer {
     let claim: SlotClaim | undefined;
     try {
       if (this.closing) throw new UpgradeRefusal(new AppError('shutting_down'));
-      const { target, principal, claimed, session } = await this.admit(req);
+      const { target, principal, claimed, session, collab } = await this.admit(req);
       claim = claimed;
       if (socket.destroyed) throw new UpgradeRefusal(new AppError('cancelled'));
       const traceparent = childTraceparent(req.headers[Headers.traceparent] as string | undefined);
       const held = claim;
       claim = undefined; // the connection owns it from here
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, socket, target, principal, session, held, traceparent));
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, socket, target, principal, session, held, traceparent, collab));
     } catch (err) {
       if (claim !== undefined) this.deps.slots.release(claim);
       const refusal = err instanceof UpgradeRefusal ? err : new UpgradeRefusal(err instanceof AppError ? err : new AppError('internal', undefined, { cause: err }));
@@ -192,6 +195,7 @@ export class AssistantSocketServer {
     principal: Principal;
     claimed: SlotClaim | undefined;
     session: { metadata: SessionMetadata; saved: boolean };
+    collab: string | undefined;
   }> {
     const { authenticator, slots, metrics, store } = this.deps;
     let target: SocketTarget;
@@ -217,6 +221,12 @@ export class AssistantSocketServer {
       if (target.userId !== undefined && target.userId !== principal.user_id) throw new UpgradeRefusal(new AppError('user_mismatch'));
     }
     const userId = principal.user_id ?? null;
+    // A collaboration session: its members only (403 not_a_member), whatever holds the connection slots.
+    const collab = isCollabSessionId(target.sessionId) && this.deps.sessions !== undefined
+      ? await this.deps.sessions.admit(target.sessionId, userId ?? undefined).catch((err: unknown) => {
+          throw new UpgradeRefusal(err instanceof AppError ? err : new AppError('internal', undefined, { cause: err }));
+        })
+      : undefined;
 
     let claimed: SlotClaim | undefined;
     if (userId !== null) {
@@ -240,12 +250,14 @@ export class AssistantSocketServer {
         user_id: userId,
         connected_at: new Date().toISOString(),
         message_count: 0,
-        mode: 'strategist',
+        mode: collab?.mode ?? 'strategist',
       };
+      // Its metadata is the hub's (mode, members), not one user's single-user session.
+      if (collab !== undefined) return { target, principal, claimed, session: { metadata: fresh, saved: false }, collab: userId ?? undefined };
       const opened = await settledWithin(store.open(fresh), OPEN_SESSION_TIMEOUT_MS);
       if (opened === 'taken') throw new UpgradeRefusal(new AppError('not_found', 'No such session.'));
       const session = opened === undefined ? { metadata: fresh, saved: false } : { metadata: opened.session, saved: true };
-      return { target, principal, claimed, session };
+      return { target, principal, claimed, session, collab: undefined };
     } catch (err) {
       if (claimed !== undefined) slots.release(claimed);
       throw err;
@@ -261,13 +273,20 @@ export class AssistantSocketServer {
     session: { metadata: SessionMetadata; saved: boolean },
     claim: SlotClaim | undefined,
     traceparent: string,
+    collabUser: string | undefined,
   ): void {
     const { dispatcher, store, logger, admission, edge } = this.deps;
     const metrics = this.deps.metrics;
     const connection = new AssistantConnection(
       ws,
       raw,
-      { target, principal, session: session.metadata, traceparent },
+      {
+        target,
+        principal,
+        session: session.metadata,
+        traceparent,
+        collab: collabUser !== undefined && this.deps.sessions !== undefined ? { hub: this.deps.sessions, userId: collabUser } : undefined,
+      },
       {
         dispatcher,
         store,
