@@ -22,6 +22,7 @@ import { chatRoutes } from './routes/chat-routes.js';
 import { healthRoutes } from './routes/health-routes.js';
 import { apiDocumentRoutes, observabilityRoutes } from './routes/observability-routes.js';
 import { securityHeaders } from './security-headers.js';
+import { webPageRoutes } from '../web/web-page.js';
 
 export interface HttpAppDeps {
   dispatcher: ChatDispatcher;
@@ -46,8 +47,8 @@ export interface HttpAppDeps {
 }
 
 /**
- * The public express application: security headers, CORS and context first; health and the API documents
- * for anyone; then authentication (everything after it has a `Principal`), the routes, 404 and the one
+ * The public express application: security headers, CORS and context first; health, the API documents and
+ * the web page for anyone; then authentication (everything after it has a `Principal`), the routes, 404 and the one
  * error mapper. Prometheus scrapes `/metrics` on the ops port, never here.
  */
 export function createHttpApp(deps: HttpAppDeps): Express {
@@ -61,6 +62,7 @@ export function createHttpApp(deps: HttpAppDeps): Express {
   app.use(requestContext({ logger: deps.logger, metrics: deps.metrics, tracker: deps.tracker }));
   app.use(healthRoutes(deps.health, { detail: 'public' }));
   app.use(apiDocumentRoutes());
+  app.use(webPageRoutes());
   app.use(authenticate(deps.authenticator));
   app.use(
     chatRoutes({

@@ -122,6 +122,7 @@ export function buildOpenApi(): Record<string, unknown> {
           responses: { '200': { description: 'The revoked key' }, '404': err('No such key'), ...adminOnly },
         },
       },
+      '/': { get: { summary: 'The web page: chat, sessions, jobs and, for administrators, the operator view (assets under /assets/)', security: [], responses: { '200': { description: 'HTML', content: { 'text/html': { schema: { type: 'string' } } } } } } },
       '/api/openapi.json': { get: { summary: 'This document', security: [], responses: { '200': { description: 'OpenAPI 3.1', content: json({ type: 'object' }) } } } },
       '/api/asyncapi.json': { get: { summary: 'The WebSocket protocol (/ws/assistant/{session_id}) as AsyncAPI 3.0', security: [], responses: { '200': { description: 'AsyncAPI 3.0', content: json({ type: 'object' }) } } } },
       ...jobPathsDoc(),

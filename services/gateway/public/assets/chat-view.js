@@ -1,0 +1,107 @@
+// The conversation on screen: message bubbles, and the answer that streams in chunk by chunk.
+
+const el = (tag, attrs = {}, ...children) => {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === 'class') node.className = v;
+    else if (v !== undefined && v !== null) node.setAttribute(k, v);
+  }
+  node.append(...children.filter((c) => c !== undefined && c !== null));
+  return node;
+};
+export { el };
+
+const money = (usd) => (usd === 0 ? '$0' : usd < 0.01 ? `$${usd.toFixed(6)}` : `$${usd.toFixed(4)}`);
+
+/** The figures under an answer: cached marker, model, cost, tokens, latency. */
+export function answerMeta(r) {
+  const meta = el('div', { class: 'meta' });
+  if (r.cached) meta.append(el('span', { class: 'badge cached', title: 'Served from the response cache: no model call, no cost' }, 'cached'));
+  if (r.model) meta.append(el('span', { class: 'badge' }, `model ${r.model}`));
+  if (typeof r.cost_usd === 'number') meta.append(el('span', { class: 'badge' }, `cost ${money(r.cost_usd)}`));
+  if (r.usage?.total_tokens !== undefined) meta.append(el('span', { class: 'badge' }, `${r.usage.total_tokens} tokens`));
+  if (typeof r.latency_ms === 'number') meta.append(el('span', { class: 'badge' }, `${Math.round(r.latency_ms)} ms`));
+  if (r.mode) meta.append(el('span', { class: 'badge' }, r.mode));
+  if (r.task_type) meta.append(el('span', { class: 'badge' }, r.task_type));
+  if (r.resumed) meta.append(el('span', { class: 'badge warn' }, 'resumed'));
+  return meta;
+}
+
+export class ChatView {
+  constructor(log) {
+    this.log = log;
+  }
+
+  clear() {
+    this.log.replaceChildren();
+  }
+
+  scroll() {
+    this.log.scrollTop = this.log.scrollHeight;
+  }
+
+  user(text, author) {
+    const node = el('div', { class: 'msg user' }, author ? el('span', { class: 'author' }, author) : undefined, el('span', { class: 'text' }, text));
+    this.log.append(node);
+    this.scroll();
+    return node;
+  }
+
+  system(text, kind = 'system') {
+    const node = el('div', { class: `msg ${kind}` }, text);
+    this.log.append(node);
+    this.scroll();
+    return node;
+  }
+
+  /** A finished answer (from the transcript, or a `resume_failed` that brings the final answer). */
+  answer(r) {
+    const view = this.streaming();
+    view.finish(r);
+    return view;
+  }
+
+  /** An answer that streams: `append` each chunk, then `finish` with the `response` frame. */
+  streaming() {
+    const text = el('span', { class: 'text' });
+    const node = el('div', { class: 'msg assistant streaming', 'aria-busy': 'true' }, el('span', { class: 'author' }, 'Assistant'), text);
+    this.log.append(node);
+    this.scroll();
+    const log = this;
+    return {
+      node,
+      /** Chunks in order; each one is its own DOM update, as it arrives. */
+      append(content) {
+        text.append(content);
+        log.scroll();
+      },
+      get text() {
+        return text.textContent;
+      },
+      set(content) {
+        text.textContent = content;
+      },
+      reset() {
+        text.textContent = '';
+      },
+      finish(r) {
+        // The response is the whole answer: it replaces what streamed (the same text, unless chunks were lost).
+        text.textContent = r.response ?? text.textContent;
+        node.classList.remove('streaming');
+        node.setAttribute('aria-busy', 'false');
+        node.dataset.requestId = r.request_id ?? '';
+        if (r.cached) node.dataset.cached = 'true';
+        node.append(answerMeta(r));
+        if (Array.isArray(r.suggestions) && r.suggestions.length > 0) {
+          node.append(el('ul', { class: 'suggestions', 'aria-label': 'Suggestions' }, ...r.suggestions.map((s) => el('li', {}, s))));
+        }
+        log.scroll();
+      },
+      fail(message) {
+        node.classList.remove('streaming');
+        node.setAttribute('aria-busy', 'false');
+        node.append(el('div', { class: 'meta error' }, message));
+      },
+    };
+  }
+}
