@@ -92,7 +92,9 @@ export class ChatView {
         node.dataset.requestId = r.request_id ?? '';
         if (r.cached) node.dataset.cached = 'true';
         node.append(answerMeta(r));
-        if (Array.isArray(r.suggestions) && r.suggestions.length > 0) {
+        // Listed apart only when the answer's text does not already carry them.
+        const shown = text.textContent;
+        if (Array.isArray(r.suggestions) && r.suggestions.some((s) => !shown.includes(s))) {
           node.append(el('ul', { class: 'suggestions', 'aria-label': 'Suggestions' }, ...r.suggestions.map((s) => el('li', {}, s))));
         }
         log.scroll();

@@ -129,7 +129,7 @@ export class OperatorView {
     this.$('ops-breakers').replaceChildren(...breakers);
 
     const queues = [];
-    for (const s of samples.filter((x) => x.name === 'jobs_queue_depth')) queues.push([`jobs ${s.labels.state}`, s.value]);
+    for (const s of samples.filter((x) => x.name === 'jobs_queue_depth')) queues.push([`${s.labels.queue ?? 'jobs'} ${s.labels.state}`, s.value]);
     for (const s of samples.filter((x) => x.name === 'chat_queue_jobs')) queues.push([`chat queue ${s.labels.state}`, s.value]);
     for (const s of samples.filter((x) => x.name === 'ai_requests_in_flight')) queues.push(['model calls in flight', s.value]);
     if (queues.length === 0) queues.push(['queues', 'none reported']);
