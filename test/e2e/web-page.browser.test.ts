@@ -67,7 +67,7 @@ async function sendAndWatch(page: Page, message: string): Promise<{ lengths: num
     const log = document.getElementById('log')!;
     w.__observer = new MutationObserver(() => {
       const streaming = log.querySelector('.msg.assistant.streaming .text');
-      if (streaming) w.__lengths.push(streaming.textContent!.length);
+      if (streaming) w.__lengths.push(streaming.textContent.length);
     });
     w.__observer.observe(log, { childList: true, subtree: true, characterData: true });
   });

@@ -67,13 +67,13 @@ export class ChatView {
     const node = el('div', { class: 'msg assistant streaming', 'aria-busy': 'true' }, el('span', { class: 'author' }, 'Assistant'), text);
     this.log.append(node);
     this.scroll();
-    const log = this;
+    const scroll = () => this.scroll();
     return {
       node,
       /** Chunks in order; each one is its own DOM update, as it arrives. */
       append(content) {
         text.append(content);
-        log.scroll();
+        scroll();
       },
       get text() {
         return text.textContent;
@@ -97,7 +97,7 @@ export class ChatView {
         if (Array.isArray(r.suggestions) && r.suggestions.some((s) => !shown.includes(s))) {
           node.append(el('ul', { class: 'suggestions', 'aria-label': 'Suggestions' }, ...r.suggestions.map((s) => el('li', {}, s))));
         }
-        log.scroll();
+        scroll();
       },
       fail(message) {
         node.classList.remove('streaming');
