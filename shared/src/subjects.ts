@@ -12,6 +12,8 @@ export const Subjects = {
   cacheStats: 'cache.v1.stats',
   cacheInvalidate: 'cache.v1.invalidate',
   cacheHealth: 'cache.v1.health',
+  /** A user's turns of a session, from the conversation store: any orchestrator answers. */
+  conversationHistory: 'conversation.v1.history',
   /** Liveness of the worker pool: any orchestrator answers. */
   workerPing: 'orchestrator.v1.ping',
   /**

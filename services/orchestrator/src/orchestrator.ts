@@ -12,7 +12,7 @@ import type { Registry } from 'prom-client';
 import { registerCacheAdmin, type Cache } from './cache/index.js';
 import { ChatPipeline, ChatWorker } from './chat/index.js';
 import { createRouterMetrics, DEFAULT_MODEL_PRICES, ModelRouter, PriceTable, type ModelPrice, type RoutingConfig } from './llm/index.js';
-import type { ConversationStore } from './store/index.js';
+import { registerHistoryAdmin, type ConversationStore } from './store/index.js';
 import type { TaskRegistry } from './tasks/index.js';
 
 export interface OrchestratorDeps {
@@ -154,7 +154,12 @@ export function createOrchestrator(deps: OrchestratorDeps): Orchestrator {
         if (state === 'connected') void ensureQueue();
       });
       worker.start();
-      stopAdmin = registerCacheAdmin(bus, cache.store, logger);
+      const stopCacheAdmin = registerCacheAdmin(bus, cache.store, logger);
+      const stopHistory = registerHistoryAdmin(bus, deps.store, logger);
+      stopAdmin = () => {
+        stopCacheAdmin();
+        stopHistory();
+      };
       started = true;
       serviceHealth.set({ component: 'orchestrator' }, 1);
       // service_health stays current for alerts even when nobody asks for /health.

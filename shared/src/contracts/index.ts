@@ -5,3 +5,4 @@ export * from './codec.js';
 export * from './cache.js';
 export * from './ws.js';
 export * from './jobs.js';
+export * from './conversation.js';

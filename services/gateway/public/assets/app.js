@@ -168,12 +168,7 @@ function openSession(id) {
   const entry = state.shelf.get(id) ?? state.shelf.upsert({ id, title: 'Session', shared: false });
   $('session-name').textContent = `· ${entry.title}`;
   renderSessions();
-  chat.clear();
-  for (const t of state.shelf.transcript(id)) {
-    if (t.role === 'user') chat.user(t.text, t.author);
-    else if (t.role === 'assistant') chat.answer({ ...t.meta, response: t.text });
-    else chat.system(t.text);
-  }
+  renderTranscript(state.shelf.transcript(id));
   // An answer that was streaming when the page was reloaded: show what came, ask for the rest once connected.
   const saved = inflight.load();
   if (saved && saved.session_id === id) {
@@ -184,8 +179,40 @@ function openSession(id) {
   }
   renderShare(entry);
   if (entry.shared) void loadMembers(id);
+  else void loadHistory(id);
   setStatus('Connecting…');
   state.socket = new AssistantSocket(api.socketUrl(id), { onOpen, onFrame, onDown });
+}
+
+function renderTranscript(entries) {
+  chat.clear();
+  $('log').dataset.history = 'local';
+  for (const t of entries) {
+    if (t.role === 'user') chat.user(t.text, t.author);
+    else if (t.role === 'assistant') chat.answer({ ...t.meta, response: t.text });
+    else chat.system(t.text);
+  }
+}
+
+/**
+ * The session's turns as the server has them (`GET /api/sessions/{id}/history`: this user's, from any device),
+ * in place of this browser's copy, unless an answer is on screen being streamed. A shared session keeps the
+ * browser's copy, which has the other members' turns too.
+ */
+async function loadHistory(id) {
+  let history;
+  try {
+    history = await api.get(api.withUser(`/api/sessions/${encodeURIComponent(id)}/history?limit=50`));
+  } catch {
+    return; // an older gateway, or no worker: the browser's copy stays
+  }
+  if (state.sessionId !== id || state.current || state.pendingMessage !== undefined || history.turns.length === 0) return;
+  const entries = history.turns.flatMap((t) => [
+    { role: 'user', text: t.message },
+    { role: 'assistant', text: t.response, meta: t },
+  ]);
+  renderTranscript(entries);
+  $('log').dataset.history = 'server';
 }
 
 function renderShare(entry) {

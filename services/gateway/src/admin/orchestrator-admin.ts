@@ -6,6 +6,7 @@ import {
   CacheInvalidateResultSchema,
   CacheStatsSchema,
   Headers,
+  SessionHistorySchema,
   Subjects,
   WorkerPingSchema,
   decodeJson,
@@ -17,7 +18,9 @@ import {
   type CacheInvalidateRequest,
   type CacheInvalidateResult,
   type CacheStats,
+  type HistoryRequest,
   type Logger,
+  type SessionHistory,
   type RequestContext,
   type WorkerPing,
 } from '@actionedx/shared';
@@ -53,6 +56,11 @@ export class OrchestratorAdmin {
 
   cacheHealth(ctx?: RequestContext): Promise<CacheHealth> {
     return this.call(Subjects.cacheHealth, {}, CacheHealthSchema, ctx);
+  }
+
+  /** A user's newest turns of a session, from the conversation store. */
+  sessionHistory(request: HistoryRequest, ctx?: RequestContext): Promise<SessionHistory> {
+    return this.call(Subjects.conversationHistory, request, SessionHistorySchema, ctx);
   }
 
   /** One worker's answer and the round trip, or an AppError when none answers in time. */

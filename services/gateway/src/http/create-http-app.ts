@@ -20,6 +20,7 @@ import { requestContext, type RequestTracker } from './request-context.js';
 import { cacheRoutes } from './routes/cache-routes.js';
 import { chatRoutes } from './routes/chat-routes.js';
 import { healthRoutes } from './routes/health-routes.js';
+import { sessionRoutes } from './routes/session-routes.js';
 import { apiDocumentRoutes, observabilityRoutes } from './routes/observability-routes.js';
 import { securityHeaders } from './security-headers.js';
 import { webPageRoutes } from '../web/web-page.js';
@@ -73,6 +74,7 @@ export function createHttpApp(deps: HttpAppDeps): Express {
   );
   app.use(jobRoutes({ ...deps.jobs, logger: deps.logger }));
   app.use(cacheRoutes(deps.admin));
+  app.use(sessionRoutes(deps.admin));
   app.use(adminKeyRoutes({ keys: deps.apiKeys, bodyLimitBytes: deps.bodyLimitBytes, jsonMaxDepth: deps.jsonMaxDepth }));
   app.use(
     observabilityRoutes({ registry: deps.registry, alsoServe: deps.alsoServe, websocketStats: deps.websocketStats }),

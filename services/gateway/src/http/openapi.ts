@@ -7,6 +7,9 @@ import {
   ChatRequestSchema,
   ChatResponseSchema,
   ErrorBodySchema,
+  HISTORY_DEFAULT_TURNS,
+  HISTORY_MAX_TURNS,
+  SessionHistorySchema,
   TASK_TYPES,
 } from '@actionedx/shared';
 import { jobPathsDoc, jobSchemasDoc } from '../jobs/job-openapi.js';
@@ -98,6 +101,17 @@ export function buildOpenApi(): Record<string, unknown> {
         },
       },
       '/api/cache/health': { get: { summary: 'Cache backend health (admin)', responses: { '200': { description: 'Health', content: json(output(CacheHealthSchema)) }, ...adminOnly } } },
+      '/api/sessions/{session_id}/history': {
+        get: {
+          summary: "The caller's own turns of a session, oldest first (from the conversation store)",
+          parameters: [
+            { name: 'session_id', in: 'path', required: true, schema: { type: 'string', maxLength: 128, pattern: '^[A-Za-z0-9_.:@-]+$' } },
+            { name: 'limit', in: 'query', description: `Newest turns returned (default ${HISTORY_DEFAULT_TURNS})`, schema: { type: 'integer', minimum: 1, maximum: HISTORY_MAX_TURNS } },
+            { name: 'user_id', in: 'query', description: 'Open mode only: the user (with a credential, its user)', schema: { type: 'string' } },
+          ],
+          responses: { '200': { description: 'The turns', content: json(output(SessionHistorySchema)) }, '400': errors['400'], '401': door['401'], '403': door['403'], '503': errors['503'] },
+        },
+      },
       '/api/health': { get: { summary: 'Health with each dependency (no host names)', security: [], responses: { '200': { description: 'healthy or degraded' }, '503': { description: 'unhealthy' } } } },
       '/healthz': { get: { summary: 'Liveness', security: [], responses: { '200': { description: 'alive' } } } },
       '/readyz': { get: { summary: 'Readiness (503 while the bus is down or shutting down)', security: [], responses: { '200': { description: 'ready' }, '503': { description: 'not ready' } } } },

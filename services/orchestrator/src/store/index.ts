@@ -25,3 +25,4 @@ export {
   type MongoConversationStoreOptions,
 } from './mongo-conversation-store.js';
 export { createConversationStore, DEFAULT_DB_NAME, type ConversationStoreConfig } from './create-conversation-store.js';
+export { registerHistoryAdmin, toSessionTurn } from './history-admin.js';
