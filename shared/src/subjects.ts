@@ -14,6 +14,8 @@ export const Subjects = {
   cacheHealth: 'cache.v1.health',
   /** A user's turns of a session, from the conversation store: any orchestrator answers. */
   conversationHistory: 'conversation.v1.history',
+  /** A user's sessions that have turns: any orchestrator answers. */
+  conversationSessions: 'conversation.v1.sessions',
   /** Liveness of the worker pool: any orchestrator answers. */
   workerPing: 'orchestrator.v1.ping',
   /**

@@ -332,6 +332,25 @@ describe('the web page on the distributed stack (authentication on)', () => {
     }
   }, 40_000);
 
+  it("finds the user's sessions and their history on the server from a new browser", async () => {
+    ready();
+    const context = await browser!.newContext();
+    try {
+      const { page, problems } = await openPage(context, `${stack!.url}/`);
+      await signIn(page, await mintToken('web-user', { ttlS: 600 }));
+      // The first test's session: listed by the server (this browser has never seen it), titled by its first message.
+      const earlier = page.locator('#session-list button', { hasText: 'Stream across the bus' });
+      await earlier.waitFor(WAIT);
+      await earlier.click();
+      await expect.poll(() => page.getAttribute('#log', 'data-history'), WAIT).toBe('server');
+      expect(await page.locator('#log .msg.user').first().textContent()).toMatch(/^Stream across the bus/);
+      expect(await page.locator('#log .msg.assistant .meta').first().textContent()).toMatch(/model \S+/);
+      expect(problems).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  }, 30_000);
+
   it('runs a job on the job workers and its progress bar reaches 100 %', async () => {
     ready();
     const context = await browser!.newContext();

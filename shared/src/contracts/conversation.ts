@@ -35,3 +35,28 @@ export const SessionHistorySchema = z.object({
   turns: z.array(SessionTurnSchema),
 });
 export type SessionHistory = z.infer<typeof SessionHistorySchema>;
+
+/** Sessions of one `GET /api/sessions` at most (the conversation store's own cap). */
+export const SESSIONS_MAX = 100;
+export const SESSIONS_DEFAULT = 30;
+
+/** `conversation.v1.sessions`: a user's sessions that have turns, most recently used first. */
+export const SessionsRequestSchema = z.object({
+  user_id: UserIdSchema,
+  limit: z.number().int().min(1).max(SESSIONS_MAX).default(SESSIONS_DEFAULT),
+});
+export type SessionsRequest = z.output<typeof SessionsRequestSchema>;
+
+export const SessionSummarySchema = z.object({
+  session_id: SessionIdSchema,
+  /** The user's turns in it. */
+  turns: z.number().int().nonnegative(),
+  /** The user's first message in it: a title. */
+  first_message: z.string(),
+  last_at: z.string().describe('ISO 8601 time of its newest turn'),
+});
+export type SessionSummaryView = z.infer<typeof SessionSummarySchema>;
+
+/** The answer of `GET /api/sessions`. */
+export const SessionListSchema = z.object({ sessions: z.array(SessionSummarySchema) });
+export type SessionList = z.infer<typeof SessionListSchema>;

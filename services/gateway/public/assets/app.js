@@ -126,7 +126,7 @@ async function start() {
   $('who').textContent = api.authMode === 'open' ? `open demo as ${me}` : me ? `signed in as ${me}` : 'signed in with an API key';
   $('sign-out').hidden = api.authMode === 'open';
   state.shelf = new SessionShelf(me ?? `key-${api.credential.slice(0, 12)}`);
-  renderSessions();
+  await loadSessions();
   const invite = parseInvite(location.hash);
   const resumable = inflight.load();
   if (invite) {
@@ -151,6 +151,17 @@ function renderSessions() {
     return el('li', {}, b);
   });
   $('session-list').replaceChildren(...items);
+}
+
+/** This user's sessions as the server has them (any browser's), beside the ones this browser kept. */
+async function loadSessions() {
+  try {
+    const r = await api.get(api.withUser('/api/sessions'));
+    state.shelf.merge(r.sessions);
+  } catch {
+    /* an older gateway, or no worker: this browser's list */
+  }
+  renderSessions();
 }
 
 function stopSession() {

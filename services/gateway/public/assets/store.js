@@ -46,6 +46,16 @@ export class SessionShelf {
     return merged;
   }
 
+  /** Sessions the server knows (`GET /api/sessions`) and this browser does not: added after its own. */
+  merge(known) {
+    const list = this.list();
+    const have = new Set(list.map((s) => s.id));
+    const added = known
+      .filter((k) => !have.has(k.session_id))
+      .map((k) => ({ id: k.session_id, title: k.first_message.slice(0, 40) || 'Session', shared: false, updated: Date.parse(k.last_at) || 0 }));
+    if (added.length > 0) write(localStorage, this.key, [...list, ...added].slice(0, SESSIONS_MAX));
+  }
+
   get(id) {
     return this.list().find((s) => s.id === id);
   }

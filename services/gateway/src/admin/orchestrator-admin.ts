@@ -7,6 +7,7 @@ import {
   CacheStatsSchema,
   Headers,
   SessionHistorySchema,
+  SessionListSchema,
   Subjects,
   WorkerPingSchema,
   decodeJson,
@@ -21,6 +22,8 @@ import {
   type HistoryRequest,
   type Logger,
   type SessionHistory,
+  type SessionList,
+  type SessionsRequest,
   type RequestContext,
   type WorkerPing,
 } from '@actionedx/shared';
@@ -61,6 +64,11 @@ export class OrchestratorAdmin {
   /** A user's newest turns of a session, from the conversation store. */
   sessionHistory(request: HistoryRequest, ctx?: RequestContext): Promise<SessionHistory> {
     return this.call(Subjects.conversationHistory, request, SessionHistorySchema, ctx);
+  }
+
+  /** A user's sessions that have turns, most recently used first. */
+  sessions(request: SessionsRequest, ctx?: RequestContext): Promise<SessionList> {
+    return this.call(Subjects.conversationSessions, request, SessionListSchema, ctx);
   }
 
   /** One worker's answer and the round trip, or an AppError when none answers in time. */

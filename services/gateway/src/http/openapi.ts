@@ -9,7 +9,10 @@ import {
   ErrorBodySchema,
   HISTORY_DEFAULT_TURNS,
   HISTORY_MAX_TURNS,
+  SESSIONS_DEFAULT,
+  SESSIONS_MAX,
   SessionHistorySchema,
+  SessionListSchema,
   TASK_TYPES,
 } from '@actionedx/shared';
 import { jobPathsDoc, jobSchemasDoc } from '../jobs/job-openapi.js';
@@ -101,6 +104,16 @@ export function buildOpenApi(): Record<string, unknown> {
         },
       },
       '/api/cache/health': { get: { summary: 'Cache backend health (admin)', responses: { '200': { description: 'Health', content: json(output(CacheHealthSchema)) }, ...adminOnly } } },
+      '/api/sessions': {
+        get: {
+          summary: "The caller's sessions that have turns, most recently used first (from the conversation store)",
+          parameters: [
+            { name: 'limit', in: 'query', description: `Sessions returned (default ${SESSIONS_DEFAULT})`, schema: { type: 'integer', minimum: 1, maximum: SESSIONS_MAX } },
+            { name: 'user_id', in: 'query', description: 'Open mode only: the user (with a credential, its user)', schema: { type: 'string' } },
+          ],
+          responses: { '200': { description: 'The sessions', content: json(output(SessionListSchema)) }, '400': errors['400'], '401': door['401'], '403': door['403'], '503': errors['503'] },
+        },
+      },
       '/api/sessions/{session_id}/history': {
         get: {
           summary: "The caller's own turns of a session, oldest first (from the conversation store)",

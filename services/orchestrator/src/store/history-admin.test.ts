@@ -4,6 +4,7 @@ import {
   AdminReplySchema,
   InProcessBus,
   SessionHistorySchema,
+  SessionListSchema,
   Subjects,
   createDbMetrics,
   createLogger,
@@ -39,8 +40,8 @@ describe('session history over the bus', () => {
   let store: MemoryConversationStore;
   let stop: () => void;
 
-  const ask = async (body: unknown): Promise<AdminReply> => {
-    const reply = await bus.request(Subjects.conversationHistory, encodeJson(body), { timeoutMs: 5_000 });
+  const ask = async (body: unknown, subject: string = Subjects.conversationHistory): Promise<AdminReply> => {
+    const reply = await bus.request(subject, encodeJson(body), { timeoutMs: 5_000 });
     return decodeJson(AdminReplySchema, reply.data);
   };
 
@@ -83,6 +84,23 @@ describe('session history over the bus', () => {
     expect(bad).toMatchObject({ ok: false, error: { code: 'invalid_message' } });
     const tooMany = await ask({ user_id: 'ana', session_id: 's-1', limit: 10_000 });
     expect(tooMany).toMatchObject({ ok: false, error: { code: 'invalid_message' } });
+  });
+
+  it("lists the user's sessions, most recently used first, with a title and a count", async () => {
+    await store.appendTurn(turn('ana', 'old', 'the old one'));
+    await store.appendTurn(turn('ben', 'his', 'not hers'));
+    await store.appendTurn(turn('ana', 'new', 'the new one'));
+    await store.appendTurn(turn('ana', 'new', 'again'));
+    const reply = await ask({ user_id: 'ana' }, Subjects.conversationSessions);
+    const list = SessionListSchema.parse(reply.ok && reply.data);
+    expect(list.sessions.map((s) => [s.session_id, s.turns, s.first_message])).toEqual([
+      ['new', 2, 'the new one'],
+      ['old', 1, 'the old one'],
+    ]);
+    expect(list.sessions[0]!.last_at).toMatch(/^2026-01-01T/);
+    const one = await ask({ user_id: 'ana', limit: 1 }, Subjects.conversationSessions);
+    expect(SessionListSchema.parse(one.ok && one.data).sessions).toHaveLength(1);
+    expect(await ask({ user_id: 'ana', limit: 0 }, Subjects.conversationSessions)).toMatchObject({ ok: false, error: { code: 'invalid_message' } });
   });
 
   it('answers a store failure as a retryable error, not silence', async () => {

@@ -1,5 +1,6 @@
 import {
   HistoryRequestSchema,
+  SessionsRequestSchema,
   QueueGroups,
   Subjects,
   decodeJson,
@@ -7,6 +8,7 @@ import {
   type SessionTurn,
   type Logger,
   type SessionHistory,
+  type SessionList,
 } from '@actionedx/shared';
 import { answerAdminRequest } from '../cache/admin.js';
 import type { ConversationStore, ConversationTurn } from './conversation-store.js';
@@ -26,8 +28,9 @@ export const toSessionTurn = (t: ConversationTurn): SessionTurn => ({
 });
 
 /**
- * Answers `conversation.v1.history` in the orchestrators' queue group: a user's newest turns of one session,
- * oldest first, from the conversation store (which every replica shares). The gateway has decided who the user
+ * Answers `conversation.v1.history` (a user's newest turns of one session, oldest first) and
+ * `conversation.v1.sessions` (the user's sessions, most recently used first) in the orchestrators' queue group,
+ * from the conversation store (which every replica shares). The gateway has decided who the user
  * is; a worker trusts the request. Returns a function that unsubscribes.
  */
 export function registerHistoryAdmin(bus: Bus, store: ConversationStore, logger: Logger): () => void {
@@ -36,8 +39,19 @@ export function registerHistoryAdmin(bus: Bus, store: ConversationStore, logger:
     const turns = await store.history({ user_id: q.user_id, session_id: q.session_id, limit: q.limit });
     return { session_id: q.session_id, turns: turns.map(toSessionTurn) };
   };
-  const sub = bus.subscribe(Subjects.conversationHistory, (msg) => void answerAdminRequest(bus, msg, handle, logger), {
-    queue: QueueGroups.orchestrators,
-  });
-  return () => sub.unsubscribe();
+  const list = async (data: Uint8Array): Promise<SessionList> => {
+    const q = decodeJson(SessionsRequestSchema, data);
+    const sessions = await store.sessions({ user_id: q.user_id, limit: q.limit });
+    return { sessions: sessions.map((s) => ({ ...s, last_at: s.last_at.toISOString() })) };
+  };
+  const routes: Array<[string, (data: Uint8Array) => Promise<unknown>]> = [
+    [Subjects.conversationHistory, handle],
+    [Subjects.conversationSessions, list],
+  ];
+  const subs = routes.map(([subject, run]) =>
+    bus.subscribe(subject, (msg) => void answerAdminRequest(bus, msg, run, logger), { queue: QueueGroups.orchestrators }),
+  );
+  return () => {
+    for (const s of subs) s.unsubscribe();
+  };
 }

@@ -1,11 +1,16 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { HistoryRequestSchema, Subjects, decodeJson, encodeJson, type HistoryRequest } from '@actionedx/shared';
+import { HistoryRequestSchema, SessionsRequestSchema, Subjects, decodeJson, encodeJson, type HistoryRequest } from '@actionedx/shared';
 import { authHeaders, authRequiredConfig, startTestGateway, type TestGateway } from '@actionedx/testkit';
 import { parseHistoryLimit } from './session-routes.js';
 
 /** A stand-in orchestrator on the gateway's in-process bus: records each history request, answers one turn. */
 function historyWorker(gw: TestGateway): HistoryRequest[] {
   const seen: HistoryRequest[] = [];
+  gw.bus.subscribe(Subjects.conversationSessions, (msg) => {
+    const q = decodeJson(SessionsRequestSchema, msg.data);
+    seen.push({ ...q, session_id: '*' });
+    gw.bus.publish(msg.reply!, encodeJson({ ok: true, data: { sessions: [{ session_id: 's-42', turns: 3, first_message: 'hi', last_at: '2026-01-01T00:00:00.000Z' }] } }));
+  }, { queue: 'orchestrators' });
   gw.bus.subscribe(Subjects.conversationHistory, (msg) => {
     const q = decodeJson(HistoryRequestSchema, msg.data);
     seen.push(q);
@@ -34,6 +39,12 @@ describe('GET /api/sessions/{id}/history', () => {
     expect(body).toMatchObject({ session_id: 's-42', turns: [{ response: 'hello', cached: true }] });
     expect(seen).toEqual([{ user_id: 'ana', session_id: 's-42', limit: 5 }]);
 
+    const list = await fetch(`${gw.baseUrl}/api/sessions`, { headers: await authHeaders('ana') });
+    expect(list.status).toBe(200);
+    expect(await list.json()).toEqual({ sessions: [{ session_id: 's-42', turns: 3, first_message: 'hi', last_at: '2026-01-01T00:00:00.000Z' }] });
+    expect(seen.at(-1)).toEqual({ user_id: 'ana', limit: 30, session_id: '*' });
+    seen.pop();
+
     const other = await fetch(`${gw.baseUrl}/api/sessions/s-42/history?user_id=ben`, { headers: await authHeaders('ana') });
     expect(other.status).toBe(403);
     expect(((await other.json()) as { error: { code: string } }).error.code).toBe('user_mismatch');
@@ -46,7 +57,7 @@ describe('GET /api/sessions/{id}/history', () => {
     const seen = historyWorker(gw);
     expect((await fetch(`${gw.baseUrl}/api/sessions/s-1/history?user_id=guest-1`)).status).toBe(200);
     expect(seen).toEqual([{ user_id: 'guest-1', session_id: 's-1', limit: 50 }]);
-    for (const path of ['/api/sessions/s-1/history', '/api/sessions/s-1/history?user_id=guest-1&limit=0', '/api/sessions/s%201/history?user_id=guest-1']) {
+    for (const path of ['/api/sessions/s-1/history', '/api/sessions/s-1/history?user_id=guest-1&limit=0', '/api/sessions/s%201/history?user_id=guest-1', '/api/sessions?user_id=guest-1&limit=101', '/api/sessions']) {
       const res = await fetch(`${gw.baseUrl}${path}`);
       expect(res.status, path).toBe(400);
       expect(((await res.json()) as { error: { code: string } }).error.code, path).toBe('validation_failed');
