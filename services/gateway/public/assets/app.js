@@ -32,6 +32,7 @@ const state = {
   typingTimer: undefined,
   othersTyping: new Map(),
   savedAt: 0,
+  saveTimer: undefined,
 };
 
 const randomId = (prefix) => `${prefix}-${Array.from(crypto.getRandomValues(new Uint8Array(6)), (b) => b.toString(16).padStart(2, '0')).join('')}`;
@@ -59,6 +60,8 @@ async function boot() {
   }
   if (api.authMode === 'open') {
     const user = localStorage.getItem('axd.user') || randomId('guest');
+    // Kept, so that a reload is the same user (its sessions, and the answer to resume).
+    localStorage.setItem('axd.user', user);
     $('user-id').value = user;
     $('open-user').hidden = false;
     api.openUser = user;
@@ -330,11 +333,16 @@ function send(message) {
   return state.socket?.send(message) ?? false;
 }
 
+/** Keeps the streaming answer for a resume: at most every INFLIGHT_SAVE_MS, the last chunk always saved. */
 function saveInflight(force = false) {
   const c = state.current;
   if (!c?.request_id) return;
   const now = Date.now();
-  if (!force && now - state.savedAt < INFLIGHT_SAVE_MS) return;
+  clearTimeout(state.saveTimer);
+  if (!force && now - state.savedAt < INFLIGHT_SAVE_MS) {
+    state.saveTimer = setTimeout(() => saveInflight(true), INFLIGHT_SAVE_MS);
+    return;
+  }
   state.savedAt = now;
   inflight.save({ session_id: state.sessionId, request_id: c.request_id, last_seq: c.last_seq, text: c.view.text, message: c.message });
 }
@@ -344,6 +352,7 @@ function record(entry) {
 }
 
 function endTurn() {
+  clearTimeout(state.saveTimer);
   state.current = undefined;
   state.resuming = undefined;
   inflight.clear();
@@ -509,5 +518,7 @@ $('cancel').addEventListener('click', () => send({ type: 'cancel' }));
 $('mode').addEventListener('change', () => send({ type: 'mode_switch', mode: $('mode').value }));
 
 window.addEventListener('online', () => state.socket?.reconnectNow());
+// A reload or a closed tab mid-answer: what came so far, for the resume after it.
+window.addEventListener('pagehide', () => saveInflight(true));
 
 void boot();
