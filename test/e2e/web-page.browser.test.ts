@@ -172,6 +172,9 @@ describe('the web page on the embedded platform (open demo)', () => {
       expect(first.meta).toMatch(/model \S+/);
       expect(first.meta).toMatch(/cost \$/);
       expect(first.cached).toBe(false);
+      // Screen readers get the whole answer once (the log itself is not live: chunks are not read out one by one).
+      expect(await page.getAttribute('#log', 'aria-live')).toBe('off');
+      expect(await page.textContent('#announce')).toBe(`Assistant: ${first.text}`);
       await shot(page, 'embedded-chat');
 
       // A new session (no history), the same question: the cache answers, and the page says so.

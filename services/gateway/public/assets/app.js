@@ -10,7 +10,7 @@ import { SessionShelf, inflight } from './store.js';
 
 const $ = (id) => document.getElementById(id);
 const api = new Api();
-const chat = new ChatView($('log'));
+const chat = new ChatView($('log'), $('announce'));
 const jobs = new JobsPanel(api, document.querySelector('.jobs'));
 const ops = new OperatorView(api, $('ops'));
 const TYPING_IDLE_MS = 3_000;
@@ -204,7 +204,7 @@ function renderTranscript(entries) {
   for (const t of entries) {
     if (t.role === 'user') chat.user(t.text, t.author);
     else if (t.role === 'assistant') chat.answer({ ...t.meta, response: t.text });
-    else chat.system(t.text);
+    else chat.system(t.text, 'system', true);
   }
 }
 

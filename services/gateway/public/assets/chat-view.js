@@ -28,8 +28,12 @@ export function answerMeta(r) {
 }
 
 export class ChatView {
-  constructor(log) {
+  /** `announce`: a polite live region; what a screen reader should read (whole answers, notices). */
+  constructor(log, announce) {
     this.log = log;
+    this.announce = (text) => {
+      if (announce) announce.textContent = text;
+    };
   }
 
   clear() {
@@ -47,9 +51,10 @@ export class ChatView {
     return node;
   }
 
-  system(text, kind = 'system') {
+  system(text, kind = 'system', quiet = false) {
     const node = el('div', { class: `msg ${kind}` }, text);
     this.log.append(node);
+    if (!quiet) this.announce(text);
     this.scroll();
     return node;
   }
@@ -57,7 +62,7 @@ export class ChatView {
   /** A finished answer (from the transcript, or a `resume_failed` that brings the final answer). */
   answer(r) {
     const view = this.streaming();
-    view.finish(r);
+    view.finish(r, true);
     return view;
   }
 
@@ -68,6 +73,7 @@ export class ChatView {
     this.log.append(node);
     this.scroll();
     const scroll = () => this.scroll();
+    const announce = this.announce;
     return {
       node,
       /** Chunks in order; each one is its own DOM update, as it arrives. */
@@ -84,13 +90,15 @@ export class ChatView {
       reset() {
         text.textContent = '';
       },
-      finish(r) {
+      /** `quiet`: a transcript being drawn, not an answer arriving. */
+      finish(r, quiet = false) {
         // The response is the whole answer: it replaces what streamed (the same text, unless chunks were lost).
         text.textContent = r.response ?? text.textContent;
         node.classList.remove('streaming');
         node.setAttribute('aria-busy', 'false');
         node.dataset.requestId = r.request_id ?? '';
         if (r.cached) node.dataset.cached = 'true';
+        if (!quiet) announce(`Assistant${r.cached ? ' (cached)' : ''}: ${text.textContent}`);
         node.append(answerMeta(r));
         // Listed apart only when the answer's text does not already carry them.
         const shown = text.textContent;
@@ -100,6 +108,7 @@ export class ChatView {
         scroll();
       },
       fail(message) {
+        announce(message);
         node.classList.remove('streaming');
         node.setAttribute('aria-busy', 'false');
         node.append(el('div', { class: 'meta error' }, message));
