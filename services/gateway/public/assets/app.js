@@ -33,6 +33,9 @@ const state = {
   othersTyping: new Map(),
   savedAt: 0,
   saveTimer: undefined,
+  /** Our user id when the credential does not name it (an API key), learnt from our own typing echo. */
+  selfId: undefined,
+  typingEchoDue: undefined,
 };
 
 const randomId = (prefix) => `${prefix}-${Array.from(crypto.getRandomValues(new Uint8Array(6)), (b) => b.toString(16).padStart(2, '0')).join('')}`;
@@ -441,7 +444,12 @@ const FRAMES = {
     if (f.mode) $('mode').value = f.mode;
   },
   typing(f) {
-    const me = api.userId();
+    // An API key does not say whose it is: the echo of our own typing does (in a session of our own only).
+    if (api.userId() === null && !state.shelf.get(state.sessionId)?.shared && state.typingEchoDue !== undefined && Date.now() < state.typingEchoDue && f.is_typing) {
+      state.selfId = f.user_id;
+      state.typingEchoDue = undefined;
+    }
+    const me = api.userId() ?? state.selfId;
     if (f.user_id === null || f.user_id === me) return;
     clearTimeout(state.othersTyping.get(f.user_id));
     if (f.is_typing) state.othersTyping.set(f.user_id, setTimeout(() => FRAMES.typing({ ...f, is_typing: false }), TYPING_IDLE_MS * 2));
@@ -452,7 +460,7 @@ const FRAMES = {
   turn(f) {
     // Our own turn comes back to us too: it is on screen already.
     if (state.pendingMessage !== undefined && f.message === state.pendingMessage) return;
-    if (f.user_id === api.userId() && state.pendingMessage === undefined && state.current) return;
+    if (f.user_id === (api.userId() ?? state.selfId) && state.pendingMessage === undefined && state.current) return;
     chat.user(f.message, f.user_id);
     record({ role: 'user', text: f.message, author: f.user_id });
     state.current = { view: chat.streaming(), request_id: f.request_id, last_seq: -1, message: f.message };
@@ -508,7 +516,10 @@ function stopTyping() {
 }
 
 $('message').addEventListener('input', () => {
-  if (!state.typingSent) state.typingSent = send({ type: 'typing', is_typing: true });
+  if (!state.typingSent) {
+    state.typingSent = send({ type: 'typing', is_typing: true });
+    if (state.typingSent && state.selfId === undefined) state.typingEchoDue = Date.now() + 1_000;
+  }
   clearTimeout(state.typingTimer);
   state.typingTimer = setTimeout(stopTyping, TYPING_IDLE_MS);
 });
