@@ -149,7 +149,15 @@ export function buildOpenApi(): Record<string, unknown> {
           responses: { '200': { description: 'The revoked key' }, '404': err('No such key'), ...adminOnly },
         },
       },
-      '/': { get: { summary: 'The web page: chat, sessions, jobs and, for administrators, the operator view (assets under /assets/)', security: [], responses: { '200': { description: 'HTML', content: { 'text/html': { schema: { type: 'string' } } } } } } },
+      '/': { get: { summary: 'The web page: chat, sessions, jobs and, for administrators, the operator view', security: [], responses: { '200': { description: 'HTML', content: { 'text/html': { schema: { type: 'string' } } } } } } },
+      '/assets/{file}': {
+        get: {
+          summary: "The web page's ES modules and style sheet (revalidated: ETag, Last-Modified)",
+          security: [],
+          parameters: [{ name: 'file', in: 'path', required: true, schema: { type: 'string' } }],
+          responses: { '200': { description: 'JavaScript or CSS' }, '404': err('No such file (`not_found`)') },
+        },
+      },
       '/api/openapi.json': { get: { summary: 'This document', security: [], responses: { '200': { description: 'OpenAPI 3.1', content: json({ type: 'object' }) } } } },
       '/api/asyncapi.json': { get: { summary: 'The WebSocket protocol (/ws/assistant/{session_id}) as AsyncAPI 3.0', security: [], responses: { '200': { description: 'AsyncAPI 3.0', content: json({ type: 'object' }) } } } },
       ...jobPathsDoc(),

@@ -55,6 +55,10 @@ describe('the web page, with authentication required', () => {
       expect(res.headers.get('content-type'), path).toMatch(path.endsWith('.css') ? /^text\/css/ : /^text\/javascript/);
       expect(res.headers.get('etag'), path).toBeTruthy();
     }
+    // Counted under the route's pattern, never the file's name (metric labels stay few).
+    const metrics = await (await fetch(`${gw.opsUrl}/metrics`)).text();
+    expect(metrics).toMatch(/http_requests_total\{[^}]*route="\/assets\/:file"/);
+    expect(metrics).not.toMatch(/route="\/assets\/app\.js"/);
     const missing = await fetch(`${gw.baseUrl}/assets/nothing.js`);
     expect(missing.status).toBe(404);
     expect(((await missing.json()) as { error: { code: string } }).error.code).toBe('not_found');

@@ -1,5 +1,4 @@
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express, { Router, type RequestHandler } from 'express';
 import { notFound } from '../http/error-mapper.js';
@@ -37,13 +36,14 @@ const pageHeaders: RequestHandler = (_req, res, next) => {
 };
 
 /**
- * `GET /` (the page) and `GET /assets/*` (its ES modules and style sheet), before authentication: the page
- * signs in by itself. Plain files, no build step, nothing fetched from elsewhere.
+ * `GET /` (the page) and `GET /assets/{file}` (its ES modules and style sheet), before authentication: the
+ * page signs in by itself. Plain files, no build step, nothing fetched from elsewhere.
  */
 export function webPageRoutes(root: string = WEB_ROOT): Router {
   const router = Router();
   if (!existsSync(root)) return router; // an image built without the page still serves the API
-  const files = express.static(join(root, 'assets'), {
+  // Rooted at the page's folder and reached only through `/assets/:file`: one flat folder, one route label.
+  const files = express.static(root, {
     index: false,
     redirect: false,
     dotfiles: 'ignore',
@@ -54,11 +54,11 @@ export function webPageRoutes(root: string = WEB_ROOT): Router {
   });
   router.get('/', pageHeaders, (_req, res, next) => {
     res.setHeader('Cache-Control', REVALIDATE);
-    res.sendFile('index.html', { root, etag: true, lastModified: true, cacheControl: false }, (err) => {
+    res.sendFile('index.html', { root, lastModified: true, cacheControl: false }, (err) => {
       if (err) next(err);
     });
   });
   // A missing asset is a 404 here, not a 401 from the authentication behind.
-  router.use('/assets', pageHeaders, files, notFound);
+  router.get('/assets/:file', pageHeaders, files, notFound);
   return router;
 }
