@@ -40,10 +40,11 @@ async function openPage(context: BrowserContext, url: string): Promise<{ page: P
   page.on('pageerror', (err) => problems.push(`pageerror: ${String(err)}`));
   page.on('console', (msg) => {
     if (msg.type() !== 'error') return;
-    // The page's two probes answer 4xx by design, and the browser logs any 4xx: is a credential needed (401 on
-    // /api/websocket/stats), is it an administrator's (403 on /api/cache/stats). Nothing else may be logged.
+    // The page's probes answer 4xx by design, and the browser logs any 4xx: is a credential needed, is it
+    // accepted (401 on /api/websocket/stats, /api/sessions), is it an administrator's (403 on /api/cache/stats).
+    // Nothing else may be logged.
     const { url: from } = msg.location();
-    const probe = /status of 401/.test(msg.text()) ? /\/api\/websocket\/stats$/ : /status of 403/.test(msg.text()) ? /\/api\/cache\/stats$/ : undefined;
+    const probe = /status of 401/.test(msg.text()) ? /^\/api\/(websocket\/stats|sessions)$/ : /status of 403/.test(msg.text()) ? /^\/api\/cache\/stats$/ : undefined;
     if (probe?.test(new URL(from || 'http://x/').pathname)) return;
     problems.push(`console: ${msg.text()} (${from})`);
   });

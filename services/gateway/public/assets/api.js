@@ -95,18 +95,27 @@ export class Api {
   }
 
   /**
-   * Whether the gateway wants a credential: a public call that needs an identity answers 401 when it does.
-   * `/api/websocket/stats` is cheap and has no side effect.
+   * Whether the gateway wants a credential: a call that needs an identity answers 401 when it does.
+   * `/api/websocket/stats` is cheap, has no side effect and answers the open demo without a user; where it is
+   * not routed (a Kubernetes Ingress routes the user-facing paths only), `/api/sessions` tells.
    */
   async detectAuthMode() {
-    const res = await fetch('/api/websocket/stats', { headers: { accept: 'application/json' }, cache: 'no-store' });
+    const probe = (path) => fetch(path, { headers: { accept: 'application/json' }, cache: 'no-store' });
+    let res = await probe('/api/websocket/stats');
+    if (res.status !== 401 && !res.ok) res = await probe('/api/sessions?limit=1');
     this.authMode = res.status === 401 ? 'required' : 'open';
     return this.authMode;
   }
 
-  /** Whether the credential is accepted (the same call with it). */
+  /** Whether the credential is accepted: anything but a 401 on a user's route (a 503 is not the credential's fault). */
   async checkCredential() {
-    await this.get('/api/websocket/stats');
+    let res;
+    try {
+      res = await fetch('/api/sessions?limit=1', { headers: this.headers(), cache: 'no-store' });
+    } catch {
+      throw new ApiError(0, 'network', 'The gateway cannot be reached.', true);
+    }
+    if (res.status === 401) throw new ApiError(401, 'unauthorized', 'That key or token was refused.');
   }
 
   /** URL of the session's WebSocket, with the credential as `access_token` (browsers cannot set headers). */
