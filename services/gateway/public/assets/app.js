@@ -324,6 +324,17 @@ function onDown({ everOpened, final, code }) {
     return;
   }
   setStatus(final ? 'Disconnected' : 'Connection lost: reconnecting…', false);
+  const entry = state.shelf.get(state.sessionId);
+  if (!everOpened && entry?.shared) {
+    // A refused upgrade shows no reason to a page: a shared session's member list says whether we are one.
+    const id = state.sessionId;
+    api.get(api.withUser(`/api/sessions/${encodeURIComponent(id)}/members`)).catch((err) => {
+      if (state.sessionId !== id || !(err instanceof ApiError) || (err.code !== 'not_a_member' && err.status !== 403)) return;
+      state.socket?.close();
+      setStatus('Not a member of this session', false);
+      chat.system('You are not a member of this session (ask its owner for an invitation).', 'error');
+    });
+  }
   if (!everOpened && api.authMode !== 'open') {
     // A refused upgrade shows no reason to a page: ask the REST API whether the credential still holds.
     api.checkCredential().catch((err) => {
