@@ -540,6 +540,13 @@ $('cancel').addEventListener('click', () => send({ type: 'cancel' }));
 $('mode').addEventListener('change', () => send({ type: 'mode_switch', mode: $('mode').value }));
 
 window.addEventListener('online', () => state.socket?.reconnectNow());
+// An invitation link opened in a tab where the page already runs.
+window.addEventListener('hashchange', () => {
+  const invite = parseInvite(location.hash);
+  if (!invite || !state.shelf) return;
+  history.replaceState(null, '', location.pathname);
+  void join(invite.id, invite.token);
+});
 // A reload or a closed tab mid-answer: what came so far, for the resume after it.
 window.addEventListener('pagehide', () => saveInflight(true));
 
