@@ -16,6 +16,8 @@ export const Subjects = {
   conversationHistory: 'conversation.v1.history',
   /** A user's sessions that have turns: any orchestrator answers. */
   conversationSessions: 'conversation.v1.sessions',
+  /** One orchestrator's model-target breakers (each replica keeps its own): any orchestrator answers. */
+  workerBreakers: 'orchestrator.v1.breakers',
   /** Liveness of the worker pool: any orchestrator answers. */
   workerPing: 'orchestrator.v1.ping',
   /**

@@ -387,6 +387,9 @@ describe('the web page on the distributed stack (authentication on)', () => {
       expect(await page.textContent('#ops-cache')).toMatch(/hits\d+/);
       await expect.poll(() => page.textContent('#ops-connections'), WAIT).toMatch(/live WebSockets \(this gateway\)[1-9]/);
       await expect.poll(() => page.textContent('#ops-queues'), WAIT).toMatch(/jobs \w+\d+/);
+      // The model targets' breakers from an orchestrator (the gateway's own metrics have none in this mode).
+      await expect.poll(() => page.textContent('#ops-breakers'), WAIT).toMatch(/model target [\w.-]+: closed/);
+      expect(await page.textContent('#ops-breakers')).toMatch(/cache \(redis\): closed/);
       await shot(page, 'distributed-operator');
       expect(problems).toEqual([]);
     } finally {

@@ -1,4 +1,6 @@
 import {
+  QueueGroups,
+  Subjects,
   createAiMetrics,
   createBusMetrics,
   createQueueMetrics,
@@ -9,7 +11,7 @@ import {
   type WorkQueue,
 } from '@actionedx/shared';
 import type { Registry } from 'prom-client';
-import { registerCacheAdmin, type Cache } from './cache/index.js';
+import { answerAdminRequest, registerCacheAdmin, type Cache } from './cache/index.js';
 import { ChatPipeline, ChatWorker } from './chat/index.js';
 import { createRouterMetrics, DEFAULT_MODEL_PRICES, ModelRouter, PriceTable, type ModelPrice, type RoutingConfig } from './llm/index.js';
 import { registerHistoryAdmin, type ConversationStore } from './store/index.js';
@@ -156,9 +158,15 @@ export function createOrchestrator(deps: OrchestratorDeps): Orchestrator {
       worker.start();
       const stopCacheAdmin = registerCacheAdmin(bus, cache.store, logger);
       const stopHistory = registerHistoryAdmin(bus, deps.store, logger);
+      const breakers = bus.subscribe(
+        Subjects.workerBreakers,
+        (msg) => void answerAdminRequest(bus, msg, async () => ({ worker_id: deps.workerId, model_targets: router.breakerStates() }), logger),
+        { queue: QueueGroups.orchestrators },
+      );
       stopAdmin = () => {
         stopCacheAdmin();
         stopHistory();
+        breakers.unsubscribe();
       };
       started = true;
       serviceHealth.set({ component: 'orchestrator' }, 1);

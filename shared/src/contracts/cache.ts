@@ -95,3 +95,11 @@ export type AdminReply = z.infer<typeof AdminReplySchema>;
 /** What `orchestrator.v1.ping` answers. */
 export const WorkerPingSchema = z.object({ worker_id: z.string(), in_flight: z.number().int().nonnegative() });
 export type WorkerPing = z.infer<typeof WorkerPingSchema>;
+
+export const BREAKER_STATES = ['closed', 'open', 'half_open'] as const;
+/** What `orchestrator.v1.breakers` answers: one replica's model-target circuit breakers (each replica has its own). */
+export const WorkerBreakersSchema = z.object({
+  worker_id: z.string(),
+  model_targets: z.record(z.string(), z.enum(BREAKER_STATES)),
+});
+export type WorkerBreakers = z.infer<typeof WorkerBreakersSchema>;

@@ -62,12 +62,13 @@ export class OperatorView {
 
   async refresh() {
     const errors = [];
-    const [stats, health, sockets, metrics, cacheHealth] = await Promise.allSettled([
+    const [stats, health, sockets, metrics, cacheHealth, breakers] = await Promise.allSettled([
       this.api.get('/api/cache/stats'),
       this.api.get('/api/health'),
       this.api.get('/api/websocket/stats'),
       this.api.metricsText(),
       this.api.get('/api/cache/health'),
+      this.api.get('/api/admin/breakers'),
     ]);
     if (stats.status === 'fulfilled') {
       const s = stats.value;
@@ -86,7 +87,9 @@ export class OperatorView {
       ]);
     } else errors.push(`cache: ${stats.reason.message}`);
 
-    if (metrics.status === 'fulfilled') this.renderMetrics(metrics.value, cacheHealth.status === 'fulfilled' ? cacheHealth.value : undefined);
+    if (metrics.status === 'fulfilled') {
+      this.renderMetrics(metrics.value, cacheHealth.status === 'fulfilled' ? cacheHealth.value : undefined, breakers.status === 'fulfilled' ? breakers.value : undefined);
+    }
     else errors.push(`metrics: ${metrics.reason.message}`);
 
     if (sockets.status === 'fulfilled') {
@@ -112,13 +115,18 @@ export class OperatorView {
     this.$('ops-updated').textContent = `updated ${new Date().toLocaleTimeString()}`;
   }
 
-  renderMetrics(text, cacheHealth) {
+  /** `workerBreakers`: `GET /api/admin/breakers` (one orchestrator's view), else this process's metrics. */
+  renderMetrics(text, cacheHealth, workerBreakers) {
     const samples = parseMetrics(text, ['ai_target_breaker_state', 'cache_breaker_open', 'jobs_queue_depth', 'chat_queue_jobs', 'websocket_active_connections', 'ai_requests_in_flight']);
     const breakers = [];
-    for (const s of samples.filter((x) => x.name === 'ai_target_breaker_state')) {
-      const [word, cls] = s.value === 2 ? ['open', 'state-open'] : s.value === 1 ? ['half open', 'state-half'] : ['closed', 'state-closed'];
-      breakers.push(el('li', {}, `model target ${s.labels.target}: `, el('span', { class: cls }, word)));
+    const stateClass = { open: 'state-open', half_open: 'state-half', closed: 'state-closed' };
+    const targets = workerBreakers
+      ? Object.entries(workerBreakers.model_targets)
+      : samples.filter((x) => x.name === 'ai_target_breaker_state').map((s) => [s.labels.target, s.value === 2 ? 'open' : s.value === 1 ? 'half_open' : 'closed']);
+    for (const [target, state] of targets) {
+      breakers.push(el('li', {}, `model target ${target}: `, el('span', { class: stateClass[state] ?? '' }, state.replace('_', ' '))));
     }
+    if (workerBreakers && targets.length > 0) breakers.push(el('li', { class: 'note' }, '(as one orchestrator sees them: each replica keeps its own)'));
     // The cache's breaker as a worker reports it (any replica answers), else as this process's metrics show it.
     const cacheBreaker = cacheHealth?.breaker ?? samples.filter((x) => x.name === 'cache_breaker_open').map((s) => (s.value > 0 ? 'open' : 'closed'))[0];
     if (cacheBreaker !== undefined) {

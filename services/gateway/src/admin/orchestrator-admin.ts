@@ -9,6 +9,7 @@ import {
   SessionHistorySchema,
   SessionListSchema,
   Subjects,
+  WorkerBreakersSchema,
   WorkerPingSchema,
   decodeJson,
   encodeJson,
@@ -25,6 +26,7 @@ import {
   type SessionList,
   type SessionsRequest,
   type RequestContext,
+  type WorkerBreakers,
   type WorkerPing,
 } from '@actionedx/shared';
 import type { GatewayMetrics } from '../metrics.js';
@@ -69,6 +71,11 @@ export class OrchestratorAdmin {
   /** A user's sessions that have turns, most recently used first. */
   sessions(request: SessionsRequest, ctx?: RequestContext): Promise<SessionList> {
     return this.call(Subjects.conversationSessions, request, SessionListSchema, ctx);
+  }
+
+  /** One orchestrator's model-target breakers (each replica keeps its own). */
+  breakers(ctx?: RequestContext): Promise<WorkerBreakers> {
+    return this.call(Subjects.workerBreakers, {}, WorkerBreakersSchema, ctx);
   }
 
   /** One worker's answer and the round trip, or an AppError when none answers in time. */

@@ -17,6 +17,7 @@ import { ChatResponder } from './chat-responder.js';
 import { cors } from './cors.js';
 import { errorHandler, notFound } from './error-mapper.js';
 import { requestContext, type RequestTracker } from './request-context.js';
+import { breakerRoutes } from './routes/breaker-routes.js';
 import { cacheRoutes } from './routes/cache-routes.js';
 import { chatRoutes } from './routes/chat-routes.js';
 import { healthRoutes } from './routes/health-routes.js';
@@ -74,6 +75,7 @@ export function createHttpApp(deps: HttpAppDeps): Express {
   );
   app.use(jobRoutes({ ...deps.jobs, logger: deps.logger }));
   app.use(cacheRoutes(deps.admin));
+  app.use(breakerRoutes(deps.admin));
   app.use(sessionRoutes(deps.admin));
   app.use(adminKeyRoutes({ keys: deps.apiKeys, bodyLimitBytes: deps.bodyLimitBytes, jsonMaxDepth: deps.jsonMaxDepth }));
   app.use(

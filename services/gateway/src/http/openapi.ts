@@ -130,6 +130,12 @@ export function buildOpenApi(): Record<string, unknown> {
       '/readyz': { get: { summary: 'Readiness (503 while the bus is down or shutting down)', security: [], responses: { '200': { description: 'ready' }, '503': { description: 'not ready' } } } },
       '/api/websocket/stats': { get: { summary: "This gateway's WebSocket figures; the sessions, with their users, for administrators only", responses: { '200': { description: 'Figures' }, '401': door['401'] } } },
       '/api/metrics': { get: { summary: 'Prometheus text format (admin; Prometheus scrapes /metrics on the ops port)', responses: { '200': { description: 'Metrics', content: { 'text/plain': { schema: { type: 'string' } } } }, ...adminOnly } } },
+      '/api/admin/breakers': {
+        get: {
+          summary: "The model targets' circuit breakers as one orchestrator replica sees them (admin; each replica has its own)",
+          responses: { '200': { description: '`{model_targets: {<target>: closed|open|half_open}, scope}`' }, ...adminOnly, '503': errors['503'] },
+        },
+      },
       '/api/admin/keys': {
         post: {
           summary: 'Create an API key (admin); its secret is in the answer, this once',
