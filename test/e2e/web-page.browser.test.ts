@@ -347,14 +347,23 @@ describe('the web page on the distributed stack (authentication on)', () => {
     ready();
     const context = await browser!.newContext();
     try {
+      // A session this browser has never seen: a turn another client had (REST, the same user).
+      const token = await mintToken('web-history', { ttlS: 600 });
+      const message = `Remember the literacy plan ${Date.now()}`;
+      const earlierTurn = await fetch(`${stack!.url}/api/assistant/chat`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify({ message, session_id: `elsewhere-${Date.now()}` }),
+      });
+      expect(earlierTurn.status).toBe(200);
       const { page, problems } = await openPage(context, `${stack!.url}/`);
-      await signIn(page, await mintToken('web-user', { ttlS: 600 }));
-      // The first test's session: listed by the server (this browser has never seen it), titled by its first message.
-      const earlier = page.locator('#session-list button', { hasText: 'Stream across the bus' });
+      await signIn(page, token);
+      // Listed by the server, titled by its first message; opened, its turns come from the server too.
+      const earlier = page.locator('#session-list button', { hasText: message.slice(0, 40) });
       await earlier.waitFor(WAIT);
       await earlier.click();
       await expect.poll(() => page.getAttribute('#log', 'data-history'), WAIT).toBe('server');
-      expect(await page.locator('#log .msg.user').first().textContent()).toMatch(/^Stream across the bus/);
+      expect(await page.locator('#log .msg.user').first().textContent()).toBe(message);
       expect(await page.locator('#log .msg.assistant .meta').first().textContent()).toMatch(/model \S+/);
       expect(problems).toEqual([]);
     } finally {
