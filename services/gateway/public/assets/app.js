@@ -324,6 +324,13 @@ function onDown({ everOpened, final, code }) {
     return;
   }
   setStatus(final ? 'Disconnected' : 'Connection lost: reconnecting…', false);
+  if (state.pendingMessage !== undefined && !state.current?.request_id) {
+    // Sent, but no answer had started: nothing to resume. The user sends it again.
+    chat.system('The connection was lost before the answer started: send your message again.', 'error');
+    state.pendingMessage = undefined;
+    state.current = undefined;
+    setBusy(false);
+  }
   const entry = state.shelf.get(state.sessionId);
   if (!everOpened && entry?.shared) {
     // A refused upgrade shows no reason to a page: a shared session's member list says whether we are one.
