@@ -140,6 +140,7 @@ async function start() {
     await join(invite.id, invite.token);
   } else if (resumable && state.shelf.get(resumable.session_id)) openSession(resumable.session_id);
   else openSession(state.shelf.list()[0]?.id ?? newSessionEntry().id);
+  jobs.reset();
   void jobs.load();
   void ops.start();
 }

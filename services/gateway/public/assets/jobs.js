@@ -21,6 +21,14 @@ export class JobsPanel {
     });
   }
 
+  /** Forgets the jobs on screen (another user signed in) and stops following them. */
+  reset() {
+    for (const entry of this.jobs.values()) entry.abort?.abort();
+    this.jobs.clear();
+    this.list.replaceChildren();
+    this.say(undefined);
+  }
+
   async load() {
     try {
       const page = await this.api.get(this.api.withUser(`/api/jobs?limit=${JOBS_SHOWN}`));
