@@ -32,11 +32,13 @@ RUN npm run build \
       mkdir -p "/out/$ws"; \
       cp -a "$ws/package.json" "/out/$ws/"; \
       if [ -d "$ws/dist" ]; then cp -a "$ws/dist" "/out/$ws/"; fi; \
+      if [ -d "$ws/public" ]; then cp -a "$ws/public" "/out/$ws/"; fi; \
       if [ -d "$ws/node_modules" ]; then cp -a "$ws/node_modules" "/out/$ws/"; fi; \
     done \
  && find /out -name '*.tsbuildinfo' -delete
 
-# ---- runtime: the services' compiled code (shared, services/*; not testkit or bench) and production
+# ---- runtime: the services' compiled code (shared, services/*; not testkit or bench), the gateway's web page
+# (services/gateway/public, plain files beside its dist/) and production
 # dependencies, owned by root, run as `node`
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production \

@@ -38,6 +38,13 @@ export default defineConfig(
     },
   },
   {
+    // The web page's browser modules: plain JavaScript outside the TypeScript program (no build step), checked
+    // with the rules that need no types.
+    files: ['services/gateway/public/**/*.js'],
+    extends: [tseslint.configs.disableTypeChecked],
+    languageOptions: { sourceType: 'module', parserOptions: { project: false } },
+  },
+  {
     // Tests, test helpers, the testkit and the bench: parsed JSON/YAML and test doubles are `any` by nature.
     files: ['**/*.test.ts', 'test/**', 'testkit/**', 'bench/**', '**/testing/**', 'scripts/**', '*.config.{ts,js}'],
     rules: {

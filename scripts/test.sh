@@ -58,8 +58,9 @@ apt_install() {
 }
 has() { command -v "$1" >/dev/null 2>&1 || [ -x "$2" ]; }
 
-if wants integration; then
-  # the machine's servers, and the binaries the tests start servers of their own from (testkit)
+if wants integration || wants e2e; then
+  # the machine's servers, and the binaries the tests start servers of their own from (testkit); the web page's
+  # browser tests run on the distributed stack too
   has redis-server /usr/bin/redis-server || apt_install redis-server
   has nats-server /usr/sbin/nats-server || apt_install nats-server
 fi
@@ -91,7 +92,7 @@ wait_port() {
   return 1
 }
 
-if wants integration; then
+if wants integration || wants e2e; then
   if [ -n "${REDIS_URL:-}" ]; then
     log "Redis: REDIS_URL=$REDIS_URL"
   elif ! port_open 6379; then

@@ -22,6 +22,12 @@ export const Subjects = {
   cacheStats: 'cache.v1.stats',
   cacheInvalidate: 'cache.v1.invalidate',
   cacheHealth: 'cache.v1.health',
+  /** A user's turns of a session, from the conversation store: any orchestrator answers. */
+  conversationHistory: 'conversation.v1.history',
+  /** A user's sessions that have turns: any orchestrator answers. */
+  conversationSessions: 'conversation.v1.sessions',
+  /** One orchestrator's model-target breakers (each replica keeps its own): any orchestrator answers. */
+  workerBreakers: 'orchestrator.v1.breakers',
   /** Liveness of the worker pool: any orchestrator answers. */
   workerPing: 'orchestrator.v1.ping',
   /**

@@ -185,7 +185,7 @@ describe('k8s wiring', () => {
     }
   });
 
-  it('routes chat, tasks, health and WebSockets through the Ingress with long timeouts, never metrics or cache administration', () => {
+  it('routes chat, tasks, health, WebSockets, jobs, sessions and the page through the Ingress with long timeouts, never metrics or cache administration', () => {
     const ing = byKindName('Ingress', 'gateway');
     const a = ing.metadata.annotations;
     expect(Number(a['nginx.ingress.kubernetes.io/proxy-read-timeout'])).toBeGreaterThanOrEqual(3600);
@@ -194,7 +194,10 @@ describe('k8s wiring', () => {
     const paths = ing.spec.rules.flatMap((r: any) => r.http.paths.map((p: any) => p.path));
     expect(paths).toEqual(expect.arrayContaining(['/api/assistant', '/ws/assistant', '/api/health']));
     for (const p of paths) expect(p).not.toMatch(/metrics|cache/);
-    expect(paths).not.toContain('/');
+    // The web page: `/` exactly (never a catch-all prefix) and its assets.
+    const all = ing.spec.rules.flatMap((r: any) => r.http.paths);
+    expect(all.filter((p: any) => p.path === '/').map((p: any) => p.pathType)).toEqual(['Exact']);
+    expect(paths).toEqual(expect.arrayContaining(['/assets', '/api/jobs', '/api/sessions']));
   });
 
   it('keeps the orchestrators\' metrics port inside the cluster, and the mock LLM for the orchestrators only', () => {

@@ -42,7 +42,16 @@ function childEnv(extra: Record<string, string | undefined>): NodeJS.ProcessEnv 
   const base = { ...process.env };
   for (const k of ['NATS_URL', 'REDIS_URL', 'QUEUE_REDIS_URL', 'OPENAI_API_KEY', 'OPENAI_BASE_URL', 'PORT', 'MONGO_URL', 'ROLE']) delete base[k];
   // OPS_PORT 0: the gateway's ops listener on a free port too (several gateways run side by side).
-  const env: NodeJS.ProcessEnv = { ...base, NODE_ENV: 'test', LOG_LEVEL: 'info', LOG_PRETTY: 'false', OPS_PORT: '0' };
+  // The mock model answers at once unless a test sets its pace (the embedded demo's default is a human pace).
+  const env: NodeJS.ProcessEnv = {
+    ...base,
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'info',
+    LOG_PRETTY: 'false',
+    OPS_PORT: '0',
+    MOCK_LLM_TTFT_MS: '0',
+    MOCK_LLM_TOKENS_PER_SECOND: '0',
+  };
   for (const [k, v] of Object.entries(extra)) if (v !== undefined) env[k] = v;
   return env;
 }

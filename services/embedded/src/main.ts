@@ -1,6 +1,6 @@
 import { ConfigError, createLogger, createMetricsRegistry, InProcessBus, onShutdown, readPackageVersion } from '@actionedx/shared';
 import { createGateway, loadGatewayConfig, openJobDesk } from '@actionedx/gateway';
-import { createMockLlm, type ListeningMockLlm } from '@actionedx/mock-llm';
+import { createMockLlm, loadMockLlmConfig, type ListeningMockLlm } from '@actionedx/mock-llm';
 import { assembleOrchestrator, loadOrchestratorConfig } from '@actionedx/orchestrator';
 
 /**
@@ -8,15 +8,24 @@ import { assembleOrchestrator, loadOrchestratorConfig } from '@actionedx/orchest
  * (Redis when REDIS_URL is set) and, without OPENAI_API_KEY, the mock LLM on a loopback port, called through
  * the same `openai` SDK code path as a real provider.
  */
+/**
+ * The demo's mock model streams at a human pace, so that a person sees tokens arrive: about 300 ms to the first
+ * token, then 30 tokens a second. MOCK_LLM_TTFT_MS and MOCK_LLM_TOKENS_PER_SECOND (0 and 0: at once, as tests and
+ * benchmarks set them) and the other MOCK_LLM_* variables of the mock's own service override it.
+ */
+const DEMO_PACE = { MOCK_LLM_TTFT_MS: '300', MOCK_LLM_TOKENS_PER_SECOND: '30' };
+
 function configs() {
   // The embedded mode is the one without a bus server: a NATS_URL here would be a mistake to ignore silently.
   const env = { ...process.env };
   try {
     if (env.NATS_URL) throw new ConfigError(['NATS_URL: the embedded mode runs without NATS; use the start:gateway and start:orchestrator scripts']);
     // The demo runs open unless AUTH_MODE=required says otherwise (and it says so loudly at start).
+    const mockVars = Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith('MOCK_LLM_')));
     return {
       gateway: loadGatewayConfig(env, { defaultAuthMode: 'open' }),
       orchestrator: loadOrchestratorConfig({ ...env, PORT: undefined }),
+      mock: loadMockLlmConfig({ ...DEMO_PACE, ...mockVars }),
     };
   } catch (err) {
     console.error(err instanceof Error ? err.message : err);
@@ -31,7 +40,7 @@ const bus = new InProcessBus((err, subject) => logger.error({ err, subject }, 'b
 let mock: ListeningMockLlm | undefined;
 let baseURL = cfg.orchestrator.OPENAI_BASE_URL;
 if (!cfg.orchestrator.OPENAI_API_KEY && !baseURL) {
-  mock = await createMockLlm({}, { logger: logger.child({ role: 'mock-llm' }) }).listen(0, '127.0.0.1');
+  mock = await createMockLlm(cfg.mock, { logger: logger.child({ role: 'mock-llm' }) }).listen(0, '127.0.0.1');
   baseURL = mock.url;
 }
 
@@ -87,9 +96,12 @@ gateway.server.listen(cfg.gateway.port, cfg.gateway.host, () => {
       store: store.backend,
       jobs: jobDesk ? 'in process, on QUEUE_REDIS_URL' : 'unavailable (set QUEUE_REDIS_URL)',
       model: mock ? `mock LLM at ${mock.url} (set OPENAI_API_KEY for a real provider)` : baseURL ?? 'https://api.openai.com/v1',
+      ...(mock ? { mock_pace: { ttft_ms: cfg.mock.ttftMs, tokens_per_second: cfg.mock.tokensPerSecond } } : {}),
     },
     'listening',
   );
+  const host = cfg.gateway.host === '0.0.0.0' || cfg.gateway.host === '::' ? 'localhost' : cfg.gateway.host;
+  logger.info({ url: `http://${host.includes(':') ? `[${host}]` : host}:${port}/` }, `Open http://${host.includes(':') ? `[${host}]` : host}:${port}/ in a browser: the web page (chat, sessions, jobs, operator view).`);
   logger.info(
     `ActionEDx embedded mode: one process, in-process bus, ${cache.store.backend} cache, ${store.backend} store, ${mock ? 'mock LLM' : 'real LLM'}. ` +
       (cfg.gateway.auth.mode === 'open'

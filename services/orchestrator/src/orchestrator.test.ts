@@ -137,6 +137,17 @@ describe('orchestrator on the in-process bus', () => {
   /** The keys stored since `from` (an index into the store's calls). */
   const keysStoredSince = (from: number) => stored.mock.calls.slice(from).map(([key]) => key);
 
+  it('answers the administrative requests: its model-target breakers and the conversation history', async () => {
+    const reply = await bus.request(Subjects.workerBreakers, encodeJson({}), { timeoutMs: 2_000 });
+    const body = JSON.parse(new TextDecoder().decode(reply.data)) as { ok: boolean; data: { worker_id: string; model_targets: Record<string, string> } };
+    expect(body.ok).toBe(true);
+    expect(body.data.worker_id).toBe('w1');
+    expect(Object.keys(body.data.model_targets).length).toBeGreaterThan(0);
+    for (const state of Object.values(body.data.model_targets)) expect(['closed', 'open', 'half_open']).toContain(state);
+    const history = await bus.request(Subjects.conversationSessions, encodeJson({ user_id: 'nobody-here' }), { timeoutMs: 2_000 });
+    expect(JSON.parse(new TextDecoder().decode(history.data))).toEqual({ ok: true, data: { sessions: [] } });
+  });
+
   it('acks, streams chunks in seq order and ends with exactly one done frame', async () => {
     const r = await run({ user_id: 'u1', message: `hello ${randomUUID()}` });
     expect(r.ack).toMatchObject({ type: 'ack', worker_id: 'w1' });

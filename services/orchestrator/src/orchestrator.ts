@@ -1,4 +1,6 @@
 import {
+  QueueGroups,
+  Subjects,
   createAiMetrics,
   createBusMetrics,
   createQueueMetrics,
@@ -9,10 +11,10 @@ import {
   type WorkQueue,
 } from '@actionedx/shared';
 import type { Registry } from 'prom-client';
-import { registerCacheAdmin, type Cache } from './cache/index.js';
+import { answerAdminRequest, registerCacheAdmin, type Cache } from './cache/index.js';
 import { ChatPipeline, ChatWorker } from './chat/index.js';
 import { createRouterMetrics, DEFAULT_MODEL_PRICES, ModelRouter, PriceTable, type ModelPrice, type RoutingConfig } from './llm/index.js';
-import type { ConversationStore } from './store/index.js';
+import { registerHistoryAdmin, type ConversationStore } from './store/index.js';
 import type { TaskRegistry } from './tasks/index.js';
 
 export interface OrchestratorDeps {
@@ -155,7 +157,18 @@ export function createOrchestrator(deps: OrchestratorDeps): Orchestrator {
         if (state === 'connected') void ensureQueue();
       });
       worker.start();
-      stopAdmin = registerCacheAdmin(bus, cache.store, logger);
+      const stopCacheAdmin = registerCacheAdmin(bus, cache.store, logger);
+      const stopHistory = registerHistoryAdmin(bus, deps.store, logger);
+      const breakers = bus.subscribe(
+        Subjects.workerBreakers,
+        (msg) => void answerAdminRequest(bus, msg, async () => ({ worker_id: deps.workerId, model_targets: router.breakerStates() }), logger),
+        { queue: QueueGroups.orchestrators },
+      );
+      stopAdmin = () => {
+        stopCacheAdmin();
+        stopHistory();
+        breakers.unsubscribe();
+      };
       started = true;
       serviceHealth.set({ component: 'orchestrator' }, 1);
       // service_health stays current for alerts even when nobody asks for /health.

@@ -100,3 +100,11 @@ export const WorkerPingSchema = z.object({
   routes: z.partialRecord(z.enum(TASK_TYPES), z.array(z.string())).optional(),
 });
 export type WorkerPing = z.infer<typeof WorkerPingSchema>;
+
+export const BREAKER_STATES = ['closed', 'open', 'half_open'] as const;
+/** What `orchestrator.v1.breakers` answers: one replica's model-target circuit breakers (each replica has its own). */
+export const WorkerBreakersSchema = z.object({
+  worker_id: z.string(),
+  model_targets: z.record(z.string(), z.enum(BREAKER_STATES)),
+});
+export type WorkerBreakers = z.infer<typeof WorkerBreakersSchema>;

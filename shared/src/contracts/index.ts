@@ -6,3 +6,4 @@ export * from './cache.js';
 export * from './ws.js';
 export * from './jobs.js';
 export * from './sessions.js';
+export * from './conversation.js';

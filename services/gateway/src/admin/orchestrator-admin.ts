@@ -6,7 +6,10 @@ import {
   CacheInvalidateResultSchema,
   CacheStatsSchema,
   Headers,
+  SessionHistorySchema,
+  SessionListSchema,
   Subjects,
+  WorkerBreakersSchema,
   WorkerPingSchema,
   decodeJson,
   encodeJson,
@@ -17,8 +20,13 @@ import {
   type CacheInvalidateRequest,
   type CacheInvalidateResult,
   type CacheStats,
+  type HistoryRequest,
   type Logger,
+  type SessionHistory,
+  type SessionList,
+  type SessionsRequest,
   type RequestContext,
+  type WorkerBreakers,
   type WorkerPing,
 } from '@actionedx/shared';
 import type { GatewayMetrics } from '../metrics.js';
@@ -53,6 +61,21 @@ export class OrchestratorAdmin {
 
   cacheHealth(ctx?: RequestContext): Promise<CacheHealth> {
     return this.call(Subjects.cacheHealth, {}, CacheHealthSchema, ctx);
+  }
+
+  /** A user's newest turns of a session, from the conversation store. */
+  sessionHistory(request: HistoryRequest, ctx?: RequestContext): Promise<SessionHistory> {
+    return this.call(Subjects.conversationHistory, request, SessionHistorySchema, ctx);
+  }
+
+  /** A user's sessions that have turns, most recently used first. */
+  sessions(request: SessionsRequest, ctx?: RequestContext): Promise<SessionList> {
+    return this.call(Subjects.conversationSessions, request, SessionListSchema, ctx);
+  }
+
+  /** One orchestrator's model-target breakers (each replica keeps its own). */
+  breakers(ctx?: RequestContext): Promise<WorkerBreakers> {
+    return this.call(Subjects.workerBreakers, {}, WorkerBreakersSchema, ctx);
   }
 
   /** One worker's answer and the round trip, or an AppError when none answers in time. */

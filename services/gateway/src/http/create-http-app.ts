@@ -22,11 +22,14 @@ import { ChatResponder } from './chat-responder.js';
 import { cors } from './cors.js';
 import { errorHandler, notFound } from './error-mapper.js';
 import { requestContext, type RequestTracker } from './request-context.js';
+import { breakerRoutes } from './routes/breaker-routes.js';
 import { cacheRoutes } from './routes/cache-routes.js';
 import { chatRoutes } from './routes/chat-routes.js';
 import { healthRoutes } from './routes/health-routes.js';
+import { conversationRoutes } from './routes/session-routes.js';
 import { apiDocumentRoutes, observabilityRoutes } from './routes/observability-routes.js';
 import { securityHeaders } from './security-headers.js';
+import { webPageRoutes } from '../web/web-page.js';
 
 export interface HttpAppDeps {
   dispatcher: ChatDispatcher;
@@ -55,8 +58,8 @@ export interface HttpAppDeps {
 }
 
 /**
- * The public express application: security headers, CORS and context first; health and the API documents
- * for anyone; then authentication (everything after it has a `Principal`), the routes, 404 and the one
+ * The public express application: security headers, CORS and context first; health, the API documents and
+ * the web page for anyone; then authentication (everything after it has a `Principal`), the routes, 404 and the one
  * error mapper. Prometheus scrapes `/metrics` on the ops port, never here.
  */
 export function createHttpApp(deps: HttpAppDeps): Express {
@@ -70,6 +73,7 @@ export function createHttpApp(deps: HttpAppDeps): Express {
   app.use(requestContext({ logger: deps.logger, metrics: deps.metrics, tracker: deps.tracker }));
   app.use(healthRoutes(deps.health, { detail: 'public' }));
   app.use(apiDocumentRoutes());
+  app.use(webPageRoutes());
   // The OpenAI-compatible API authenticates per route and answers every error in OpenAI's shape.
   app.use(
     openAiRoutes({
@@ -92,8 +96,11 @@ export function createHttpApp(deps: HttpAppDeps): Express {
   );
   app.use(streamResumeRoutes(deps.resumes));
   app.use(jobRoutes({ ...deps.jobs, logger: deps.logger }));
+  // GET /api/sessions (the caller's conversations) before the collaboration routes' POST /api/sessions.
+  app.use(conversationRoutes(deps.admin));
   app.use(sessionRoutes({ hub: deps.sessions, bodyLimitBytes: deps.bodyLimitBytes, jsonMaxDepth: deps.jsonMaxDepth, logger: deps.logger }));
   app.use(cacheRoutes(deps.admin));
+  app.use(breakerRoutes(deps.admin));
   app.use(adminKeyRoutes({ keys: deps.apiKeys, bodyLimitBytes: deps.bodyLimitBytes, jsonMaxDepth: deps.jsonMaxDepth }));
   app.use(
     observabilityRoutes({ registry: deps.registry, alsoServe: deps.alsoServe, websocketStats: deps.websocketStats }),

@@ -7,6 +7,12 @@ import {
   ChatRequestSchema,
   ChatResponseSchema,
   ErrorBodySchema,
+  HISTORY_DEFAULT_TURNS,
+  HISTORY_MAX_TURNS,
+  SESSIONS_DEFAULT,
+  SESSIONS_MAX,
+  SessionHistorySchema,
+  SessionListSchema,
   TASK_TYPES,
 } from '@actionedx/shared';
 import { jobPathsDoc, jobSchemasDoc } from '../jobs/job-openapi.js';
@@ -75,7 +81,7 @@ export function buildOpenApi(): Record<string, unknown> {
   return {
     openapi: '3.1.0',
     info: { title: 'ActionEDx assistant gateway', version: GATEWAY_VERSION },
-    paths: {
+    paths: mergePaths({
       '/api/assistant/chat': {
         post: {
           summary: 'One chat turn, answered in JSON or streamed as Server-Sent Events',
@@ -127,11 +133,38 @@ export function buildOpenApi(): Record<string, unknown> {
         },
       },
       '/api/cache/health': { get: { summary: 'Cache backend health (admin)', responses: { '200': { description: 'Health', content: json(output(CacheHealthSchema)) }, ...adminOnly } } },
+      '/api/sessions': {
+        get: {
+          summary: "The caller's sessions that have turns, most recently used first (from the conversation store)",
+          parameters: [
+            { name: 'limit', in: 'query', description: `Sessions returned (default ${SESSIONS_DEFAULT})`, schema: { type: 'integer', minimum: 1, maximum: SESSIONS_MAX } },
+            { name: 'user_id', in: 'query', description: 'Open mode only: the user (with a credential, its user)', schema: { type: 'string' } },
+          ],
+          responses: { '200': { description: 'The sessions', content: json(output(SessionListSchema)) }, '400': errors['400'], '401': door['401'], '403': door['403'], '503': errors['503'] },
+        },
+      },
+      '/api/sessions/{session_id}/history': {
+        get: {
+          summary: "The caller's own turns of a session, oldest first (from the conversation store)",
+          parameters: [
+            { name: 'session_id', in: 'path', required: true, schema: { type: 'string', maxLength: 128, pattern: '^[A-Za-z0-9_.:@-]+$' } },
+            { name: 'limit', in: 'query', description: `Newest turns returned (default ${HISTORY_DEFAULT_TURNS})`, schema: { type: 'integer', minimum: 1, maximum: HISTORY_MAX_TURNS } },
+            { name: 'user_id', in: 'query', description: 'Open mode only: the user (with a credential, its user)', schema: { type: 'string' } },
+          ],
+          responses: { '200': { description: 'The turns', content: json(output(SessionHistorySchema)) }, '400': errors['400'], '401': door['401'], '403': door['403'], '503': errors['503'] },
+        },
+      },
       '/api/health': { get: { summary: 'Health with each dependency (no host names)', security: [], responses: { '200': { description: 'healthy or degraded' }, '503': { description: 'unhealthy' } } } },
       '/healthz': { get: { summary: 'Liveness', security: [], responses: { '200': { description: 'alive' } } } },
       '/readyz': { get: { summary: 'Readiness (503 while the bus is down or shutting down)', security: [], responses: { '200': { description: 'ready' }, '503': { description: 'not ready' } } } },
       '/api/websocket/stats': { get: { summary: "This gateway's WebSocket figures; the sessions, with their users, for administrators only", responses: { '200': { description: 'Figures' }, '401': door['401'] } } },
       '/api/metrics': { get: { summary: 'Prometheus text format (admin; Prometheus scrapes /metrics on the ops port)', responses: { '200': { description: 'Metrics', content: { 'text/plain': { schema: { type: 'string' } } } }, ...adminOnly } } },
+      '/api/admin/breakers': {
+        get: {
+          summary: "The model targets' circuit breakers as one orchestrator replica sees them (admin; each replica has its own)",
+          responses: { '200': { description: '`{model_targets: {<target>: closed|open|half_open}, scope}`' }, ...adminOnly, '503': errors['503'] },
+        },
+      },
       '/api/admin/keys': {
         post: {
           summary: 'Create an API key (admin); its secret is in the answer, this once',
@@ -151,12 +184,20 @@ export function buildOpenApi(): Record<string, unknown> {
           responses: { '200': { description: 'The revoked key' }, '404': err('No such key'), ...adminOnly },
         },
       },
+      '/': { get: { summary: 'The web page: chat, sessions, jobs and, for administrators, the operator view', security: [], responses: { '200': { description: 'HTML', content: { 'text/html': { schema: { type: 'string' } } } } } } },
+      '/assets/{file}': {
+        get: {
+          summary: "The web page's ES modules and style sheet (revalidated: ETag, Last-Modified)",
+          security: [],
+          parameters: [{ name: 'file', in: 'path', required: true, schema: { type: 'string' } }],
+          responses: { '200': { description: 'JavaScript or CSS' }, '404': err('No such file (`not_found`)') },
+        },
+      },
       '/api/openapi.json': { get: { summary: 'This document', security: [], responses: { '200': { description: 'OpenAPI 3.1', content: json({ type: 'object' }) } } } },
       '/api/asyncapi.json': { get: { summary: 'The WebSocket protocol (/ws/assistant/{session_id}) as AsyncAPI 3.0', security: [], responses: { '200': { description: 'AsyncAPI 3.0', content: json({ type: 'object' }) } } } },
       ...jobPathsDoc(),
       ...openAiPathsDoc(),
-      ...sessionPathsDoc(),
-    },
+    }, sessionPathsDoc()),
     // With AUTH_MODE=required (the gateway's default) every operation but health and these documents needs one
     // of these; `user_id` then comes from the credential and may be left out of bodies.
     security: [{ bearer: [] }, { apiKey: [] }],
@@ -175,4 +216,13 @@ export function buildOpenApi(): Record<string, unknown> {
       },
     },
   };
+}
+
+/** Path items of `extra` added to `paths`; a path in both keeps the operations of each (GET and POST /api/sessions). */
+function mergePaths(paths: Record<string, unknown>, extra: Record<string, unknown>): Record<string, unknown> {
+  const merged: Record<string, unknown> = { ...paths };
+  for (const [path, item] of Object.entries(extra)) {
+    merged[path] = { ...(merged[path] as Record<string, unknown> | undefined), ...(item as Record<string, unknown>) };
+  }
+  return merged;
 }

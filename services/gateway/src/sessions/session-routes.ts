@@ -99,7 +99,7 @@ export function sessionRoutes(deps: SessionRoutesDeps): Router {
       const { created_at: _c, ...shown } = session;
       res.status(201).location(`/api/sessions/${session.session_id}/members`).json({ ...shown, members: await guarded(hub.view(session.session_id)) });
     })
-    .all(methodNotAllowed('POST'));
+    .all(methodNotAllowed('GET', 'POST'));
 
   router
     .route('/api/sessions/:id/members')

@@ -52,6 +52,19 @@ export interface AssistantSocketServerDeps {
   sessions?: SessionHub;
 }
 
+/**
+ * Whether a browser's Origin is the page the gateway serves itself (`GET /`): its host and port are the
+ * request's Host. Another site's page cannot forge its Origin, so this lets no foreign page in.
+ */
+export function sameHost(origin: string, host: string | undefined): boolean {
+  if (host === undefined) return false;
+  try {
+    return new URL(origin).host === host.toLowerCase();
+  } catch {
+    return false;
+  }
+}
+
 function rejectUpgrade(socket: Duplex, err: AppError, requestId: string, extra: Record<string, string> = {}): void {
   if (socket.destroyed) return;
   const body = JSON.stringify(err.toJSON(requestId));
@@ -163,8 +176,9 @@ export class AssistantSocketServer {
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
   }
 
-  private originAllowed(origin: string | undefined): boolean {
-    return origin === undefined || this.anyOrigin || this.origins.has(origin);
+  /** No Origin (not a browser), the gateway's own page (same host), or a listed origin. */
+  private originAllowed(origin: string | undefined, host: string | undefined): boolean {
+    return origin === undefined || this.anyOrigin || this.origins.has(origin) || sameHost(origin, host);
   }
 
   private async onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
@@ -204,7 +218,7 @@ export class AssistantSocketServer {
     } catch (err) {
       throw new UpgradeRefusal(err instanceof AppError ? err : new AppError('not_found'));
     }
-    if (!this.originAllowed(req.headers.origin)) throw new UpgradeRefusal(new AppError('origin_not_allowed'));
+    if (!this.originAllowed(req.headers.origin, req.headers.host)) throw new UpgradeRefusal(new AppError('origin_not_allowed'));
 
     let principal: Principal;
     if (authenticator.mode === 'open') {

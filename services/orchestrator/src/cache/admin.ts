@@ -29,7 +29,7 @@ export function registerCacheAdmin(bus: Bus, cache: AnswerStore, logger: Logger)
     [Subjects.cacheHealth, withoutParameters(() => cache.health())],
   ];
   const subscriptions = routes.map(([subject, handle]) =>
-    bus.subscribe(subject, (msg) => void answer(bus, msg, handle, logger), { queue: QueueGroups.orchestrators }),
+    bus.subscribe(subject, (msg) => void answerAdminRequest(bus, msg, handle, logger), { queue: QueueGroups.orchestrators }),
   );
   return () => {
     for (const s of subscriptions) s.unsubscribe();
@@ -44,7 +44,8 @@ const withoutParameters =
     return run();
   };
 
-async function answer(
+/** Answers one administrative request with `{ok: true, data}` or `{ok: false, error}` (AdminReply). */
+export async function answerAdminRequest(
   bus: Bus,
   msg: BusMessage,
   handle: (data: Uint8Array) => Promise<unknown>,
@@ -58,14 +59,14 @@ async function answer(
     reply = { ok: true, data: await handle(msg.data) };
   } catch (err) {
     const e = toAppError(err);
-    if (e.code === 'internal') logger.error({ err, subject: msg.subject, request_id: requestId }, 'cache admin request failed');
-    else logger.info({ code: e.code, subject: msg.subject, request_id: requestId }, 'cache admin request refused');
+    if (e.code === 'internal') logger.error({ err, subject: msg.subject, request_id: requestId }, 'admin request failed');
+    else logger.info({ code: e.code, subject: msg.subject, request_id: requestId }, 'admin request refused');
     reply = { ok: false, error: { code: e.code, message: e.message, retryable: e.retryable } };
   }
   try {
     bus.publish(msg.reply, encodeJson(reply), requestId === undefined ? {} : { headers: { [Headers.requestId]: requestId } });
   } catch (err) {
     // The bus closed while we worked: the caller's timeout tells it.
-    logger.debug({ err, subject: msg.subject }, 'cache admin reply not sent');
+    logger.debug({ err, subject: msg.subject }, 'admin reply not sent');
   }
 }

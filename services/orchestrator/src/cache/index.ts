@@ -18,4 +18,4 @@ export { MemoryAnswerStore, type MemoryAnswerStoreOptions } from './memory-answe
 export { RedisFlightLock, type RedisFlightLockOptions } from './redis-flight-lock.js';
 export { MemoryFlightLock, type MemoryFlightLockOptions } from './memory-flight-lock.js';
 export { createCache, type Cache, type CacheConfig } from './create-cache.js';
-export { registerCacheAdmin } from './admin.js';
+export { answerAdminRequest, registerCacheAdmin } from './admin.js';

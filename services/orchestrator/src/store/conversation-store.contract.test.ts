@@ -91,6 +91,21 @@ function conversationStoreContract(name: string, make: MakeStore): void {
       expect(got[1]!.created_at).toBeInstanceOf(Date);
     });
 
+    it("lists the user's sessions, most recently used first, with their first message and turn count", async () => {
+      await store.appendTurn(turn({ session_id: 's1', created_at: at(0), message: 'a' }));
+      await store.appendTurn(turn({ session_id: 's2', created_at: at(1), message: 'b' }));
+      await store.appendTurn(turn({ session_id: 's1', created_at: at(2), message: 'c' }));
+      await store.appendTurn(turn({ created_at: at(3), message: 'no session' }));
+      await store.appendTurn(turn({ user_id: 'u2', session_id: 's3', created_at: at(4), message: 'not u1' }));
+      expect(await store.sessions({ user_id: 'u1' })).toEqual([
+        { session_id: 's1', turns: 2, first_message: 'a', last_at: at(2) },
+        { session_id: 's2', turns: 1, first_message: 'b', last_at: at(1) },
+      ]);
+      expect((await store.sessions({ user_id: 'u1', limit: 1 })).map((x) => x.session_id)).toEqual(['s1']);
+      expect(await store.sessions({ user_id: 'nobody' })).toEqual([]);
+      await expect(store.sessions({ user_id: 'u1', limit: 0 })).rejects.toThrow(RangeError);
+    });
+
     it('orders history oldest to newest by creation time, whatever the append order', async () => {
       const turns = [3, 0, 2, 1].map((i) => turn({ created_at: at(i), message: `m${i}` }));
       for (const t of turns) await store.appendTurn(t);

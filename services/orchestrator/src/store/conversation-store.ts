@@ -29,6 +29,23 @@ export interface HistoryQuery {
   limit?: number;
 }
 
+export interface SessionsQuery {
+  user_id: string;
+  /** Sessions returned, most recently used first. Default 30; values above 100 are lowered to 100. */
+  limit?: number;
+}
+
+/** One of a user's sessions, as its stored turns show it. */
+export interface SessionSummary {
+  session_id: string;
+  /** The user's turns in it. */
+  turns: number;
+  /** The user's first message in it (a title). */
+  first_message: string;
+  /** When the newest of its turns was created. */
+  last_at: Date;
+}
+
 export interface UsageQuery {
   /** Only this user's turns; without it, every user's. */
   user_id?: string;
@@ -72,6 +89,11 @@ export interface ConversationStore {
    * `RangeError` for a limit that is not a positive integer.
    */
   history(q: HistoryQuery): Promise<ConversationTurn[]>;
+  /**
+   * The user's sessions that have turns (turns without a session are left out), most recently used first.
+   * Rejects with `StoreError`, and with a `RangeError` for a limit that is not a positive integer.
+   */
+  sessions(q: SessionsQuery): Promise<SessionSummary[]>;
   /** Totals of the ledger; zeros when nothing matches. Rejects with `StoreError`. */
   usage(q?: UsageQuery): Promise<UsageSummary>;
   /** Never throws. */
@@ -90,6 +112,16 @@ export function historyLimit(limit: number | undefined): number {
   if (limit === undefined) return DEFAULT_HISTORY_LIMIT;
   if (!Number.isSafeInteger(limit) || limit <= 0) throw new RangeError(`history limit must be a positive integer, got ${limit}`);
   return Math.min(limit, MAX_HISTORY_LIMIT);
+}
+
+export const DEFAULT_SESSIONS_LIMIT = 30;
+export const MAX_SESSIONS_LIMIT = 100;
+
+/** The limit a sessions query uses: the default when absent, at most `MAX_SESSIONS_LIMIT`. */
+export function sessionsLimit(limit: number | undefined): number {
+  if (limit === undefined) return DEFAULT_SESSIONS_LIMIT;
+  if (!Number.isSafeInteger(limit) || limit <= 0) throw new RangeError(`sessions limit must be a positive integer, got ${limit}`);
+  return Math.min(limit, MAX_SESSIONS_LIMIT);
 }
 
 export const emptyUsage = (): UsageSummary => ({ requests: 0, cached: 0, prompt_tokens: 0, completion_tokens: 0, cost_usd: 0 });

@@ -3,9 +3,12 @@ export {
   DEFAULT_HISTORY_LIMIT,
   MAX_HISTORY_LIMIT,
   historyLimit,
+  sessionsLimit,
   type ConversationStore,
   type ConversationTurn,
   type HistoryQuery,
+  type SessionsQuery,
+  type SessionSummary,
   type StoreHealth,
   type UsageQuery,
   type UsageSummary,
@@ -25,3 +28,4 @@ export {
   type MongoConversationStoreOptions,
 } from './mongo-conversation-store.js';
 export { createConversationStore, DEFAULT_DB_NAME, type ConversationStoreConfig } from './create-conversation-store.js';
+export { registerHistoryAdmin, toSessionTurn } from './history-admin.js';

@@ -3,9 +3,12 @@ import {
   CONVERSATIONS_COLLECTION,
   emptyUsage,
   historyLimit,
+  sessionsLimit,
   type ConversationStore,
   type ConversationTurn,
   type HistoryQuery,
+  type SessionsQuery,
+  type SessionSummary,
   type StoreHealth,
   type UsageQuery,
   type UsageSummary,
@@ -73,6 +76,30 @@ export class MemoryConversationStore implements ConversationStore {
       // Appends may arrive out of order (concurrent requests); the stable sort keeps append order on ties.
       turns.sort((a, b) => a.created_at.getTime() - b.created_at.getTime());
       return turns.slice(-limit).map(copyTurn);
+    });
+  }
+
+  async sessions(q: SessionsQuery): Promise<SessionSummary[]> {
+    const limit = sessionsLimit(q.limit);
+    return this.instrumentation.measure('sessions', () => {
+      this.assertOpen();
+      const bySession = new Map<string, SessionSummary & { first_at: number }>();
+      for (const t of this.byUser.get(q.user_id) ?? []) {
+        if (t.session_id === undefined) continue;
+        const at = t.created_at.getTime();
+        const s = bySession.get(t.session_id);
+        if (s === undefined) {
+          bySession.set(t.session_id, { session_id: t.session_id, turns: 1, first_message: t.message, last_at: t.created_at, first_at: at });
+          continue;
+        }
+        s.turns++;
+        if (at < s.first_at) Object.assign(s, { first_at: at, first_message: t.message });
+        if (at > s.last_at.getTime()) s.last_at = t.created_at;
+      }
+      return [...bySession.values()]
+        .sort((a, b) => b.last_at.getTime() - a.last_at.getTime())
+        .slice(0, limit)
+        .map(({ first_at: _first, last_at, ...rest }) => ({ ...rest, last_at: new Date(last_at.getTime()) }));
     });
   }
 

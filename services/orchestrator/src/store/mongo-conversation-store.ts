@@ -3,9 +3,12 @@ import type { DbMetrics, Logger } from '@actionedx/shared';
 import {
   CONVERSATIONS_COLLECTION,
   historyLimit,
+  sessionsLimit,
   type ConversationStore,
   type ConversationTurn,
   type HistoryQuery,
+  type SessionsQuery,
+  type SessionSummary,
   type StoreHealth,
   type UsageQuery,
   type UsageSummary,
@@ -19,6 +22,8 @@ import {
   conversationIndexes,
   fromDocument,
   historyFilter,
+  sessionsFromAggregate,
+  sessionsPipeline,
   toDocument,
   usageFromAggregate,
   usagePipeline,
@@ -129,6 +134,14 @@ export class MongoConversationStore implements ConversationStore {
       this.assertOpen();
       const docs = await this.collection.find(historyFilter(q)).sort(HISTORY_SORT).limit(limit).toArray();
       return docs.reverse().map(fromDocument);
+    });
+  }
+
+  async sessions(q: SessionsQuery): Promise<SessionSummary[]> {
+    const limit = sessionsLimit(q.limit);
+    return this.instrumentation.measure('sessions', async () => {
+      this.assertOpen();
+      return sessionsFromAggregate(await this.collection.aggregate(sessionsPipeline(q.user_id, limit)).toArray());
     });
   }
 

@@ -5,6 +5,8 @@ import {
   conversationIndexes,
   fromDocument,
   historyFilter,
+  sessionsFromAggregate,
+  sessionsPipeline,
   toDocument,
   usageFromAggregate,
   usagePipeline,
@@ -101,5 +103,23 @@ describe('usage pipeline', () => {
     const row = { requests: 3, cached: 1, prompt_tokens: 110, completion_tokens: 55, cost_usd: 0.75 };
     expect(usageFromAggregate([row])).toEqual(row);
     expect(usageFromAggregate([{ requests: 2 }])).toEqual({ requests: 2, cached: 0, prompt_tokens: 0, completion_tokens: 0, cost_usd: 0 });
+  });
+});
+
+describe('the sessions aggregation', () => {
+  it("matches the user's turns that have a session (the history index's prefix), groups them, newest first, limited", () => {
+    const pipeline = sessionsPipeline('u1', 7);
+    expect(pipeline[0]).toEqual({ $match: { user_id: 'u1', session_id: { $type: 'string' } } });
+    expect(pipeline[1]).toEqual({ $sort: { created_at: 1 } });
+    expect(pipeline[2]).toMatchObject({ $group: { _id: '$session_id', first_message: { $first: '$message' }, last_at: { $max: '$created_at' } } });
+    expect(pipeline.at(-2)).toEqual({ $sort: { last_at: -1, _id: 1 } });
+    expect(pipeline.at(-1)).toEqual({ $limit: 7 });
+  });
+
+  it('reads the groups back as summaries', () => {
+    const last = new Date('2026-01-01T00:00:00Z');
+    expect(sessionsFromAggregate([{ _id: 's1', turns: 2, first_message: 'hi', last_at: last }])).toEqual([
+      { session_id: 's1', turns: 2, first_message: 'hi', last_at: last },
+    ]);
   });
 });

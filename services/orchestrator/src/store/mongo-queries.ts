@@ -1,5 +1,5 @@
 import type { Document, Filter, IndexDescription, Sort } from 'mongodb';
-import { emptyUsage, type ConversationTurn, type HistoryQuery, type UsageQuery, type UsageSummary } from './conversation-store.js';
+import { emptyUsage, type ConversationTurn, type HistoryQuery, type SessionSummary, type UsageQuery, type UsageSummary } from './conversation-store.js';
 
 /**
  * How a turn is kept in MongoDB: the request id is the `_id`, so appending a turn twice (a retried job)
@@ -60,6 +60,29 @@ export function historyFilter(q: Pick<HistoryQuery, 'user_id' | 'session_id'>): 
  * yields the order and MongoDB reads just `limit` documents (a session runs one turn at a time: no ties).
  */
 export const HISTORY_SORT: Sort = { created_at: -1 };
+
+/**
+ * A user's sessions as one aggregation over the history index's prefix (`user_id`): turns in creation order,
+ * grouped by session (count, first message, newest time), most recently used first.
+ */
+export function sessionsPipeline(userId: string, limit: number): Document[] {
+  return [
+    { $match: { user_id: userId, session_id: { $type: 'string' } } },
+    { $sort: { created_at: 1 } },
+    { $group: { _id: '$session_id', turns: { $sum: 1 }, first_message: { $first: '$message' }, last_at: { $max: '$created_at' } } },
+    { $sort: { last_at: -1, _id: 1 } },
+    { $limit: limit },
+  ];
+}
+
+export function sessionsFromAggregate(docs: Document[]): SessionSummary[] {
+  return docs.map((d) => ({
+    session_id: String(d._id),
+    turns: Number(d.turns),
+    first_message: String(d.first_message),
+    last_at: d.last_at instanceof Date ? d.last_at : new Date(String(d.last_at)),
+  }));
+}
 
 /** The usage ledger as one aggregation: one group over the selected turns, cached ones adding no tokens or cost. */
 export function usagePipeline(q: UsageQuery = {}): Document[] {

@@ -1,5 +1,5 @@
 /** What a store was doing when it failed; the first four are also the `operation` label of the metrics. */
-export type StoreOperation = 'append' | 'history' | 'usage' | 'health' | 'connect';
+export type StoreOperation = 'append' | 'history' | 'sessions' | 'usage' | 'health' | 'connect';
 
 /**
  * A store operation failed (backend unreachable, write rejected, store closed). Deliberately not an
