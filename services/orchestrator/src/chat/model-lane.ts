@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import {
   decodeJson,
   Headers,
@@ -49,6 +50,8 @@ export class ModelLane {
   private readonly busyGauge: { set(v: number): void };
 
   constructor(private readonly deps: ModelLaneDeps) {
+    // Every free slot waits on the work queue with this signal: as many listeners as slots, not a leak.
+    setMaxListeners(deps.slots + 1, this.stopping.signal);
     this.busyGauge = deps.queueMetrics.slots.labels('busy');
     deps.queueMetrics.slots.labels('total').set(deps.slots);
     this.busyGauge.set(0);
