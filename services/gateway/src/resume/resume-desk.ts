@@ -40,6 +40,11 @@ export interface ResumeRequest {
   userId: string | undefined;
   /** The session of the socket that asks (WebSocket), checked against the answer's. */
   sessionId?: string | undefined;
+  /**
+   * The socket is a member's of a collaboration session `sessionId` (membership checked at its upgrade): any
+   * member may resume that session's own answers, whoever asked.
+   */
+  sharedSession?: boolean;
   /** Aborted when the client cancels the answer (WebSocket `cancel`): it is stopped where it runs. */
   cancel?: AbortSignal | undefined;
 }
@@ -219,7 +224,8 @@ export class ResumeDesk {
     };
     const record = await this.o.log.read(req.requestId);
     if (!record) return fail('resume_unknown');
-    const ownerOk = req.userId === undefined || record.user_id === req.userId;
+    const sessionAnswer = req.sharedSession === true && req.sessionId !== undefined && record.session_id === req.sessionId;
+    const ownerOk = req.userId === undefined || record.user_id === req.userId || sessionAnswer;
     const sessionOk = req.sessionId === undefined || record.session_id === undefined || record.session_id === req.sessionId;
     if (!ownerOk || !sessionOk) return fail('resume_forbidden');
     const subject = Subjects.chatFrames(record.gateway_id, req.requestId);

@@ -193,6 +193,50 @@ describe('collaboration sessions: what every member sees', () => {
     expect(bobTurn.at(-1)).toMatchObject({ type: 'response', response: 'Noted.' });
   });
 
+  it("any member may resume the session's answer on a new socket; a socket outside the session may not", async () => {
+    const { session_id, join_token } = await createSession();
+    await postJson(api(`/api/sessions/${session_id}/join`), { user_id: 'bob', join_token });
+    let finish: (() => void) | undefined;
+    workers.push(
+      new FakeWorker(gw.bus, {
+        script: async (ctl) => {
+          ctl.chunk('One ');
+          ctl.chunk('two ');
+          let released = false;
+          finish = () => (released = true);
+          while (!released) {
+            ctl.heartbeat();
+            await sleep(20);
+          }
+          ctl.chunk('three.');
+          ctl.done();
+        },
+      }),
+    );
+    const alice = await open(session_id, 'alice');
+    const bob = await open(session_id, 'bob');
+    await readUntil(bob, (m) => online(m, 'alice'));
+    alice.send({ message: 'Count to three' });
+    const turn = await readUntil(bob, (m) => m.type === 'turn');
+    const requestId = String(turn.request_id);
+    await readUntil(bob, (m) => m.type === 'stream_chunk' && m.seq === 1);
+    // Bob's connection drops; he comes back on a new socket and resumes Alice's answer after the first chunk.
+    await bob.close();
+    const again = await open(session_id, 'bob');
+    again.send({ type: 'resume', request_id: requestId, last_seq: 0 });
+    expect(await readUntil(again, (m) => m.type === 'stream_chunk')).toMatchObject({ content: 'two ', seq: 1 });
+    finish!();
+    const rest: SocketMessage[] = [];
+    const end = await readUntil(again, (m) => m.type === 'response', 3_000, rest);
+    expect(rest.filter((m) => m.type === 'stream_chunk').map((m) => m.content)).toEqual(['three.']);
+    expect(end.response).toBe('One two three.');
+
+    // Bob on a single-user session of his own is not in the collaboration session: refused.
+    const outside = await open('bobs-own-session', 'bob');
+    outside.send({ type: 'resume', request_id: requestId, last_seq: -1 });
+    expect(await readUntil(outside, (m) => m.type === 'resume_failed')).toMatchObject({ code: 'resume_forbidden' });
+  });
+
   it('announces mode switches, joins and removals; a removed member is disconnected; presence follows', async () => {
     const { session_id, join_token } = await createSession();
     await postJson(api(`/api/sessions/${session_id}/join`), { user_id: 'bob', join_token });

@@ -257,7 +257,7 @@ export class AssistantConnection {
   /**
    * Replay an answer this user started (on this socket's session, on any replica): the chunks after `last_seq`,
    * the rest live, `stream_end` and `response`; or `resume_failed`. The socket's own user is checked against the
-   * answer's owner, as authenticated at the upgrade.
+   * answer's owner, as authenticated at the upgrade; on a collaboration session any member may resume its answers.
    */
   private resume(msg: WsResume): void {
     if (this.turn !== undefined) return this.sendError(new AppError('busy'));
@@ -272,7 +272,7 @@ export class AssistantConnection {
     const userId = this.principal.method === 'open' ? this.socketUser : this.principal.user_id;
     void desk
       .resume(
-        { requestId, lastSeq: msg.last_seq, userId, sessionId: this.session.session_id, cancel: cancel.signal },
+        { requestId, lastSeq: msg.last_seq, userId, sessionId: this.session.session_id, sharedSession: this.isCollab, cancel: cancel.signal },
         {
           chunk: (content, seq) => this.send({ type: 'stream_chunk', content, seq }),
           reset: () => this.send({ type: 'stream_reset', request_id: requestId }),
