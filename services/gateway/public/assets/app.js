@@ -15,6 +15,9 @@ const jobs = new JobsPanel(api, document.querySelector('.jobs'));
 const ops = new OperatorView(api, $('ops'));
 const TYPING_IDLE_MS = 3_000;
 const INFLIGHT_SAVE_MS = 200;
+/** Chunks held while an earlier one is missing (a resume's replay catching up with the live frames). */
+const EARLY_CHUNKS_MAX = 2_000;
+const FINISHED_KEPT = 8;
 const SESSION_ID = /^[A-Za-z0-9_.:@-]{1,128}$/;
 
 /** Everything about the session on screen. */
@@ -22,8 +25,13 @@ const state = {
   shelf: undefined,
   sessionId: undefined,
   socket: undefined,
-  /** The answer streaming now: `{view, request_id, last_seq, message}`. */
+  /** The answer streaming now: `{view, request_id, last_seq, message, early}` (`early`: chunks past a gap, by seq). */
   current: undefined,
+  /**
+   * The answers last finished here: a frame of theirs that comes again is not a new answer. A member's socket
+   * that resumes a shared session's turn gets its frames twice (the replay, and the session's live frames).
+   */
+  finished: [],
   /** A message sent and not yet started (its `turn` echo is ours, not another member's). */
   pendingMessage: undefined,
   /** A resume was asked for this request id on this socket; its `error` means the server cannot resume. */
@@ -192,7 +200,7 @@ function openSession(id) {
   if (saved && saved.session_id === id) {
     const view = chat.streaming();
     view.set(saved.text);
-    state.current = { view, request_id: saved.request_id, last_seq: saved.last_seq, message: saved.message };
+    state.current = { view, request_id: saved.request_id, last_seq: saved.last_seq, message: saved.message, early: new Map() };
     setBusy(true);
   }
   renderShare(entry);
@@ -375,6 +383,8 @@ function record(entry) {
 
 function endTurn() {
   clearTimeout(state.saveTimer);
+  const id = state.current?.request_id;
+  if (id) state.finished = [id, ...state.finished.filter((f) => f !== id)].slice(0, FINISHED_KEPT);
   state.current = undefined;
   state.resuming = undefined;
   inflight.clear();
@@ -393,8 +403,9 @@ const FRAMES = {
     }
   },
   stream_start(f) {
+    if (state.finished.includes(f.request_id)) return;
     if (!state.current || (state.current.request_id && state.current.request_id !== f.request_id)) {
-      state.current = { view: chat.streaming(), request_id: f.request_id, last_seq: -1, message: state.pendingMessage ?? '' };
+      state.current = { view: chat.streaming(), request_id: f.request_id, last_seq: -1, message: state.pendingMessage ?? '', early: new Map() };
     }
     state.current.request_id = f.request_id;
     state.pendingMessage = undefined;
@@ -402,20 +413,43 @@ const FRAMES = {
     saveInflight(true);
   },
   stream_chunk(f) {
-    if (!state.current) state.current = { view: chat.streaming(), request_id: undefined, last_seq: -1, message: '' };
+    if (!state.current) {
+      // The rest of an answer that just ended here (the same frames from a second source): not a new one.
+      if (state.finished.length > 0 && typeof f.seq === 'number' && f.seq > 0) return;
+      // A shared session joined mid-answer: its chunks from here on.
+      state.current = { view: chat.streaming(), request_id: undefined, last_seq: typeof f.seq === 'number' ? f.seq - 1 : -1, message: '', early: new Map() };
+    }
     const c = state.current;
-    if (typeof f.seq === 'number' && f.seq <= c.last_seq) return; // already shown (a replay)
-    c.view.append(f.content);
-    c.last_seq = typeof f.seq === 'number' ? f.seq : c.last_seq + 1;
+    if (typeof f.seq !== 'number') {
+      c.view.append(f.content);
+      c.last_seq += 1;
+    } else if (f.seq <= c.last_seq) {
+      return; // already shown (a replay)
+    } else if (f.seq > c.last_seq + 1) {
+      // One before it is missing (still on its way in a resume's replay): held until it comes.
+      if (c.early.size < EARLY_CHUNKS_MAX) c.early.set(f.seq, f.content);
+      return;
+    } else {
+      c.view.append(f.content);
+      c.last_seq = f.seq;
+      for (let next = c.early.get(c.last_seq + 1); next !== undefined; next = c.early.get(c.last_seq + 1)) {
+        c.early.delete(c.last_seq + 1);
+        c.view.append(next);
+        c.last_seq += 1;
+      }
+      for (const seq of c.early.keys()) if (seq <= c.last_seq) c.early.delete(seq);
+    }
     saveInflight();
   },
   stream_reset() {
     if (!state.current) return;
     state.current.view.reset();
     state.current.last_seq = -1;
+    state.current.early.clear();
   },
   stream_end() {},
   response(f) {
+    if (state.finished.includes(f.request_id)) return;
     const view = state.current?.view ?? chat.streaming();
     const meta = { ...f, resumed: state.resuming !== undefined };
     view.finish(meta);
@@ -482,7 +516,7 @@ const FRAMES = {
     if (f.user_id === (api.userId() ?? state.selfId) && state.pendingMessage === undefined && state.current) return;
     chat.user(f.message, f.user_id);
     record({ role: 'user', text: f.message, author: f.user_id });
-    state.current = { view: chat.streaming(), request_id: f.request_id, last_seq: -1, message: f.message };
+    state.current = { view: chat.streaming(), request_id: f.request_id, last_seq: -1, message: f.message, early: new Map() };
     setBusy(true);
   },
   presence(f) {
