@@ -344,4 +344,44 @@ describe('two users in one collaboration session (distributed stack, authenticat
       await Promise.all(contexts.map((c) => c.close()));
     }
   }, 60_000);
+
+  it('A reloads in the middle of B’s answer: A’s page follows the rest of it live and ends with the whole answer, once', async () => {
+    ready();
+    const { a, b, contexts } = await shareSession('erin', 'frank');
+    try {
+      const message = `Who leads which pillar ${Date.now()}`;
+      await b.page.fill('#message', message);
+      await b.page.press('#message', 'Enter');
+      await expect.poll(() => framesOf(a.received, 'stream_chunk').length, WAIT).toBeGreaterThanOrEqual(5);
+      await a.page.reload({ waitUntil: 'load', timeout: 10_000 });
+
+      const answerB = b.page.locator('#log .msg.assistant').last();
+      await expect.poll(() => answerB.getAttribute('aria-busy'), { timeout: 20_000 }).toBe('false');
+      const whole = String(framesOf(b.received, 'response')[0]!.response);
+      expect(framesOf(a.received, 'response', 0), 'the answer was not over before the reload').toEqual([]);
+      // Another member's answer cannot be resumed (only its sender may): the page does not ask, it follows
+      // the session's live frames and the response gives it the whole answer.
+      expect(framesOf(a.sent, 'resume')).toEqual([]);
+      const answerA = a.page.locator('#log .msg.assistant').last();
+      await expect.poll(() => answerA.getAttribute('aria-busy'), WAIT).toBe('false');
+      expect(await answerA.locator('.text').textContent()).toBe(whole);
+      expect(await answerA.locator('.meta.error').count()).toBe(0);
+      // It streamed on: the kept part, a mark where the part nobody replays is, then the live chunks.
+      expect(framesOf(a.received, 'stream_chunk', 1).length).toBeGreaterThan(0);
+      const streamed = (await a.page.evaluate(() => (window as unknown as { __streamed: string[] }).__streamed)).at(-1)!;
+      const [kept, live] = streamed.includes(' … ') ? streamed.split(' … ') : [streamed, ''];
+      expect(whole.startsWith(kept!)).toBe(true);
+      expect(whole.endsWith(live!)).toBe(true);
+      expect(await a.page.locator('#log .msg.assistant').count()).toBe(1);
+      expect(await a.page.locator('#log .msg.user').last().textContent()).toBe(`frank${message}`);
+      await expect.poll(() => a.page.textContent('#members'), WAIT).toMatch(/frank · online/);
+      // And A can take the next turn.
+      expect(await a.page.isEnabled('#send')).toBe(true);
+      await shot(a.page, 'collab-follows-after-reload');
+      expect(a.problems).toEqual([]);
+      expect(b.problems).toEqual([]);
+    } finally {
+      await Promise.all(contexts.map((c) => c.close()));
+    }
+  }, 60_000);
 });
