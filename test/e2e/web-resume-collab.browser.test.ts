@@ -1,13 +1,15 @@
 import { existsSync, mkdirSync } from 'node:fs';
+import { createServer, connect, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { ROOT, mintToken, startService, startStack, type ServiceProcess, type Stack } from '@actionedx/testkit';
+import { ROOT, adminHeaders, mintToken, startService, startStack, type ServiceProcess, type Stack } from '@actionedx/testkit';
 
 /**
- * The web page's resume and collaboration parts in Debian's Chromium, headless: a reload mid-answer resumes the
- * answer (embedded platform, open demo), and two users in two browser contexts share one collaboration session
- * (distributed stack, authentication on, each user on a gateway of their own). Screenshots go to
- * test-results/web/ (not committed).
+ * The web page's resume and collaboration parts in Debian's Chromium, headless. A reload mid-answer resumes the
+ * answer: on the embedded platform (open demo), and on the distributed stack onto the other gateway (one origin
+ * in front of two gateways). Two users in two browser contexts share one collaboration session, each on a gateway
+ * of their own (authentication on): presence, typing, a turn and its streamed answer in both pages, a reload of
+ * either member mid-answer. Screenshots go to test-results/web/ (not committed).
  */
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -135,6 +137,46 @@ async function expectResumed(page: Page, received: Frame[], sent: Frame[], reque
   return whole;
 }
 
+/**
+ * One origin for the page in front of several gateways: a TCP forwarder to the gateway of the moment. `switchTo`
+ * sends the next connections to another gateway and cuts the open ones (kept-alive HTTP, the WebSocket), as a
+ * load balancer that lost its first replica would.
+ */
+async function frontDoor(target: string): Promise<{ url: string; switchTo(target: string): void; close(): Promise<void> }> {
+  let port = Number(new URL(target).port);
+  const open = new Set<Socket>();
+  const server: Server = createServer((client) => {
+    const upstream = connect(port, '127.0.0.1');
+    for (const [from, to] of [
+      [client, upstream],
+      [upstream, client],
+    ] as const) {
+      open.add(from);
+      from.pipe(to);
+      from.on('error', () => to.destroy());
+      from.on('close', () => {
+        open.delete(from);
+        to.destroy();
+      });
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return {
+    url: `http://127.0.0.1:${address.port}`,
+    switchTo(next) {
+      port = Number(new URL(next).port);
+      for (const s of open) s.destroy();
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of open) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
 describe('reload mid-answer on the embedded platform (open demo)', () => {
   let app: ServiceProcess | undefined;
   let browser: Browser | undefined;
@@ -194,7 +236,7 @@ describe('reload mid-answer on the embedded platform (open demo)', () => {
   }, 45_000);
 });
 
-describe('two users in one collaboration session (distributed stack, authentication on, two gateways)', () => {
+describe('the distributed stack with two gateways (authentication on): shared sessions, and resume across gateways', () => {
   let stack: Stack | undefined;
   let second: ServiceProcess | undefined;
   let browser: Browser | undefined;
@@ -256,13 +298,19 @@ describe('two users in one collaboration session (distributed stack, authenticat
     return { a, b, sessionId, contexts };
   }
 
+  /** A gateway's count of resumes that replayed (`ai_resumes_total{outcome="ok"}`). */
+  async function resumesOk(url: string): Promise<number> {
+    const text = await (await fetch(`${url}/api/metrics`, { headers: adminHeaders() })).text();
+    return Number(/^ai_resumes_total\{[^}]*outcome="ok"[^}]*\} (\d+)/m.exec(text)?.[1] ?? 0);
+  }
+
   it('B joins by the invitation link; both see each other, B typing, and B’s turn with its streamed answer', async () => {
     ready();
     const { a, b, contexts } = await shareSession('alice', 'bob');
     try {
       // Presence: each sees the other online, and itself.
-      expect(await a.page.textContent('#members')).toMatch(/alice \(you\) · owner · online/);
-      expect(await b.page.textContent('#members')).toMatch(/bob \(you\) · online/);
+      await expect.poll(() => a.page.textContent('#members'), WAIT).toMatch(/alice \(you\) · owner · online/);
+      await expect.poll(() => b.page.textContent('#members'), WAIT).toMatch(/bob \(you\) · online/);
 
       // Bob types: Alice sees it; not Bob himself.
       await b.page.locator('#message').pressSequentially('What should ');
@@ -382,6 +430,42 @@ describe('two users in one collaboration session (distributed stack, authenticat
       expect(b.problems).toEqual([]);
     } finally {
       await Promise.all(contexts.map((c) => c.close()));
+    }
+  }, 60_000);
+
+  it('a single-user answer resumes after a reload onto the other gateway (one origin in front of both)', async () => {
+    ready();
+    const door = await frontDoor(stack!.url);
+    const context = await browser!.newContext();
+    try {
+      const token = await mintToken('grace', { ttlS: 600 });
+      const { page, problems, received, sent } = await openPage(context, `${door.url}/`);
+      await signIn(page, token);
+      const message = `Resume me elsewhere ${Date.now()}`;
+      await page.fill('#message', message);
+      await page.press('#message', 'Enter');
+      await expect.poll(() => framesOf(received, 'stream_chunk').length, WAIT).toBeGreaterThanOrEqual(5);
+      const requestId = String(framesOf(received, 'stream_start')[0]!.request_id);
+
+      // The first gateway is out of the way: every connection from here on goes to the second.
+      const resumesBefore = await resumesOk(second!.url);
+      door.switchTo(second!.url);
+      await page.reload({ waitUntil: 'load', timeout: 10_000 });
+      const whole = await expectResumed(page, received, sent, requestId);
+      expect(await page.locator('#log .msg.user').last().textContent()).toBe(message);
+
+      const sessionId = await page.getAttribute('#session-list button[aria-current="true"]', 'data-session-id');
+      const history = (await (
+        await fetch(`${second!.url}/api/sessions/${encodeURIComponent(sessionId!)}/history`, { headers: { authorization: `Bearer ${token}` } })
+      ).json()) as { turns: { message: string; response: string }[] };
+      expect(history.turns.find((t) => t.message === message)?.response).toBe(whole);
+      // The resume was the second gateway's.
+      expect(await resumesOk(second!.url)).toBe(resumesBefore + 1);
+      await shot(page, 'distributed-resumed-other-gateway');
+      expect(problems).toEqual([]);
+    } finally {
+      await context.close();
+      await door.close();
     }
   }, 60_000);
 });
