@@ -15,6 +15,12 @@ const jobs = new JobsPanel(api, document.querySelector('.jobs'));
 const ops = new OperatorView(api, $('ops'));
 const TYPING_IDLE_MS = 3_000;
 const INFLIGHT_SAVE_MS = 200;
+/** Chunks held while an earlier one is missing (a resume's replay catching up with the live frames). */
+const EARLY_CHUNKS_MAX = 2_000;
+const FINISHED_KEPT = 8;
+/** How long a reconnected page waits for more of another member's answer before saying it missed its end. */
+const FOLLOW_IDLE_MS = 10_000;
+const isShared = () => state.shelf.get(state.sessionId)?.shared === true;
 const SESSION_ID = /^[A-Za-z0-9_.:@-]{1,128}$/;
 
 /** Everything about the session on screen. */
@@ -22,8 +28,17 @@ const state = {
   shelf: undefined,
   sessionId: undefined,
   socket: undefined,
-  /** The answer streaming now: `{view, request_id, last_seq, message}`. */
+  /**
+   * The answer streaming now: `{view, request_id, last_seq, message, mine, early, following}`. `mine`: this
+   * user's turn (only its sender may resume an answer); `early`: chunks past a gap, by seq; `following`: another
+   * member's answer, picked up from the session's live frames after a reconnect.
+   */
   current: undefined,
+  /**
+   * The answers last finished here: a frame of theirs that comes again is not a new answer. A member's socket
+   * that resumes a shared session's turn gets its frames twice (the replay, and the session's live frames).
+   */
+  finished: [],
   /** A message sent and not yet started (its `turn` echo is ours, not another member's). */
   pendingMessage: undefined,
   /** A resume was asked for this request id on this socket; its `error` means the server cannot resume. */
@@ -36,6 +51,7 @@ const state = {
   /** Our user id when the credential does not name it (an API key), learnt from our own typing echo. */
   selfId: undefined,
   typingEchoDue: undefined,
+  followTimer: undefined,
 };
 
 const randomId = (prefix) => `${prefix}-${Array.from(crypto.getRandomValues(new Uint8Array(6)), (b) => b.toString(16).padStart(2, '0')).join('')}`;
@@ -192,7 +208,7 @@ function openSession(id) {
   if (saved && saved.session_id === id) {
     const view = chat.streaming();
     view.set(saved.text);
-    state.current = { view, request_id: saved.request_id, last_seq: saved.last_seq, message: saved.message };
+    state.current = { view, request_id: saved.request_id, last_seq: saved.last_seq, message: saved.message, mine: saved.mine !== false, early: new Map() };
     setBusy(true);
   }
   renderShare(entry);
@@ -366,7 +382,7 @@ function saveInflight(force = false) {
     return;
   }
   state.savedAt = now;
-  inflight.save({ session_id: state.sessionId, request_id: c.request_id, last_seq: c.last_seq, text: c.view.text, message: c.message });
+  inflight.save({ session_id: state.sessionId, request_id: c.request_id, last_seq: c.last_seq, text: c.view.text, message: c.message, mine: c.mine });
 }
 
 function record(entry) {
@@ -375,6 +391,9 @@ function record(entry) {
 
 function endTurn() {
   clearTimeout(state.saveTimer);
+  clearTimeout(state.followTimer);
+  const id = state.current?.request_id;
+  if (id) state.finished = [id, ...state.finished.filter((f) => f !== id)].slice(0, FINISHED_KEPT);
   state.current = undefined;
   state.resuming = undefined;
   inflight.clear();
@@ -386,15 +405,27 @@ const FRAMES = {
     setStatus('Connected', true);
     if (f.mode) $('mode').value = f.mode;
     const c = state.current;
-    if (c?.request_id) {
+    if (c?.request_id && c.mine) {
       // After a reconnect or a reload: the rest of the answer, from the last chunk we have.
       state.resuming = c.request_id;
       send({ type: 'resume', request_id: c.request_id, last_seq: c.last_seq });
+    } else if (c) {
+      // Another member's answer (only its sender may resume it): the rest comes with the session's live frames,
+      // unless it ended while we were away.
+      c.following = true;
+      clearTimeout(state.followTimer);
+      state.followTimer = setTimeout(() => {
+        if (state.current !== c || !c.following) return;
+        c.view.fail("This answer ended while the page was away: its end was not received here (it was another member's turn).");
+        endTurn();
+      }, FOLLOW_IDLE_MS);
     }
   },
   stream_start(f) {
+    if (state.finished.includes(f.request_id)) return;
     if (!state.current || (state.current.request_id && state.current.request_id !== f.request_id)) {
-      state.current = { view: chat.streaming(), request_id: f.request_id, last_seq: -1, message: state.pendingMessage ?? '' };
+      const mine = state.pendingMessage !== undefined || !isShared();
+      state.current = { view: chat.streaming(), request_id: f.request_id, last_seq: -1, message: state.pendingMessage ?? '', mine, early: new Map() };
     }
     state.current.request_id = f.request_id;
     state.pendingMessage = undefined;
@@ -402,20 +433,53 @@ const FRAMES = {
     saveInflight(true);
   },
   stream_chunk(f) {
-    if (!state.current) state.current = { view: chat.streaming(), request_id: undefined, last_seq: -1, message: '' };
+    if (!state.current) {
+      // The rest of an answer that just ended here (the same frames from a second source): not a new one.
+      if (state.finished.length > 0 && typeof f.seq === 'number' && f.seq > 0) return;
+      // A shared session joined mid-answer: its chunks from here on.
+      state.current = { view: chat.streaming(), request_id: undefined, last_seq: typeof f.seq === 'number' ? f.seq - 1 : -1, message: '', mine: !isShared(), early: new Map() };
+    }
     const c = state.current;
-    if (typeof f.seq === 'number' && f.seq <= c.last_seq) return; // already shown (a replay)
-    c.view.append(f.content);
-    c.last_seq = typeof f.seq === 'number' ? f.seq : c.last_seq + 1;
+    if (c.following) {
+      // Live again after a gap that nobody will fill (another member's answer): marked, and the response
+      // brings the whole text.
+      c.following = false;
+      clearTimeout(state.followTimer);
+      if (typeof f.seq === 'number' && f.seq > c.last_seq + 1) {
+        c.view.append(' … ');
+        c.last_seq = f.seq - 1;
+      }
+    }
+    if (typeof f.seq !== 'number') {
+      c.view.append(f.content);
+      c.last_seq += 1;
+    } else if (f.seq <= c.last_seq) {
+      return; // already shown (a replay)
+    } else if (f.seq > c.last_seq + 1) {
+      // One before it is missing (still on its way in a resume's replay): held until it comes.
+      if (c.early.size < EARLY_CHUNKS_MAX) c.early.set(f.seq, f.content);
+      return;
+    } else {
+      c.view.append(f.content);
+      c.last_seq = f.seq;
+      for (let next = c.early.get(c.last_seq + 1); next !== undefined; next = c.early.get(c.last_seq + 1)) {
+        c.early.delete(c.last_seq + 1);
+        c.view.append(next);
+        c.last_seq += 1;
+      }
+      for (const seq of c.early.keys()) if (seq <= c.last_seq) c.early.delete(seq);
+    }
     saveInflight();
   },
   stream_reset() {
     if (!state.current) return;
     state.current.view.reset();
     state.current.last_seq = -1;
+    state.current.early.clear();
   },
   stream_end() {},
   response(f) {
+    if (state.finished.includes(f.request_id)) return;
     const view = state.current?.view ?? chat.streaming();
     const meta = { ...f, resumed: state.resuming !== undefined };
     view.finish(meta);
@@ -482,7 +546,7 @@ const FRAMES = {
     if (f.user_id === (api.userId() ?? state.selfId) && state.pendingMessage === undefined && state.current) return;
     chat.user(f.message, f.user_id);
     record({ role: 'user', text: f.message, author: f.user_id });
-    state.current = { view: chat.streaming(), request_id: f.request_id, last_seq: -1, message: f.message };
+    state.current = { view: chat.streaming(), request_id: f.request_id, last_seq: -1, message: f.message, mine: false, early: new Map() };
     setBusy(true);
   },
   presence(f) {
