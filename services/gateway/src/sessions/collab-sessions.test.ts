@@ -230,6 +230,11 @@ describe('collaboration sessions: what every member sees', () => {
     const end = await readUntil(again, (m) => m.type === 'response', 3_000, rest);
     expect(rest.filter((m) => m.type === 'stream_chunk').map((m) => m.content)).toEqual(['three.']);
     expect(end.response).toBe('One two three.');
+    // Exactly once: the session's live frames of the same answer are not sent to this socket a second time.
+    again.send({ type: 'ping' });
+    const afterEnd: SocketMessage[] = [];
+    await readUntil(again, (m) => m.type === 'pong', 3_000, afterEnd);
+    expect(afterEnd.filter((m) => ['stream_start', 'stream_chunk', 'stream_end', 'response'].includes(String(m.type)))).toEqual([]);
 
     // Bob on a single-user session of his own is not in the collaboration session: refused.
     const outside = await open('bobs-own-session', 'bob');

@@ -33,8 +33,11 @@ export interface LocalMember {
   readonly userId: string;
   /** Unique across gateways. */
   readonly connKey: string;
-  /** Sends one frame, within the socket's send-buffer cap (a slow socket is closed, never waited for). */
-  deliver(frame: WsServerMessage): void;
+  /**
+   * Sends one frame, within the socket's send-buffer cap (a slow socket is closed, never waited for);
+   * `requestId`: the answer a streamed frame belongs to.
+   */
+  deliver(frame: WsServerMessage, requestId?: string): void;
   /** The session's mode was switched by another member. */
   modeSwitched(mode: Mode): void;
   /** The member was removed from the session: close the socket. */
@@ -43,8 +46,8 @@ export interface LocalMember {
 
 /** What a member's socket does on its session, through the hub. */
 export interface CollabLink {
-  /** A frame for every other member socket of the session (every gateway). */
-  publish(frame: WsServerMessage): void;
+  /** A frame for every other member socket of the session (every gateway); `requestId`: its answer, if any. */
+  publish(frame: WsServerMessage, requestId?: string): void;
   /** Takes the session's turn, or throws `session_busy`; resolves with the release. */
   beginTurn(requestId: string): Promise<() => Promise<void>>;
   switchMode(mode: Mode, by: string): void;
@@ -160,7 +163,8 @@ export class SessionHub {
       .catch((err: unknown) => this.deps.logger.warn({ err, session_id: sessionId }, 'could not record presence'));
     let detached = false;
     return {
-      publish: (frame) => this.publish(sessionId, { origin: member.connKey, frame }),
+      publish: (frame, requestId) =>
+        this.publish(sessionId, requestId === undefined ? { origin: member.connKey, frame } : { origin: member.connKey, request_id: requestId, frame }),
       beginTurn: (requestId) => this.beginTurn(sessionId, requestId),
       switchMode: (mode, by) => {
         this.deps.store.setMode(sessionId, mode).catch((err: unknown) => this.deps.logger.warn({ err, session_id: sessionId }, 'could not save the mode'));
@@ -272,7 +276,7 @@ export class SessionHub {
     for (const m of [...entry.members]) {
       if (m.connKey === event.origin) continue;
       if (frame.type === 'system' && frame.event === 'mode_switched' && frame.mode !== undefined) m.modeSwitched(frame.mode);
-      m.deliver(frame);
+      m.deliver(frame, event.request_id);
       this.fanoutIn.inc();
       if (event.evict !== undefined && m.userId === event.evict) m.evict();
     }

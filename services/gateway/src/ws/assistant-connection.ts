@@ -92,6 +92,8 @@ export class AssistantConnection {
   private ending = false;
   private closeReason: CloseReason = 'client';
   private expired = false;
+  /** The answer last resumed on this socket: in a collaboration session its live frames are skipped (the replay has them). */
+  private resumedAnswer: string | undefined;
   private expiryTimer: NodeJS.Timeout | undefined;
   /** The running turn, or the resume being replayed (`resuming`, with its `cancel`): one at a time. */
   private turn: { requestId: string; controller: AbortController; resuming?: AbortController } | undefined;
@@ -146,7 +148,11 @@ export class AssistantConnection {
       sessionId: this.session.session_id,
       userId,
       connKey: hub.newConnKey(),
-      deliver: (frame) => this.send(frame),
+      deliver: (frame, requestId) => {
+        // The answer this socket resumed comes from its replay, once and in order: not a second time live.
+        if (requestId !== undefined && requestId === this.resumedAnswer) return;
+        this.send(frame);
+      },
       modeSwitched: (mode) => {
         this.session.mode = mode;
       },
@@ -154,10 +160,13 @@ export class AssistantConnection {
     });
   }
 
-  /** A frame of this socket's own turn or action: to it, and to every other member of a collaboration session. */
-  private emit(frame: WsServerMessage): void {
+  /**
+   * A frame of this socket's own turn or action: to it, and to every other member of a collaboration session
+   * (`requestId`: the answer a streamed frame belongs to).
+   */
+  private emit(frame: WsServerMessage, requestId?: string): void {
     this.send(frame);
-    this.link?.publish(frame);
+    this.link?.publish(frame, requestId);
   }
 
   get streaming(): boolean {
@@ -269,6 +278,7 @@ export class AssistantConnection {
     const controller = new AbortController();
     const cancel = new AbortController();
     this.turn = { requestId, controller, resuming: cancel };
+    this.resumedAnswer = requestId;
     const userId = this.principal.method === 'open' ? this.socketUser : this.principal.user_id;
     void desk
       .resume(
@@ -325,7 +335,7 @@ export class AssistantConnection {
     const link = this.link;
     let release: (() => Promise<void>) | undefined;
     // Once the session's turn is taken, the answer's frames (an error too) go to every member.
-    const out = (frame: WsServerMessage): void => (release !== undefined ? this.emit(frame) : this.send(frame));
+    const out = (frame: WsServerMessage): void => (release !== undefined ? this.emit(frame, requestId) : this.send(frame));
     const finish = (): void => {
       this.turn = undefined;
       void release?.();
