@@ -30,7 +30,7 @@ const state = {
   socket: undefined,
   /**
    * The answer streaming now: `{view, request_id, last_seq, message, mine, early, following}`. `mine`: this
-   * user's turn (only its sender may resume an answer); `early`: chunks past a gap, by seq; `following`: another
+   * user's turn (the page resumes only its own answers); `early`: chunks past a gap, by seq; `following`: another
    * member's answer, picked up from the session's live frames after a reconnect.
    */
   current: undefined,
@@ -410,7 +410,7 @@ const FRAMES = {
       state.resuming = c.request_id;
       send({ type: 'resume', request_id: c.request_id, last_seq: c.last_seq });
     } else if (c) {
-      // Another member's answer (only its sender may resume it): the rest comes with the session's live frames,
+      // Another member's answer (not resumed: the page follows it): the rest comes with the session's live frames,
       // unless it ended while we were away.
       c.following = true;
       clearTimeout(state.followTimer);
