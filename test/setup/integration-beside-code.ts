@@ -5,6 +5,7 @@
  */
 export const INTEGRATION_BESIDE_CODE = [
   'shared/src/bus/bus.contract.test.ts', // the bus contract on NATS (and in process)
+  'shared/src/queue/ensure-stream.test.ts', // JetStream streams created and updated on NATS
   'services/gateway/src/main.test.ts', // the built gateway as a process, on NATS
   'services/gateway/src/ws/session-store.test.ts', // WebSocket sessions in Redis
   'services/gateway/src/sessions/collab-store.test.ts', // collaboration sessions, presence and the turn lock in Redis (and in memory)

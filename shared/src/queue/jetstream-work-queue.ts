@@ -26,13 +26,13 @@ import {
   type WorkQueue,
   type WorkQueueLimits,
 } from './work-queue.js';
+import { ensureStream } from './ensure-stream.js';
 
 /** JetStream's "maximum messages (per subject) exceeded": a stream with `discard: new` refused a message. */
 const MAX_MESSAGES_EXCEEDED = 10077;
 const STREAM_NOT_FOUND = 10059;
 const CONSUMER_NOT_FOUND = 10014;
-/** "stream name already in use with a different configuration" / consumer likewise: update instead. */
-const STREAM_NAME_IN_USE = 10058;
+/** A consumer of that name exists with another configuration: update instead. */
 const CONSUMER_EXISTS = 10148;
 const CONSUMER_NAME_EXISTS = 10013;
 
@@ -229,15 +229,8 @@ export class JetStreamWorkQueue implements WorkQueue {
   private async ensure(): Promise<void> {
     const jsm = await this.manager();
     const stream = this.streamConfig();
-    try {
-      await jsm.streams.add(stream);
-    } catch (err) {
-      if (!(err instanceof JetStreamApiError && err.code === STREAM_NAME_IN_USE)) throw err;
-      // Another configuration (bounds changed by a deploy): bring it to this one.
-      const { name, ...update } = stream;
-      await jsm.streams.update(name, update);
-      this.opts.logger.info({ stream: name }, 'work queue stream updated');
-    }
+    // Another configuration (bounds changed by a deploy) is brought to this one.
+    if ((await ensureStream(jsm, stream)) === 'updated') this.opts.logger.info({ stream: stream.name }, 'work queue stream updated');
     const consumer = this.consumerConfig();
     try {
       await jsm.consumers.add(WorkQueueNames.stream, consumer);

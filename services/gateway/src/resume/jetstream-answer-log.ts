@@ -12,11 +12,9 @@ import {
   type StreamConfig,
 } from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/nats-core';
-import { ResumeStreamNames, Subjects, encodeJson, type Logger } from '@actionedx/shared';
+import { ResumeStreamNames, Subjects, encodeJson, ensureStream, type Logger } from '@actionedx/shared';
 import type { AnswerLog, AnswerRecord, FrameFeed } from './answer-log.js';
 
-/** "stream name already in use with a different configuration": update instead. */
-const STREAM_NAME_IN_USE = 10058;
 const API_TIMEOUT_MS = 5_000;
 /** A streamed frame message is well under this (a few tokens and the envelope): the per-answer message bound. */
 const FRAME_BYTES_ESTIMATE = 256;
@@ -55,14 +53,7 @@ export class JetStreamAnswerLog implements AnswerLog {
   async start(): Promise<void> {
     const jsm = await this.manager();
     for (const cfg of [this.framesStream(), this.answersStream()]) {
-      try {
-        await jsm.streams.add(cfg);
-      } catch (err) {
-        if (!(err instanceof JetStreamApiError && err.code === STREAM_NAME_IN_USE)) throw err;
-        const { name, ...update } = cfg;
-        await jsm.streams.update(name, update);
-        this.o.logger.info({ stream: name }, 'resume stream updated');
-      }
+      if ((await ensureStream(jsm, cfg)) === 'updated') this.o.logger.info({ stream: cfg.name }, 'resume stream updated');
     }
   }
 
