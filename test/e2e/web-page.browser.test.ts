@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from 'playwright-core';
 import { ROOT, TEST_AUTH, mintToken, sampleDocument, startRedis, startService, startStack, type ServiceProcess, type Stack } from '@actionedx/testkit';
 
 /**
@@ -55,6 +55,18 @@ async function openPage(context: BrowserContext, url: string): Promise<{ page: P
   return { page, problems };
 }
 
+
+/** `body` on the page at `url` in a fresh context; then the page must have logged no problem. The context is closed either way. */
+async function inPage(browser: Browser, url: string, body: (page: Page) => Promise<void>, options?: BrowserContextOptions): Promise<void> {
+  const context = await browser.newContext(options);
+  try {
+    const { page, problems } = await openPage(context, url);
+    await body(page);
+    expect(problems).toEqual([]);
+  } finally {
+    await context.close();
+  }
+}
 /**
  * Sends a message from the composer and watches the answer bubble: the length of its text at every DOM change
  * while it streams, then the finished bubble's text and figures.
@@ -168,9 +180,7 @@ describe('the web page on the embedded platform (open demo)', () => {
 
   it('streams an answer into the page chunk by chunk, with its model and cost; the same question again is marked cached', async () => {
     ready();
-    const context = await browser!.newContext();
-    try {
-      const { page, problems } = await openPage(context, `${app!.url}/`);
+    await inPage(browser!, `${app!.url}/`, async (page) => {
       await expect.poll(() => page.textContent('#conn-status'), WAIT).toBe('Connected');
       const question = `How do I run a 9-pillar audit? ${Date.now()}`;
       const first = await sendAndWatch(page, question);
@@ -197,17 +207,12 @@ describe('the web page on the embedded platform (open demo)', () => {
       expect(await page.locator('#session-list li').count()).toBe(2);
       await page.locator('#session-list button').nth(1).click();
       await expect.poll(() => page.locator('#log .msg.user').first().textContent(), WAIT).toBe(question);
-      expect(problems).toEqual([]);
-    } finally {
-      await context.close();
-    }
+    });
   }, 40_000);
 
   it('switches the mode: the server confirms it and the next answer is in that mode', async () => {
     ready();
-    const context = await browser!.newContext();
-    try {
-      const { page, problems } = await openPage(context, `${app!.url}/`);
+    await inPage(browser!, `${app!.url}/`, async (page) => {
       await expect.poll(() => page.textContent('#conn-status'), WAIT).toBe('Connected');
       await page.selectOption('#mode', 'oracle');
       await page.locator('#log .msg.system', { hasText: /oracle/i }).waitFor(WAIT);
@@ -215,31 +220,21 @@ describe('the web page on the embedded platform (open demo)', () => {
       const answer = await sendAndWatch(page, `What does the oracle see? ${Date.now()}`);
       expect(answer.meta).toContain('oracle');
       expect(answer.meta).toContain('strategy_audit');
-      expect(problems).toEqual([]);
-    } finally {
-      await context.close();
-    }
+    });
   }, 30_000);
 
   it('runs a background job and its progress bar reaches 100 %', async () => {
     ready();
-    const context = await browser!.newContext();
-    try {
-      const { page, problems } = await openPage(context, `${app!.url}/`);
+    await inPage(browser!, `${app!.url}/`, async (page) => {
       await expect.poll(() => page.textContent('#conn-status'), WAIT).toBe('Connected');
       expectProgressed(await runJob(page, `Improvement plan ${Date.now()}`));
       await shot(page, 'embedded-job');
-      expect(problems).toEqual([]);
-    } finally {
-      await context.close();
-    }
+    });
   }, 40_000);
 
   it('shows the operator view (the open demo is an administrator): cache figures, invalidation, connections', async () => {
     ready();
-    const context = await browser!.newContext();
-    try {
-      const { page, problems } = await openPage(context, `${app!.url}/`);
+    await inPage(browser!, `${app!.url}/`, async (page) => {
       await page.locator('#ops').waitFor({ state: 'visible', ...WAIT });
       await expect.poll(() => page.textContent('#ops-cache'), WAIT).toMatch(/hits\d+/);
       expect(await page.textContent('#ops-cache')).toMatch(/backendmemory/);
@@ -249,17 +244,12 @@ describe('the web page on the embedded platform (open demo)', () => {
       await expect.poll(() => page.textContent('#inv-result'), WAIT).toMatch(/^Deleted \d+ cached answers\.$/);
       await expect.poll(() => page.textContent('#ops-cache'), WAIT).toMatch(/keys0/);
       await shot(page, 'embedded-operator');
-      expect(problems).toEqual([]);
-    } finally {
-      await context.close();
-    }
+    });
   }, 30_000);
 
   it('fits a phone-sized screen: no sideways scrolling, the composer reachable by keyboard', async () => {
     ready();
-    const context = await browser!.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
-    try {
-      const { page, problems } = await openPage(context, `${app!.url}/`);
+    await inPage(browser!, `${app!.url}/`, async (page) => {
       await expect.poll(() => page.textContent('#conn-status'), WAIT).toBe('Connected');
       const widths = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, view: window.innerWidth }));
       expect(widths.scroll).toBeLessThanOrEqual(widths.view);
@@ -270,10 +260,7 @@ describe('the web page on the embedded platform (open demo)', () => {
         expect(await page.locator(`label[for="${id}"]`).count(), `a label for #${id}`).toBe(1);
       }
       await shot(page, 'embedded-phone');
-      expect(problems).toEqual([]);
-    } finally {
-      await context.close();
-    }
+    }, { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
   }, 30_000);
 });
 
@@ -318,9 +305,7 @@ describe('the web page on the distributed stack (authentication on)', () => {
 
   it('asks for a credential, refuses a bad one, then streams an answer over the WebSocket; no operator view for a user', async () => {
     ready();
-    const context = await browser!.newContext();
-    try {
-      const { page, problems } = await openPage(context, `${stack!.url}/`);
+    await inPage(browser!, `${stack!.url}/`, async (page) => {
       await page.locator('#sign-in').waitFor({ state: 'visible', ...WAIT });
       expect(await page.isVisible('#app')).toBe(false);
       await page.fill('#credential', 'not-a-token');
@@ -337,26 +322,21 @@ describe('the web page on the distributed stack (authentication on)', () => {
       await page.locator('#log .msg.system', { hasText: /ally/i }).waitFor(WAIT);
       expect(await page.isVisible('#ops')).toBe(false);
       await shot(page, 'distributed-chat');
-      expect(problems).toEqual([]);
-    } finally {
-      await context.close();
-    }
+    });
   }, 40_000);
 
   it("finds the user's sessions and their history on the server from a new browser", async () => {
     ready();
-    const context = await browser!.newContext();
-    try {
-      // A session this browser has never seen: a turn another client had (REST, the same user).
-      const token = await mintToken('web-history', { ttlS: 600 });
-      const message = `Remember the literacy plan ${Date.now()}`;
-      const earlierTurn = await fetch(`${stack!.url}/api/assistant/chat`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-        body: JSON.stringify({ message, session_id: `elsewhere-${Date.now()}` }),
-      });
-      expect(earlierTurn.status).toBe(200);
-      const { page, problems } = await openPage(context, `${stack!.url}/`);
+    // A session this browser has never seen: a turn another client had (REST, the same user).
+    const token = await mintToken('web-history', { ttlS: 600 });
+    const message = `Remember the literacy plan ${Date.now()}`;
+    const earlierTurn = await fetch(`${stack!.url}/api/assistant/chat`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ message, session_id: `elsewhere-${Date.now()}` }),
+    });
+    expect(earlierTurn.status).toBe(200);
+    await inPage(browser!, `${stack!.url}/`, async (page) => {
       await signIn(page, token);
       // Listed by the server, titled by its first message; opened, its turns come from the server too.
       const earlier = page.locator('#session-list button', { hasText: message.slice(0, 40) });
@@ -365,31 +345,21 @@ describe('the web page on the distributed stack (authentication on)', () => {
       await expect.poll(() => page.getAttribute('#log', 'data-history'), WAIT).toBe('server');
       expect(await page.locator('#log .msg.user').first().textContent()).toBe(message);
       expect(await page.locator('#log .msg.assistant .meta').first().textContent()).toMatch(/model \S+/);
-      expect(problems).toEqual([]);
-    } finally {
-      await context.close();
-    }
+    });
   }, 30_000);
 
   it('runs a job on the job workers and its progress bar reaches 100 %', async () => {
     ready();
-    const context = await browser!.newContext();
-    try {
-      const { page, problems } = await openPage(context, `${stack!.url}/`);
+    await inPage(browser!, `${stack!.url}/`, async (page) => {
       await signIn(page, await mintToken('web-jobs', { ttlS: 600 }));
       expectProgressed(await runJob(page, `Distributed plan ${Date.now()}`));
       await shot(page, 'distributed-job');
-      expect(problems).toEqual([]);
-    } finally {
-      await context.close();
-    }
+    });
   }, 45_000);
 
   it('shows an administrator the operator view: the cluster-wide cache figures from Redis', async () => {
     ready();
-    const context = await browser!.newContext();
-    try {
-      const { page, problems } = await openPage(context, `${stack!.url}/`);
+    await inPage(browser!, `${stack!.url}/`, async (page) => {
       await signIn(page, TEST_AUTH.adminKey);
       await page.locator('#ops').waitFor({ state: 'visible', ...WAIT });
       await expect.poll(() => page.textContent('#ops-cache'), WAIT).toMatch(/backendredis/);
@@ -400,9 +370,6 @@ describe('the web page on the distributed stack (authentication on)', () => {
       await expect.poll(() => page.textContent('#ops-breakers'), WAIT).toMatch(/model target [\w.-]+: closed/);
       expect(await page.textContent('#ops-breakers')).toMatch(/cache \(redis\): closed/);
       await shot(page, 'distributed-operator');
-      expect(problems).toEqual([]);
-    } finally {
-      await context.close();
-    }
+    });
   }, 30_000);
 });
