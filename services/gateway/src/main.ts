@@ -17,7 +17,13 @@ import { settledWithin } from './settled-within.js';
 import { GATEWAY_VERSION } from './version.js';
 
 /** Redis command timeout of the limiter and API-key clients (the cache's is 50 ms: it fails open). */
-const DOOR_COMMAND_TIMEOUT_MS = 500;
+/**
+ * How long the door's Redis clients (limiter, API keys) wait for an answer before calling Redis unavailable and
+ * refusing the call. A gateway busy with a burst (2,000 WebSocket turns at once) reads replies late: at 500 ms a
+ * healthy Redis was taken for gone and 241 of 2,000 turns were refused `limiter_unavailable`. A Redis that is down
+ * fails at once (no offline queue); this bounds only a Redis that hangs.
+ */
+const DOOR_COMMAND_TIMEOUT_MS = 2_000;
 /** How long a start waits for those clients to connect before listening anyway. */
 const DOOR_CONNECT_WAIT_MS = 3_000;
 import { MemorySessionStore } from './ws/memory-session-store.js';
