@@ -1,7 +1,7 @@
-import { existsSync, mkdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from 'playwright-core';
-import { ROOT, TEST_AUTH, mintToken, sampleDocument, startRedis, startService, startStack, type ServiceProcess, type Stack } from '@actionedx/testkit';
+import { type Browser, type BrowserContext, type BrowserContextOptions, type Page } from 'playwright-core';
+import { TEST_AUTH, mintToken, sampleDocument, startRedis, startService, startStack, type ServiceProcess, type Stack } from '@actionedx/testkit';
+import { WAIT, launch, shot, signIn } from './browser.js';
 
 /**
  * The gateway's web page (`GET /`) in Debian's Chromium, headless, against the embedded platform (the open demo)
@@ -10,28 +10,8 @@ import { ROOT, TEST_AUTH, mintToken, sampleDocument, startRedis, startService, s
  * go to test-results/web/ (not committed). Nothing is downloaded: Chromium is the Debian package.
  */
 
-const CHROMIUM = '/usr/bin/chromium';
-const SHOTS = `${ROOT}test-results/web`;
 /** The mock model's pace in these tests: slow enough that an answer arrives in many frames, fast enough for a test. */
 const PACE = { MOCK_LLM_TTFT_MS: '100', MOCK_LLM_TOKENS_PER_SECOND: '60', MOCK_LLM_COMPLETION_TOKENS: '40' };
-const WAIT = { timeout: 15_000 };
-
-async function launch(): Promise<Browser> {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`Chromium is missing: ${CHROMIUM} does not exist. Install the Debian package \`chromium\` (apt-get install -y chromium); scripts/test.sh does this.`);
-  }
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    timeout: 25_000,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run', '--disable-component-update', '--disable-sync'],
-  });
-}
-
-async function shot(page: Page, name: string): Promise<void> {
-  mkdirSync(SHOTS, { recursive: true });
-  await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
-}
 
 /** A page that records what would be a defect on any screen: script errors, CSP refusals, console errors. */
 async function openPage(context: BrowserContext, url: string): Promise<{ page: Page; problems: string[] }> {
@@ -296,12 +276,6 @@ describe('the web page on the distributed stack (authentication on)', () => {
     await queue?.stop();
   });
 
-  async function signIn(page: Page, credential: string): Promise<void> {
-    await page.locator('#sign-in').waitFor({ state: 'visible', ...WAIT });
-    await page.fill('#credential', credential);
-    await page.click('#sign-in-form button[type=submit]');
-    await expect.poll(() => page.textContent('#conn-status'), WAIT).toBe('Connected');
-  }
 
   it('asks for a credential, refuses a bad one, then streams an answer over the WebSocket; no operator view for a user', async () => {
     ready();

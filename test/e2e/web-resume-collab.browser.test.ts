@@ -1,8 +1,8 @@
-import { existsSync, mkdirSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { ROOT, adminHeaders, mintToken, startService, startStack, type ServiceProcess, type Stack } from '@actionedx/testkit';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { adminHeaders, mintToken, startService, startStack, type ServiceProcess, type Stack } from '@actionedx/testkit';
+import { WAIT, launch, shot, signIn } from './browser.js';
 
 /**
  * The web page's resume and collaboration parts in Debian's Chromium, headless. A reload mid-answer resumes the
@@ -12,31 +12,11 @@ import { ROOT, adminHeaders, mintToken, startService, startStack, type ServicePr
  * either member mid-answer. Screenshots go to test-results/web/ (not committed).
  */
 
-const CHROMIUM = '/usr/bin/chromium';
-const SHOTS = `${ROOT}test-results/web`;
 /** An answer of about four seconds, in about forty chunks: a reload lands in its middle. */
 const SLOW = { MOCK_LLM_TTFT_MS: '100', MOCK_LLM_TOKENS_PER_SECOND: '10', MOCK_LLM_COMPLETION_TOKENS: '40' };
-const WAIT = { timeout: 15_000 };
 
 /** A frame as a socket of the page carried it; `socket`: which of the page's sockets, 0 the first. */
 type Frame = { type: string; socket: number; [k: string]: unknown };
-
-async function launch(): Promise<Browser> {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`Chromium is missing: ${CHROMIUM} does not exist. Install the Debian package \`chromium\` (apt-get install -y chromium); scripts/test.sh does this.`);
-  }
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    timeout: 25_000,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run', '--disable-component-update', '--disable-sync'],
-  });
-}
-
-async function shot(page: Page, name: string): Promise<void> {
-  mkdirSync(SHOTS, { recursive: true });
-  await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
-}
 
 /**
  * A page that records script errors, console errors (but the page's expected 401 probes) and every frame its
@@ -263,12 +243,6 @@ describe('the distributed stack with two gateways (authentication on): shared se
     await stack?.stop();
   });
 
-  async function signIn(page: Page, credential: string): Promise<void> {
-    await page.locator('#sign-in').waitFor({ state: 'visible', ...WAIT });
-    await page.fill('#credential', credential);
-    await page.click('#sign-in-form button[type=submit]');
-    await expect.poll(() => page.textContent('#conn-status'), WAIT).toBe('Connected');
-  }
 
   type Member = Awaited<ReturnType<typeof openPage>> & { token: string };
 
