@@ -50,6 +50,27 @@ const upgradeStatus = (path: string): Promise<number> =>
     ws.once('error', () => undefined);
   });
 
+/**
+ * A worker that sends `before`, keeps working (heartbeats) until the test calls `finish()`, then sends `after`
+ * and ends the answer.
+ */
+function gatedWorker(before: string[], after: string[]): { worker: FakeWorker; finish(): void } {
+  let released = false;
+  const worker = new FakeWorker(gw.bus, {
+    script: async (ctl) => {
+      for (const c of before) ctl.chunk(c);
+      while (!released) {
+        ctl.heartbeat();
+        await sleep(20);
+      }
+      for (const c of after) ctl.chunk(c);
+      ctl.done();
+    },
+  });
+  workers.push(worker);
+  return { worker, finish: () => (released = true) };
+}
+
 /** Reads until a message satisfies `pred`, returning it (the others read on the way are dropped). */
 async function readUntil(s: TestSocket, pred: (m: SocketMessage) => boolean, timeoutMs = 3_000, seen?: SocketMessage[]): Promise<SocketMessage> {
   const end = Date.now() + timeoutMs;
@@ -130,23 +151,7 @@ describe('collaboration sessions: what every member sees', () => {
   it("fans a member's turn and the streamed answer out to every member, once each, in one order", async () => {
     const { session_id, join_token } = await createSession();
     await postJson(api(`/api/sessions/${session_id}/join`), { user_id: 'bob', join_token });
-    let finish: (() => void) | undefined;
-    const w = new FakeWorker(gw.bus, {
-      script: async (ctl) => {
-        ctl.chunk('Hello ');
-        ctl.chunk('team');
-        let released = false;
-        finish = () => (released = true);
-        // Still working (heartbeats) until the test lets the answer end.
-        while (!released) {
-          ctl.heartbeat();
-          await sleep(20);
-        }
-        ctl.chunk('!');
-        ctl.done();
-      },
-    });
-    workers.push(w);
+    const { worker: w, finish } = gatedWorker(['Hello ', 'team'], ['!']);
     const alice = await open(session_id, 'alice');
     const bob = await open(session_id, 'bob');
     await readUntil(alice, (m) => online(m, 'bob'));
@@ -163,7 +168,7 @@ describe('collaboration sessions: what every member sees', () => {
     bob.send({ message: 'Me too' });
     const busy = await readUntil(bob, (m) => m.type === 'error', 3_000, seenByBob);
     expect(busy.code).toBe('session_busy');
-    finish!();
+    finish();
 
     const seenByAlice = await turnFrames(alice);
     await readUntil(bob, (m) => m.type === 'response', 3_000, seenByBob);
@@ -196,23 +201,7 @@ describe('collaboration sessions: what every member sees', () => {
   it("any member may resume the session's answer on a new socket; a socket outside the session may not", async () => {
     const { session_id, join_token } = await createSession();
     await postJson(api(`/api/sessions/${session_id}/join`), { user_id: 'bob', join_token });
-    let finish: (() => void) | undefined;
-    workers.push(
-      new FakeWorker(gw.bus, {
-        script: async (ctl) => {
-          ctl.chunk('One ');
-          ctl.chunk('two ');
-          let released = false;
-          finish = () => (released = true);
-          while (!released) {
-            ctl.heartbeat();
-            await sleep(20);
-          }
-          ctl.chunk('three.');
-          ctl.done();
-        },
-      }),
-    );
+    const { finish } = gatedWorker(['One ', 'two '], ['three.']);
     const alice = await open(session_id, 'alice');
     const bob = await open(session_id, 'bob');
     await readUntil(bob, (m) => online(m, 'alice'));
@@ -225,7 +214,7 @@ describe('collaboration sessions: what every member sees', () => {
     const again = await open(session_id, 'bob');
     again.send({ type: 'resume', request_id: requestId, last_seq: 0 });
     expect(await readUntil(again, (m) => m.type === 'stream_chunk')).toMatchObject({ content: 'two ', seq: 1 });
-    finish!();
+    finish();
     const rest: SocketMessage[] = [];
     const end = await readUntil(again, (m) => m.type === 'response', 3_000, rest);
     expect(rest.filter((m) => m.type === 'stream_chunk').map((m) => m.content)).toEqual(['three.']);
@@ -308,22 +297,7 @@ describe('collaboration sessions: what every member sees', () => {
   it("the answer goes on to the others when its sender's socket goes away", async () => {
     const { session_id, join_token } = await createSession();
     await postJson(api(`/api/sessions/${session_id}/join`), { user_id: 'bob', join_token });
-    let finish: (() => void) | undefined;
-    workers.push(
-      new FakeWorker(gw.bus, {
-        script: async (ctl) => {
-          ctl.chunk('Half ');
-          let released = false;
-          finish = () => (released = true);
-          while (!released) {
-            ctl.heartbeat();
-            await sleep(20);
-          }
-          ctl.chunk('and the rest.');
-          ctl.done();
-        },
-      }),
-    );
+    const { finish } = gatedWorker(['Half '], ['and the rest.']);
     const alice = await open(session_id, 'alice');
     const bob = await open(session_id, 'bob');
     await readUntil(alice, (m) => online(m, 'bob'));
@@ -331,7 +305,7 @@ describe('collaboration sessions: what every member sees', () => {
     await readUntil(bob, (m) => m.type === 'stream_chunk');
     await alice.close();
     await readUntil(bob, (m) => presenceOf(m, 'alice')?.online === false);
-    finish!();
+    finish();
     const response = await readUntil(bob, (m) => m.type === 'response' || m.type === 'error');
     expect(response).toMatchObject({ type: 'response', response: 'Half and the rest.' });
   });
