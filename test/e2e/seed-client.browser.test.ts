@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type BrowserContext, type ConsoleMessage } from 'playwright-core';
+import type { Browser, BrowserContext, ConsoleMessage } from 'playwright-core';
 import {
   ROOT,
   SEED_CLIENT_HOST,
@@ -15,6 +15,7 @@ import {
   testAuthEnv,
   type ServiceProcess,
 } from '@actionedx/testkit';
+import { launch } from './browser.js';
 
 /**
  * The seed's WebSocket client (phase1-summary.md, "WebSocket Client Example") is a contract: it must
@@ -22,7 +23,6 @@ import {
  * Chromium comes from the Debian package `chromium` (.ci/run installs it); nothing is downloaded.
  */
 
-const CHROMIUM = '/usr/bin/chromium';
 const SEED_HOST = SEED_CLIENT_HOST;
 /** The seed's client, byte for byte as the seed prints it (testkit keeps the one copy). */
 const SEED_CLIENT = SEED_CLIENT_SOURCE;
@@ -59,29 +59,10 @@ describe('the seed WebSocket client in a real browser (Chromium, headless)', () 
   }, 30_000);
 
   async function setUp(): Promise<void> {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(
-        `Chromium is missing: ${CHROMIUM} does not exist. Install the Debian package \`chromium\` (apt-get install -y chromium); .ci/run does this.`,
-      );
-    }
     // Both at once; whichever started is stopped in afterAll even if the other failed.
     const [started, launched] = await Promise.allSettled([
       startService('embedded', {}),
-      chromium.launch({
-        executablePath: CHROMIUM,
-        headless: true,
-        timeout: 25_000,
-        args: [
-          '--headless',
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-background-networking',
-          '--disable-quic',
-          '--no-first-run',
-          '--disable-component-update',
-          '--disable-sync',
-        ],
-      }),
+      launch(),
     ]);
     if (started.status === 'fulfilled') app = started.value;
     if (launched.status === 'fulfilled') browser = launched.value;
@@ -245,7 +226,6 @@ describe('the seed WebSocket client in a real browser, with authentication on', 
 
   beforeAll(async () => {
     try {
-      if (!existsSync(CHROMIUM)) throw new Error(`Chromium is missing: ${CHROMIUM} (apt-get install -y chromium; .ci/run does this).`);
       // Pages first: the allowed one's origin goes into CORS_ORIGINS. The same client runs on both.
       const pages = { '/': '' };
       allowed = await pageServer(pages);
@@ -253,7 +233,7 @@ describe('the seed WebSocket client in a real browser, with authentication on', 
       app = await startService('embedded', testAuthEnv({ CORS_ORIGINS: allowed.origin }));
       const host = new URL(app.url).host;
       pages['/'] = page('Seed WebSocket client with a token', seedClientFor(host, await token));
-      browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, timeout: 25_000, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'] });
+      browser = await launch();
     } catch (err) {
       setupError = err;
     }
