@@ -85,7 +85,9 @@ async function expectResumed(page: Page, received: Frame[], sent: Frame[], reque
   const before = framesOf(received, 'stream_chunk', 0);
   expect(framesOf(received, 'response', 0), 'the answer was not over before the reload').toEqual([]);
   expect(lastSeq).toBeGreaterThanOrEqual(0);
-  expect(lastSeq).toBeLessThan(before.length);
+  // The recorder's events stop with the page: a chunk that reached the page as it unloaded may be missing from
+  // `before` (one at most). The page's own text, checked below, covers it.
+  expect(lastSeq).toBeLessThanOrEqual(before.length);
 
   const after = framesOf(received, 'stream_chunk', 1);
   const responses = framesOf(received, 'response', 1);
@@ -104,8 +106,16 @@ async function expectResumed(page: Page, received: Frame[], sent: Frame[], reque
     parts.set(seq, String(f.content));
   }
   const seqs = [...parts.keys()].sort((x, y) => x - y);
-  expect(seqs).toEqual(seqs.map((_, i) => i));
-  expect(seqs.map((seq) => parts.get(seq)).join('')).toBe(whole);
+  if (parts.has(lastSeq)) {
+    expect(seqs).toEqual(seqs.map((_, i) => i));
+    expect(seqs.map((seq) => parts.get(seq)).join('')).toBe(whole);
+  } else {
+    // Every seq but the one the recorder lost; the kept part, then the missing chunk, then the replayed rest.
+    expect(seqs).toEqual(seqs.map((_, i) => (i < lastSeq ? i : i + 1)));
+    const kept = seqs.filter((seq) => seq < lastSeq).map((seq) => parts.get(seq)).join('');
+    const rest = seqs.filter((seq) => seq > lastSeq).map((seq) => parts.get(seq)).join('');
+    expect(whole.startsWith(kept) && whole.endsWith(rest) && whole.length > kept.length + rest.length).toBe(true);
+  }
 
   // On screen: the text the chunks made before the response frame replaced it, and the final text.
   const streamed = await page.evaluate(() => (window as unknown as { __streamed: string[] }).__streamed);
