@@ -207,6 +207,48 @@ describe.skipIf(redis === undefined)('in Redis, shared by replicas (real Redis)'
     await expect.poll(async () => (await b.admit(tokens).catch((e: AdmissionRefusal) => e.code)) === 'token_rate_limited').toBe(true);
   });
 
+  it('reads every counter in one script as the in-memory limiter counts them: the same headers, the same refusals, the budget too', async () => {
+    const metrics = createGatewayMetrics(createMetricsRegistry('gateway', { defaultMetrics: false }));
+    const sides = { memory: new Admission({ kind: 'memory' }, { metrics, logger }), redis: new Admission({ kind: 'redis', redis: redis! }, { metrics, logger }) };
+    const limits = { ...DEFAULT_ROLE_LIMITS.user, requests_per_minute: 4, tokens_per_minute: 50, daily_budget_usd: 0.000_02 };
+    /** What each call of a fixed sequence gave: its remaining counts, or the code it was refused with. */
+    const run = async (admission: Admission) => {
+      const subject = { key: `user:${randomUUID()}`, limits };
+      const seen: string[] = [];
+      const step = async (cost?: { tokens: number; usd: number }) => {
+        try {
+          const ticket = await admission.admit(subject);
+          const now = sfList(ticket.headers.RateLimit ?? null);
+          seen.push(`ok r=${now.requests!.r} tok=${now.tokens!.r} usd=${now.daily_spend!.r} t<=60:${Number(now.tokens!.t) <= 60}`);
+          if (cost) ticket.charge({ cached: false, usage: { total_tokens: cost.tokens }, cost_usd: cost.usd });
+        } catch (err) {
+          seen.push(`refused ${(err as AdmissionRefusal).code} ${(err as AdmissionRefusal).kind}`);
+        }
+        // Charges are sent in the background: let them land before the next read.
+        await new Promise((r) => setTimeout(r, 30));
+      };
+      await step({ tokens: 20, usd: 0.000_005 });
+      await step({ tokens: 20, usd: 0.000_005 });
+      await step();
+      await step({ tokens: 20, usd: 0.000_015 });
+      await step(); // the fifth call: over 4 a minute, and over tokens and budget too (requests are checked first)
+      return seen;
+    };
+    const [memory, inRedis] = [await run(sides.memory), await run(sides.redis)];
+    expect(inRedis).toEqual(memory);
+    expect(memory).toEqual([
+      'ok r=3 tok=50 usd=20 t<=60:true',
+      'ok r=2 tok=30 usd=15 t<=60:true',
+      'ok r=1 tok=10 usd=10 t<=60:true',
+      'ok r=0 tok=10 usd=10 t<=60:true',
+      'refused rate_limited requests',
+    ]);
+    // Over the budget alone: a fresh minute's requests, but today's spend is gone.
+    const subject = { key: `user:${randomUUID()}`, limits };
+    (await sides.redis.admit(subject)).charge({ cached: false, usage: { total_tokens: 1 }, cost_usd: 0.000_02 });
+    await expect.poll(async () => (await sides.redis.admit(subject).catch((e: AdmissionRefusal) => e.code)) === 'budget_exceeded').toBe(true);
+  });
+
   it('refuses with limiter_unavailable (503) when its Redis does not answer, and counts it', async () => {
     const dead = createRedisClient({ url: 'redis://127.0.0.1:1', name: 'gateway-test-dead', connectTimeoutMs: 100 });
     try {

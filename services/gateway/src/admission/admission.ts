@@ -44,13 +44,56 @@ const MICROS = 1_000_000;
 
 export type AdmissionStore = { kind: 'redis'; redis: Redis } | { kind: 'memory' };
 
+/** One counter as admission reads it: its points in the current window, and the milliseconds left in that window. */
+type Count = Pick<RateLimiterRes, 'consumedPoints' | 'msBeforeNext'>;
+
+/** What admitting one call reads: the requests counter after taking this call's point, tokens and spend so far. */
+interface CounterReading {
+  requests: Count;
+  /** Null while the caller has no tokens counted in this minute. */
+  tokens: Count | null;
+  /** Null while the caller has spent nothing today. */
+  spend: Count | null;
+}
+
+/**
+ * The three counters of one admission in one round trip and one script, on the keys rate-limiter-flexible
+ * uses (`<prefix>:<key>`, an integer with an expiry), so that its `penalty` charges the same counters. The
+ * requests counter is taken as the library's own increment script takes it (`SET NX EX`, `INCRBY`, `PTTL`,
+ * and the expiry restored if it was lost); the others are read. Its keys live on one Redis (not a cluster).
+ */
+const ADMISSION_TAKE = {
+  numberOfKeys: 3,
+  lua: `
+redis.call('SET', KEYS[1], 0, 'EX', ARGV[1], 'NX')
+local consumed = redis.call('INCRBY', KEYS[1], 1)
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl == -1 then
+  redis.call('EXPIRE', KEYS[1], ARGV[1])
+  ttl = 1000 * ARGV[1]
+end
+return {consumed, ttl, redis.call('GET', KEYS[2]), redis.call('PTTL', KEYS[2]), redis.call('GET', KEYS[3])}
+`,
+} as const;
+
+type AdmissionTakeReply = [number, number, string | null, number, string | null];
+type RedisWithAdmission = Redis & {
+  admissionTake(requests: string, tokens: string, spend: string, windowS: number): Promise<AdmissionTakeReply>;
+};
+
+const withAdmissionScript = (redis: Redis): RedisWithAdmission => {
+  if (!('admissionTake' in redis)) redis.defineCommand('admissionTake', ADMISSION_TAKE);
+  return redis as RedisWithAdmission;
+};
+
 const secondsToUtcMidnight = (now: number): number => DAY_S - Math.floor(now / 1000) % DAY_S;
 const utcDay = (now: number): string => new Date(now).toISOString().slice(0, 10);
 
 /**
  * Rate limits and budgets per user and per API key, shared by every gateway replica: counters in Redis
  * (rate-limiter-flexible's RateLimiterRedis: one Lua script per change, `SET NX EX` + `INCRBY` + `PTTL`,
- * atomic), in memory without LIMITER_REDIS_URL or REDIS_URL.
+ * atomic), in memory without LIMITER_REDIS_URL or REDIS_URL. Admitting a call is one round trip to Redis
+ * (`ADMISSION_TAKE`: the library's calls would be a script and two `MULTI`s, nine commands per call).
  *
  * - requests per minute: one point per chat call, taken on admission (fixed one-minute window);
  * - model tokens per minute: checked on admission, charged after the answer from its real usage;
@@ -64,6 +107,8 @@ export class Admission {
   private readonly requests: RateLimiterAbstract;
   private readonly tokens: RateLimiterAbstract;
   private readonly spend: RateLimiterAbstract;
+  /** This call's point taken, the tokens and spend read: one script in Redis, the library's calls in memory. */
+  private readonly take: (key: string, dayKey: string) => Promise<CounterReading>;
 
   constructor(
     store: AdmissionStore,
@@ -81,6 +126,34 @@ export class Admission {
     this.tokens = make('rl:tok', MINUTE_S);
     // The key carries the UTC day; the counter outlives it by an hour, then expires.
     this.spend = make('rl:usd', DAY_S + 3_600);
+    this.take = store.kind === 'redis' ? this.takeInRedis(withAdmissionScript(store.redis)) : this.takeInMemory();
+  }
+
+  private takeInRedis(redis: RedisWithAdmission): (key: string, dayKey: string) => Promise<CounterReading> {
+    return async (key, dayKey) => {
+      const [consumed, ttl, tokens, tokensTtl, spend] = await redis.admissionTake(
+        this.requests.getKey(key),
+        this.tokens.getKey(key),
+        this.spend.getKey(dayKey),
+        MINUTE_S,
+      );
+      return {
+        requests: { consumedPoints: consumed, msBeforeNext: ttl },
+        tokens: tokens === null ? null : { consumedPoints: Number(tokens), msBeforeNext: Math.max(0, tokensTtl) },
+        spend: spend === null ? null : { consumedPoints: Number(spend), msBeforeNext: 0 },
+      };
+    };
+  }
+
+  private takeInMemory(): (key: string, dayKey: string) => Promise<CounterReading> {
+    return async (key, dayKey) => {
+      const [requests, tokens, spend] = await Promise.all([
+        this.requests.consume(key, 1),
+        this.tokens.get(key),
+        this.spend.get(dayKey),
+      ]);
+      return { requests, tokens, spend };
+    };
   }
 
   private now(): number {
@@ -93,15 +166,9 @@ export class Admission {
     const started = performance.now();
     const now = this.now();
     const dayKey = `${subject.key}:${utcDay(now)}`;
-    let req: RateLimiterRes;
-    let tok: RateLimiterRes | null;
-    let usd: RateLimiterRes | null;
+    let reading: CounterReading;
     try {
-      [req, tok, usd] = await Promise.all([
-        this.requests.consume(subject.key, 1),
-        this.tokens.get(subject.key),
-        this.spend.get(dayKey),
-      ]);
+      reading = await this.take(subject.key, dayKey);
     } catch (err) {
       metrics.admission.limiterErrors.inc({ operation: 'admit' });
       this.deps.logger.warn({ err: err instanceof RateLimiterRes ? undefined : err }, 'rate limiter unavailable: refusing the call');
@@ -110,6 +177,7 @@ export class Admission {
       metrics.admission.latency.observe((performance.now() - started) / 1000);
     }
     const { limits } = subject;
+    const { requests: req, tokens: tok, spend: usd } = reading;
     const budgetMicros = Math.round(limits.daily_budget_usd * MICROS);
     const policies: PolicyState[] = [
       {
