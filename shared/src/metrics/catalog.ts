@@ -116,6 +116,14 @@ export function createCacheMetrics(registry: Registry) {
       buckets: FAST_BUCKETS,
       registers,
     }),
+    flightReservations: new Counter({
+      name: 'cache_flight_reservations_total',
+      help:
+        'Single-flight locks reserved for misses put in the work queue, by outcome (reserved, busy: an identical miss holds it, ' +
+        'unavailable: Redis down; adopted or expired: what the model lane found; released: a dropped job gave it back)',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
   };
 }
 export type CacheMetrics = ReturnType<typeof createCacheMetrics>;

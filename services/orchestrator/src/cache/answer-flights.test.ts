@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { Registry } from 'prom-client';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { AppError, createCacheMetrics, createLogger, createRedisClient, type CacheMetrics, type Redis } from '@actionedx/shared';
-import { AnswerFlights, type Computed } from './answer-flights.js';
+import { AnswerFlights, type Computed, type FlightReservation } from './answer-flights.js';
 import type { AnswerStore, CacheEntry } from './answer-store.js';
 import { cacheKey } from './cache-key.js';
 import { CacheNamespace } from './cache-namespace.js';
@@ -75,10 +75,10 @@ async function connected(redis: Redis): Promise<Redis> {
   return redis;
 }
 
-const backends: Array<{ name: string; open(prefix: string, leaseMs: number): Promise<Cluster> }> = [
+const backends: Array<{ name: string; open(prefix: string, leaseMs: number, pendingMs?: number): Promise<Cluster> }> = [
   {
     name: 'redis',
-    async open(prefix, leaseMs) {
+    async open(prefix, leaseMs, pendingMs = 5_000) {
       const metrics = createCacheMetrics(new Registry());
       const namespace = new CacheNamespace(prefix);
       const guards: RedisGuard[] = [];
@@ -88,7 +88,7 @@ const backends: Array<{ name: string; open(prefix: string, leaseMs: number): Pro
         guards.push(guard);
         const store = new RedisAnswerStore({ guard, namespace, metrics, logger });
         const lock = new RedisFlightLock({ guard, namespace, logger });
-        return { store, lock, flights: new AnswerFlights(store, lock, { leaseMs, waitMs: 10_000 }) };
+        return { store, lock, flights: new AnswerFlights(store, lock, { leaseMs, waitMs: 10_000, pendingMs, metrics }) };
       };
       const [a, b] = await Promise.all([replica('a'), replica('b')]);
       return {
@@ -107,17 +107,22 @@ const backends: Array<{ name: string; open(prefix: string, leaseMs: number): Pro
   },
   {
     name: 'memory',
-    async open(prefix, leaseMs) {
+    async open(prefix, leaseMs, pendingMs = 5_000) {
       const metrics = createCacheMetrics(new Registry());
       const namespace = new CacheNamespace(prefix);
       const store = new MemoryAnswerStore({ namespace, metrics });
       const lock = new MemoryFlightLock({ namespace });
       // Two replicas over one store and lock: what two processes on one Redis see.
-      const replica = (): Replica => ({ store, lock, flights: new AnswerFlights(store, lock, { leaseMs, waitMs: 10_000 }) });
+      const replica = (): Replica => ({ store, lock, flights: new AnswerFlights(store, lock, { leaseMs, waitMs: 10_000, pendingMs, metrics }) });
       return { a: replica(), b: replica(), metrics, close: () => lock.close() };
     },
   },
 ];
+
+async function reservations(metrics: CacheMetrics, outcome: string): Promise<number> {
+  const { values } = await metrics.flightReservations.get();
+  return values.find((v) => v.labels.outcome === outcome)?.value ?? 0;
+}
 
 async function counted(metrics: CacheMetrics, result: string): Promise<number> {
   const { values } = await metrics.operations.get();
@@ -351,6 +356,130 @@ describe.each(backends)('AnswerFlights.getOrCompute ($name)', (backend) => {
     expect(other.calls).toBe(0);
     expect(follower).toMatchObject({ text: 'slow', source: 'peer' });
     expect((await leader).source).toBe('model');
+  });
+});
+
+describe.each(backends)('AnswerFlights reservations of queued misses ($name)', (backend) => {
+  let prefix: string;
+  let c: Cluster;
+  const key = (message: string) =>
+    cacheKey(
+      { task_type: 'realtime_tutoring', mode: 'ally', model: 'mock-1', prompt_version: '1', history: [], message, context: {}, scope: 'global' },
+      prefix,
+    );
+  const reserved = async (r: Replica, k: string): Promise<FlightReservation> => {
+    const reservation = await r.flights.reserve(k);
+    if (typeof reservation !== 'object') throw new Error(`expected a reservation, got ${reservation}`);
+    return reservation;
+  };
+  const compute = (r: Replica, k: string, model: Model, reservation?: string) =>
+    r.flights.getOrCompute(k, { ttlSeconds: 60, onDelta: () => {}, signal: new AbortController().signal, compute: model.compute, skipLookup: true, reservation });
+  const follow = (r: Replica, k: string) => r.flights.follow(k, { onDelta: () => {}, signal: new AbortController().signal });
+
+  beforeEach(async () => {
+    prefix = `ai_cache_reserve_${randomBytes(6).toString('hex')}`;
+    // A pending lease far longer than any wait below: whatever ends sooner was not the lease running out.
+    c = await backend.open(prefix, 600, 5_000);
+  });
+  afterEach(async () => {
+    await c.close();
+  });
+
+  it('makes an identical miss busy while one is reserved, and shows the key as being computed', async () => {
+    const k = key('reserved once');
+    await reserved(c.a, k);
+    expect(await c.b.flights.reserve(k)).toBe('busy');
+    expect(await c.b.flights.lookup(k)).toEqual({ entry: null, computing: true });
+    expect(await reservations(c.metrics, 'reserved')).toBe(1);
+    expect(await reservations(c.metrics, 'busy')).toBe(1);
+  });
+
+  it('adopts the reservation in the model lane: one computation, at once, and the followers get its answer', async () => {
+    const k = key('adopted');
+    const reservation = await reserved(c.a, k);
+    const followers = [follow(c.a, k), follow(c.b, k), follow(c.b, k)];
+    const model = new Model(['one ', 'answer'], 20);
+    const started = performance.now();
+    const result = await compute(c.b, k, model, reservation.token);
+    expect(result.source).toBe('model');
+    // Not after the 5 s pending lease: the flight took the reserved lock over instead of waiting for it.
+    expect(performance.now() - started).toBeLessThan(2_000);
+    expect(model.calls).toBe(1);
+    for (const f of await Promise.all(followers)) expect(f).toMatchObject({ source: 'peer', entry: { response: 'one answer' } });
+    expect(await reservations(c.metrics, 'adopted')).toBe(1);
+    // Released after the answer was stored: the next miss reserves again.
+    expect(await c.a.lock.isHeld(k)).toBe(false);
+  });
+
+  it('acquires the lock as before when the reservation ran out before a slot took the job', async () => {
+    await c.close();
+    c = await backend.open(prefix, 600, 200);
+    const k = key('reservation expired');
+    const reservation = await reserved(c.a, k);
+    await sleep(300);
+    const model = new Model(['late'], 5);
+    expect((await compute(c.b, k, model, reservation.token)).source).toBe('model');
+    expect(model.calls).toBe(1);
+    expect(await reservations(c.metrics, 'expired')).toBe(1);
+    expect(await c.a.store.get(k, { record: false })).toMatchObject({ response: 'late' });
+  });
+
+  it("waits for the holder when its reservation ran out and another miss's reservation holds the key", async () => {
+    await c.close();
+    c = await backend.open(prefix, 600, 200);
+    const k = key('taken over');
+    const first = await reserved(c.a, k);
+    await sleep(300);
+    const second = await reserved(c.b, k);
+    const model = new Model(['from the second'], 5);
+    // The second job's slot adopts its own reservation and computes; the first job's flight waits and reads it.
+    const late = compute(c.a, k, model, first.token);
+    await sleep(50);
+    expect((await compute(c.b, k, model, second.token)).source).toBe('model');
+    expect(await late).toMatchObject({ source: 'peer', entry: { response: 'from the second' } });
+    expect(model.calls).toBe(1);
+  });
+
+  it('frees the waiters at once when a dropped job releases its reservation, and the key can be reserved again', async () => {
+    const k = key('dropped');
+    const reservation = await reserved(c.a, k);
+    const waiting = follow(c.b, k);
+    await sleep(50);
+    const started = performance.now();
+    await reservation.release();
+    // Nothing was stored: the follower gets no answer (its request goes to the queue itself), well before 5 s.
+    expect(await waiting).toBeUndefined();
+    expect(performance.now() - started).toBeLessThan(2_000);
+    expect(typeof (await c.b.flights.reserve(k))).toBe('object');
+    expect(await reservations(c.metrics, 'released')).toBe(1);
+  });
+
+  it('never lets a stale reservation release the flight that holds the key now', async () => {
+    const k = key('stale release');
+    const reservation = await reserved(c.a, k);
+    const model = new Model(['x', 'y', 'z'], 60);
+    const running = compute(c.b, k, model, reservation.token);
+    await sleep(50);
+    await c.a.flights.releaseReservation(k, 'another-token');
+    expect(await c.a.lock.isHeld(k)).toBe(true);
+    await running;
+    expect(model.calls).toBe(1);
+  });
+
+  it('hands the key to a flight of this process that waits for it when a reserved job joins that flight', async () => {
+    const k = key('joins a waiting flight');
+    const reservation = await reserved(c.a, k);
+    const model = new Model(['shared'], 5);
+    // A job queued without the reservation (the gateway queued it) runs first and waits for the key ...
+    const first = compute(c.a, k, model);
+    await sleep(50);
+    // ... then the reserved job's slot joins that flight: the reservation is let go, not waited out for 5 s.
+    const started = performance.now();
+    const [a, b] = await Promise.all([first, compute(c.a, k, model, reservation.token)]);
+    expect(performance.now() - started).toBeLessThan(2_000);
+    expect(a.source).toBe('model');
+    expect(b.source).toBe('peer');
+    expect(model.calls).toBe(1);
   });
 });
 

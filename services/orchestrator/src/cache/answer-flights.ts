@@ -1,6 +1,6 @@
-import { AppError } from '@actionedx/shared';
+import { AppError, type CacheMetrics } from '@actionedx/shared';
 import { checkPositiveInteger, type AnswerStore, type CacheEntry } from './answer-store.js';
-import type { FlightLease, FlightLock } from './flight-lock.js';
+import type { FlightAttempt, FlightLease, FlightLock } from './flight-lock.js';
 import { LocalFlight, type FlightResult } from './local-flight.js';
 
 export type { AnswerSource, FlightResult } from './local-flight.js';
@@ -24,7 +24,22 @@ export interface GetOrComputeOptions {
   compute: (onDelta: (delta: string) => void, signal: AbortSignal, onReset: () => void) => Promise<Computed>;
   /** The caller has just looked the key up (`lookup`) and missed: go straight to the flight. */
   skipLookup?: boolean;
+  /** The token of this request's reservation (`reserve`): the flight takes that lock over before acquiring one. */
+  reservation?: string | undefined;
 }
+
+/**
+ * The flight lock of a miss that waits in the work queue, held with a pending lease: identical misses follow it
+ * instead of queueing their own. Its job carries the token; the model lane adopts it (`reservation`).
+ */
+export interface FlightReservation {
+  readonly token: string;
+  /** Gives the key up (only if this reservation still holds it) and wakes the waiters. Never throws. */
+  release(): Promise<void>;
+}
+
+/** What a reservation came to, as counted in `cache_flight_reservations_total`. */
+export type ReservationOutcome = 'reserved' | 'busy' | 'unavailable' | 'adopted' | 'expired' | 'released';
 
 /** What a first look at a key finds: the stored answer, or whether someone is computing it now. */
 export interface Lookup {
@@ -48,6 +63,13 @@ export interface AnswerFlightsOptions {
   leaseMs?: number;
   /** How long a request waits for another replica's answer before computing it itself. Default 120 s. */
   waitMs?: number;
+  /**
+   * Lease of a reservation (`reserve`): how long a queued miss holds its key before a model slot adopts it. Past
+   * it, identical misses queue their own job. Default 10 s.
+   */
+  pendingMs?: number;
+  /** Counts reservations by outcome. */
+  metrics?: Pick<CacheMetrics, 'flightReservations'>;
 }
 
 /** Rounds of "someone else is computing" before a request computes the answer itself. */
@@ -60,16 +82,21 @@ const MAX_ROUNDS = 3;
  * ```
  * get → hit                       → the stored answer               source 'cache'
  *     → miss → joined a local flight → its chunks, live             source 'peer'
- *            → lead a local flight → acquire the lock
+ *            → lead a local flight → adopt the queued job's reservation, else acquire the lock
  *                 lease       → re-check → compute → answer followers → store → release   'model'
  *                 busy        → wait for release → stored? answer : try again             'peer'
  *                 unavailable → compute (fail open)                                       'model'
  * ```
+ *
+ * A miss put in the work queue reserves its key first (`reserve`, a pending lease): identical misses arriving
+ * while it waits for a model slot see the key held and follow it (`lookup`, `follow`) instead of queueing.
  */
 export class AnswerFlights {
   private readonly local = new Map<string, LocalFlight>();
   private readonly leaseMs: number;
   private readonly waitMs: number;
+  private readonly pendingMs: number;
+  private readonly reservations: CacheMetrics['flightReservations'] | undefined;
 
   constructor(
     private readonly store: AnswerStore,
@@ -78,7 +105,10 @@ export class AnswerFlights {
   ) {
     this.leaseMs = opts.leaseMs ?? 3_000;
     this.waitMs = opts.waitMs ?? 120_000;
+    this.pendingMs = opts.pendingMs ?? 10_000;
+    this.reservations = opts.metrics?.flightReservations;
     checkPositiveInteger('leaseMs', this.leaseMs);
+    checkPositiveInteger('pendingMs', this.pendingMs);
   }
 
   /** The namespace of the keys, to build them with `cacheKey(parts, flights.prefix)`. */
@@ -131,13 +161,37 @@ export class AnswerFlights {
     return { entry, source: 'peer' };
   }
 
+  /**
+   * Takes the flight lock of `key` for a miss about to wait in the work queue (a pending lease), so that identical
+   * misses find it held and follow it (`lookup`, `follow`) instead of queueing too. `busy`: an identical miss
+   * holds it already; `unavailable`: the backend is down (queue the miss without one).
+   */
+  async reserve(key: string): Promise<FlightReservation | 'busy' | 'unavailable'> {
+    const attempt = await this.lock.acquire(key, this.pendingMs);
+    if (typeof attempt === 'string') {
+      this.countReservation(attempt);
+      return attempt;
+    }
+    this.countReservation('reserved');
+    return { token: attempt.token, release: () => this.releaseReservation(key, attempt.token) };
+  }
+
+  /** Gives up the reservation `token` made on `key` (its job was dropped), if it still holds the key. Never throws. */
+  async releaseReservation(key: string, token: string): Promise<void> {
+    this.countReservation('released');
+    await this.lock.release(key, token);
+  }
+
   async getOrCompute(key: string, opts: GetOrComputeOptions): Promise<FlightResult> {
     const stored = opts.skipLookup ? null : await this.store.get(key);
     if (stored) {
+      if (opts.reservation !== undefined) void this.releaseReservation(key, opts.reservation);
       opts.onDelta(stored.response);
       return { entry: stored, source: 'cache' };
     }
     const joined = this.local.get(key);
+    // The flight here waits for the lock this request reserved (it started without it): let it have the key.
+    if (joined && opts.reservation !== undefined) void this.releaseReservation(key, opts.reservation);
     const flight = joined ?? this.lead(key, opts);
     const detach = flight.follow(opts.onDelta, opts.signal, opts.onReset);
     let source: FlightResult['source'] = 'model';
@@ -161,8 +215,10 @@ export class AnswerFlights {
 
   private async fly(flight: LocalFlight, key: string, opts: GetOrComputeOptions): Promise<void> {
     try {
+      let adopted = opts.reservation === undefined ? undefined : await this.adopt(key, opts.reservation);
       for (let round = 0; round < MAX_ROUNDS; round++) {
-        const lease = await this.lock.acquire(key, this.leaseMs);
+        const lease: FlightAttempt = adopted ?? (await this.lock.acquire(key, this.leaseMs));
+        adopted = undefined;
         if (lease === 'busy') {
           const outcome = await this.lock.waitForRelease(key, { signal: flight.signal, timeoutMs: this.waitMs });
           if (outcome === 'aborted') throw flight.signal.reason ?? new AppError('cancelled');
@@ -193,6 +249,17 @@ export class AnswerFlights {
       clearInterval(renew);
       await lease?.release();
     }
+  }
+
+  /** The lease the lookup lane reserved for this job, made a normal one; undefined when it was lost meanwhile. */
+  private async adopt(key: string, token: string): Promise<FlightLease | undefined> {
+    const lease = await this.lock.adopt(key, token, this.leaseMs);
+    this.countReservation(lease ? 'adopted' : 'expired');
+    return lease;
+  }
+
+  private countReservation(outcome: ReservationOutcome): void {
+    this.reservations?.labels(outcome).inc();
   }
 
   private async answerFromStore(flight: LocalFlight, key: string): Promise<boolean> {

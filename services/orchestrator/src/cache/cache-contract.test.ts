@@ -258,6 +258,45 @@ describe.each([redisBackend, memoryBackend])('answer store and flight lock contr
     expect(await r.b.lock.acquire(k, 10_000)).toBe('busy');
   });
 
+  it("lets a lease's token take it over on another replica (adopt), for the new term, and nobody else's", async () => {
+    const k = key('queued miss');
+    const reserved = (await r.a.lock.acquire(k, 300)) as FlightLease;
+    expect(await r.b.lock.adopt(k, 'not-the-token', 10_000)).toBeUndefined();
+    const adopted = await r.b.lock.adopt(k, reserved.token, 10_000);
+    expect(adopted).toMatchObject({ key: k, token: reserved.token });
+    // The new term, not the reservation's 300 ms.
+    await sleep(500);
+    expect(await r.a.lock.acquire(k, 10_000)).toBe('busy');
+    expect(await adopted!.extend(10_000)).toBe(true);
+    await adopted!.release();
+    expect(await r.a.lock.isHeld(k)).toBe(false);
+  });
+
+  it('adopts nothing once the token lost the key (expired, or taken over)', async () => {
+    const k = key('reservation ran out');
+    const reserved = (await r.a.lock.acquire(k, 200)) as FlightLease;
+    await sleep(300);
+    expect(await r.b.lock.adopt(k, reserved.token, 10_000)).toBeUndefined();
+    const current = (await r.b.lock.acquire(k, 10_000)) as FlightLease;
+    expect(isLease(current)).toBe(true);
+    expect(await r.a.lock.adopt(k, reserved.token, 10_000)).toBeUndefined();
+    expect(await current.extend(10_000)).toBe(true);
+  });
+
+  it("releases by token only what that token holds, and wakes the key's waiters", async () => {
+    const k = key('dropped job');
+    const reserved = (await r.a.lock.acquire(k, 10_000)) as FlightLease;
+    await r.b.lock.release(k, 'not-the-token');
+    expect(await r.a.lock.isHeld(k)).toBe(true);
+    const waiter = timed(r.a.lock.waitForRelease(k, { timeoutMs: 15_000 }));
+    await sleep(50);
+    await r.b.lock.release(k, reserved.token);
+    const waited = await waiter;
+    expect(waited.value).toBe('released');
+    expect(waited.ms).toBeLessThan(5_000);
+    expect(isLease(await r.b.lock.acquire(k, 10_000))).toBe(true);
+  });
+
   it('settles a wait at once with nothing held, and on abort or timeout', async () => {
     expect(await r.a.lock.waitForRelease(key('nothing in flight'), { timeoutMs: 15_000 })).toBe('released');
 

@@ -48,7 +48,7 @@ export function createCache(cfg: CacheConfig): Cache {
   return {
     store,
     lock,
-    flights: new AnswerFlights(store, lock, cfg.flights),
+    flights: new AnswerFlights(store, lock, { ...cfg.flights, metrics }),
     async close() {
       await lock.close();
       await store.close();

@@ -1,6 +1,8 @@
 /** The right to compute one key's answer, held by one worker in the whole cluster until released. */
 export interface FlightLease {
   readonly key: string;
+  /** What proves the holding: a job that carries it can take the lease over (`FlightLock.adopt`). */
+  readonly token: string;
   /** Gives the key up (only if still held) and wakes the waiters. Never throws. */
   release(): Promise<void>;
   /** Keeps the lease for `leaseMs` more from now; false when it was lost (expired, or the backend is down). */
@@ -32,6 +34,14 @@ export interface WaitOptions {
 export interface FlightLock {
   /** Tries to become the one worker computing `key`, for `leaseMs` unless extended. */
   acquire(key: string, leaseMs: number): Promise<FlightAttempt>;
+  /**
+   * Takes over the lease that `token` holds on `key` (a reservation made when the job was queued), for
+   * `leaseMs` from now; undefined when the token does not hold the key any more (expired, taken over) or the
+   * backend is down.
+   */
+  adopt(key: string, token: string, leaseMs: number): Promise<FlightLease | undefined>;
+  /** Gives `key` up if `token` still holds it, and wakes the waiters. Never throws. */
+  release(key: string, token: string): Promise<void>;
   /** Whether some worker holds `key` now; false when the backend cannot tell (fail open). Never throws. */
   isHeld(key: string): Promise<boolean>;
   /** Resolves once `key` is not held any more, or on timeout, abort or a backend failure. Never throws. */

@@ -7,6 +7,7 @@ export {
   type AnswerFlightsOptions,
   type AnswerSource,
   type Computed,
+  type FlightReservation,
   type FlightResult,
   type FollowOptions,
   type GetOrComputeOptions,

@@ -38,6 +38,20 @@ export class MemoryFlightLock implements FlightLock {
     return this.lease(key, token);
   }
 
+  async adopt(key: string, token: string, leaseMs: number): Promise<FlightLease | undefined> {
+    this.deps.namespace.assertAnswerKey(key);
+    checkPositiveInteger('leaseMs', leaseMs);
+    if (this.closed || !this.ownedBy(key, token)) return undefined;
+    this.held.set(key, { token, expiresAt: Date.now() + leaseMs });
+    return this.lease(key, token);
+  }
+
+  async release(key: string, token: string): Promise<void> {
+    if (!this.ownedBy(key, token)) return;
+    this.held.delete(key);
+    this.signals.notify(key);
+  }
+
   waitForRelease(key: string, opts: WaitOptions): Promise<WaitOutcome> {
     this.deps.namespace.assertAnswerKey(key);
     const isHeld = async () => (this.closed ? null : this.heldNow(key));
@@ -59,18 +73,18 @@ export class MemoryFlightLock implements FlightLock {
     return this.held.has(key);
   }
 
+  private ownedBy(key: string, token: string): boolean {
+    return this.heldNow(key) && this.held.get(key)?.token === token;
+  }
+
   private lease(key: string, token: string): FlightLease {
-    const owned = () => this.heldNow(key) && this.held.get(key)?.token === token;
     return {
       key,
-      release: async () => {
-        if (!owned()) return;
-        this.held.delete(key);
-        this.signals.notify(key);
-      },
+      token,
+      release: () => this.release(key, token),
       extend: async (leaseMs) => {
         checkPositiveInteger('leaseMs', leaseMs);
-        if (!owned()) return false;
+        if (!this.ownedBy(key, token)) return false;
         this.held.set(key, { token, expiresAt: Date.now() + leaseMs });
         return true;
       },

@@ -40,6 +40,22 @@ export class RedisFlightLock implements FlightLock {
     return attempt.value === 'OK' ? this.lease(key, lockKey, token) : 'busy';
   }
 
+  async adopt(key: string, token: string, leaseMs: number): Promise<FlightLease | undefined> {
+    const lockKey = this.deps.namespace.lockKey(key);
+    checkPositiveInteger('leaseMs', leaseMs);
+    // The extend script checks the token: only the reservation's own holder gets the key.
+    const attempt = await this.deps.guard.attempt((r) => r.flightExtend(lockKey, token, leaseMs));
+    return attempt.outcome === 'ok' && attempt.value === 1 ? this.lease(key, lockKey, token) : undefined;
+  }
+
+  async release(key: string, token: string): Promise<void> {
+    const { guard, namespace } = this.deps;
+    const lockKey = namespace.lockKey(key);
+    await guard.attempt((r) => r.flightRelease(lockKey, token, namespace.flightChannel(key)));
+    // Waiters in this process need not wait for the round trip through pub/sub.
+    this.signals.notify(key);
+  }
+
   async isHeld(key: string): Promise<boolean> {
     if (this.closed) return false;
     const attempt = await this.deps.guard.attempt((r) => r.exists(this.deps.namespace.lockKey(key)));
@@ -66,16 +82,15 @@ export class RedisFlightLock implements FlightLock {
   }
 
   private lease(key: string, lockKey: string, token: string): FlightLease {
-    const { guard, namespace } = this.deps;
+    const { guard } = this.deps;
     let released = false;
     return {
       key,
+      token,
       release: async () => {
         if (released) return;
         released = true;
-        await guard.attempt((r) => r.flightRelease(lockKey, token, namespace.flightChannel(key)));
-        // Waiters in this process need not wait for the round trip through pub/sub.
-        this.signals.notify(key);
+        await this.release(key, token);
       },
       extend: async (leaseMs) => {
         checkPositiveInteger('leaseMs', leaseMs);
