@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { counterSum, mockStats, postJson, postSse, resetMockPeak, setMock, startStack, WsClient, type Stack } from '@actionedx/testkit';
+import { counterSum, mockCompletions, mockStats, postJson, postSse, resetMockPeak, setMock, startStack, WsClient, type Stack } from '@actionedx/testkit';
 
 const SLOTS = 3;
 const QUEUE_MAX = 24;
@@ -74,6 +74,25 @@ describe('work queue: two orchestrators with 3 model slots each, a queue of 24 (
       expect(r.ms).toBeLessThan(500);
     }
     await setMock(stack.mockLlm.url, { ttft_ms: 0 });
+  }, 30_000);
+
+  it("answers a user's 20 identical requests with one model call while every slot is busy: the queued miss's followers take no share", async () => {
+    // Six slow misses of other users hold every slot, so the burst below waits in the queue (the time during which
+    // each identical miss used to be queued too, and all past the user's share of 6 refused).
+    await setMock(stack.mockLlm.url, { ttft_ms: 800 });
+    const before = await mockCompletions(stack.mockLlm.url);
+    const fillers = Array.from({ length: 2 * SLOTS }, (_, i) => miss(`filler-${i}`));
+    await new Promise((r) => setTimeout(r, 200));
+    // The question itself is answered at once when its turn comes.
+    await setMock(stack.mockLlm.url, { ttft_ms: 0 });
+    const body = { user_id: `stampede-${randomUUID().slice(0, 8)}`, message: `the same question ${randomUUID()}` };
+    const results = await Promise.all(Array.from({ length: 20 }, () => chat(body)));
+    expect(results.filter((r) => r.status !== 200).map((r) => r.body.error?.code)).toEqual([]);
+    expect(new Set(results.map((r) => r.body.response)).size).toBe(1);
+    expect(results.filter((r) => !r.body.cached)).toHaveLength(1);
+    expect((await Promise.all(fillers)).every((r) => r.status === 200)).toBe(true);
+    // The fillers' six calls, and one for the twenty.
+    expect((await mockCompletions(stack.mockLlm.url)) - before).toBe(2 * SLOTS + 1);
   }, 30_000);
 
   it('refuses beyond the whole queue, on REST, SSE (a plain 503 before any stream) and WebSocket', async () => {

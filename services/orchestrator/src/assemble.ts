@@ -40,7 +40,7 @@ export async function assembleOrchestrator(cfg: OrchestratorConfig, deps: Assemb
     registry,
     logger,
     name: `orchestrator-${workerId}`,
-    flights: { leaseMs: cfg.FLIGHT_LEASE_MS, waitMs: cfg.FLIGHT_WAIT_MS },
+    flights: { leaseMs: cfg.FLIGHT_LEASE_MS, waitMs: cfg.FLIGHT_WAIT_MS, pendingMs: cfg.FLIGHT_PENDING_MS },
   });
   const store = await createConversationStore({
     mongoUrl: cfg.MONGO_URL,

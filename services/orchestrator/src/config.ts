@@ -20,6 +20,8 @@ export const OrchestratorEnvSchema = CommonEnvSchema.extend({
   /** Lease of a single-flight lock, renewed while the model answers: a dead replica frees its keys within it. */
   FLIGHT_LEASE_MS: env.ms(3_000),
   FLIGHT_WAIT_MS: env.ms(120_000),
+  /** Lease of the flight lock a miss reserves when it is queued: identical misses follow it until a slot adopts it. */
+  FLIGHT_PENDING_MS: env.ms(10_000),
   /** On SIGTERM: stop taking jobs, finish running ones within this, hand the rest back to the queue. */
   SHUTDOWN_GRACE_MS: env.ms(10_000),
   /** Model calls at most at once on this replica; further misses wait in the work queue. */

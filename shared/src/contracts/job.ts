@@ -33,5 +33,11 @@ export const QueuedChatJobSchema = ChatJobSchema.extend({
   queued_at: z.number().int().positive(),
   /** The lookup lane looked the answer up and missed: the model lane goes straight to the flight lock. */
   looked_up: z.boolean(),
+  /**
+   * The token of the single-flight lock the lookup lane reserved for this miss (identical misses follow it
+   * meanwhile): the model lane's first delivery adopts it. Absent: no reservation (no cache key, Redis down,
+   * or queued by the gateway).
+   */
+  flight_token: z.string().min(1).max(64).optional(),
 });
 export type QueuedChatJob = z.infer<typeof QueuedChatJobSchema>;

@@ -18,6 +18,8 @@ export interface AnswerOptions {
   key?: string | undefined;
   /** The caller has just looked the key up and missed: the flight starts at the lock. */
   skipLookup?: boolean;
+  /** The flight lock reserved for this request when it was queued (`AnswerFlights.reserve`): taken over. */
+  flightToken?: string | undefined;
 }
 
 /**
@@ -62,6 +64,7 @@ export class CachedAnswers {
       signal,
       compute,
       skipLookup: opts.skipLookup === true,
+      reservation: opts.flightToken,
     });
   }
 

@@ -1,5 +1,5 @@
 import { AppError, toAppError, type AiMetrics, type ChatRequest, type Logger } from '@actionedx/shared';
-import type { AnswerFlights, CacheEntry, FlightResult } from '../cache/index.js';
+import type { AnswerFlights, CacheEntry, FlightReservation, FlightResult } from '../cache/index.js';
 import type { ModelRouter, PriceTable } from '../llm/index.js';
 import type { ConversationStore } from '../store/index.js';
 import type { TaskProfile, TaskRegistry } from '../tasks/index.js';
@@ -75,19 +75,33 @@ export class ChatPipeline {
   }
 
   /**
+   * The lookup lane, before it queues a miss: holds the turn's flight lock until a model slot adopts it, so that
+   * identical misses follow this one instead of queueing (`AnswerFlights.reserve`). Undefined without a cache key.
+   */
+  async reserve(turn: PreparedTurn): Promise<FlightReservation | 'busy' | 'unavailable' | undefined> {
+    return turn.key === undefined ? undefined : this.deps.flights.reserve(turn.key);
+  }
+
+  /** Gives up the reservation of a queued turn that will not run (dropped, cancelled, past its deadline). */
+  async releaseReservation(turn: PreparedTurn, token: string): Promise<void> {
+    if (turn.key !== undefined) await this.deps.flights.releaseReservation(turn.key, token);
+  }
+
+  /**
    * The model lane (and the whole turn where there is no queue): cache or single flight, else the model.
-   * `lookedUp`: the lookup lane already missed on this key, so the flight starts at the lock.
+   * `lookedUp`: the lookup lane already missed on this key, so the flight starts at the lock; `flightToken`: the
+   * lock it reserved, which the flight takes over.
    */
   async run(
     request: ChatRequest | PreparedTurn,
     out: FrameStream,
     signal: AbortSignal,
     requestId: string,
-    opts: { lookedUp?: boolean } = {},
+    opts: { lookedUp?: boolean; flightToken?: string | undefined } = {},
   ): Promise<void> {
     const turn = 'task' in request ? request : await this.prepare(request);
     await this.respond(turn, out, signal, requestId, (stream) =>
-      this.answers.answer(turn.req, turn.task, stream, signal, { key: turn.key, skipLookup: opts.lookedUp === true }),
+      this.answers.answer(turn.req, turn.task, stream, signal, { key: turn.key, skipLookup: opts.lookedUp === true, flightToken: opts.flightToken }),
     );
   }
 

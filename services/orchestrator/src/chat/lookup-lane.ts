@@ -11,6 +11,7 @@ import {
   userShard,
   type WorkQueue,
 } from '@actionedx/shared';
+import type { FlightReservation } from '../cache/index.js';
 import type { ChatPipeline, PreparedTurn } from './chat-pipeline.js';
 import { FrameStream } from './frame-stream.js';
 import type { RunningJobs } from './running-jobs.js';
@@ -44,6 +45,10 @@ export interface LookupLaneDeps {
  * The first stop of every chat job (core NATS, queue group, no slot): acks at once, answers what the cache has
  * (a stored answer, or a computation of the same question running now), and puts the rest in the work queue,
  * telling the gateway with a `queued` frame. A full queue is answered at once: `overloaded` with a retry time.
+ *
+ * A miss with a cache key reserves its flight lock before it is queued (the job carries the token, the model lane
+ * adopts it): identical misses arriving meanwhile follow it instead of taking a share of the queue each. A job
+ * that is not queued after all gives its reservation back at once, so its followers queue their own.
  */
 export class LookupLane {
   private readonly rejections: Record<'queue_full' | 'user_share' | 'unavailable', { inc(): void }>;
@@ -69,28 +74,54 @@ export class LookupLane {
       ack: { workerId: this.deps.workerId },
       ...(this.deps.busMetrics ? { metrics: this.deps.busMetrics } : {}),
     });
+    let reservation: FlightReservation | undefined;
+    let queued = false;
     try {
       const turn = await pipeline.prepare(job.request);
       if (await pipeline.answerStored(turn, out, running.signal, job.request_id)) return;
-      if (running.signal.aborted) {
-        const reason = running.signal.reason instanceof AppError ? running.signal.reason : new AppError('cancelled');
-        return out.error(reason.code, reason.message, reason.retryable);
-      }
-      await this.enqueue(job, turn, out, headers, running.signal);
+      if (running.signal.aborted) return this.cancelled(out, running.signal);
+      if (Date.now() < this.fullUntil) return this.refuse(out, 'queue_full');
+      const reserved = await pipeline.reserve(turn);
+      // An identical miss reserved the key since the lookup: follow it. Nothing stored in the end: queue this one.
+      if (reserved === 'busy' && (await pipeline.answerStored(turn, out, running.signal, job.request_id))) return;
+      // 'unavailable' (Redis down): queued without a reservation, as before it existed.
+      if (typeof reserved === 'object') reservation = reserved;
+      if (running.signal.aborted) return this.cancelled(out, running.signal);
+      queued = await this.enqueue(job, turn, out, headers, running.signal, reservation?.token);
     } catch (err) {
       logger.error({ err }, 'lookup lane threw');
       out.error('internal', 'Internal error.', true);
     } finally {
+      // Refused, given up or failed: identical misses waiting on this reservation must not wait out its lease.
+      if (reservation && !queued) await reservation.release();
       running.end();
     }
   }
 
-  private async enqueue(job: ChatJob, turn: PreparedTurn, out: FrameStream, headers: Record<string, string>, signal: AbortSignal): Promise<void> {
+  private cancelled(out: FrameStream, signal: AbortSignal): void {
+    const reason = signal.reason instanceof AppError ? signal.reason : new AppError('cancelled');
+    out.error(reason.code, reason.message, reason.retryable);
+  }
+
+  /** Puts the job in the work queue; true when the queue holds it, false when the lane answered with an error. */
+  private async enqueue(
+    job: ChatJob,
+    turn: PreparedTurn,
+    out: FrameStream,
+    headers: Record<string, string>,
+    signal: AbortSignal,
+    flightToken: string | undefined,
+  ): Promise<boolean> {
     const { queue, logger, queueMetrics } = this.deps;
-    const queued: QueuedChatJob = { ...job, request: turn.req, queued_at: Date.now(), looked_up: turn.key !== undefined };
+    const queued: QueuedChatJob = {
+      ...job,
+      request: turn.req,
+      queued_at: Date.now(),
+      looked_up: turn.key !== undefined,
+      ...(flightToken === undefined ? {} : { flight_token: flightToken }),
+    };
     const data = encodeJson(queued);
     const shard = userShard(job.request.user_id);
-    if (Date.now() < this.fullUntil) return this.refuse(out, 'queue_full');
     const giveUpAt = Date.now() + ENQUEUE_RETRY_MS;
     for (let pause = 100; ; pause = Math.min(pause * 2, 1_000)) {
       try {
@@ -99,16 +130,18 @@ export class LookupLane {
         queueMetrics.enqueued.inc();
         const depth = this.deps.queueDepth();
         out.queued({ redelivery_ms: queue.limits.ackWaitMs, ...(depth === undefined ? {} : { depth }) });
-        return;
+        return true;
       } catch (err) {
         if (err instanceof QueueFullError) {
           if (err.reason === 'queue_full') this.fullUntil = Date.now() + FULL_HOLD_MS;
-          return this.refuse(out, err.reason);
+          this.refuse(out, err.reason);
+          return false;
         }
         if (Date.now() + pause >= giveUpAt || signal.aborted) {
           this.rejections.unavailable.inc();
           logger.error({ err }, 'work queue unavailable');
-          return out.error('bus_unavailable', 'The work queue is unavailable.', true);
+          out.error('bus_unavailable', 'The work queue is unavailable.', true);
+          return false;
         }
         logger.warn({ err: (err as Error).message }, 'work queue unavailable; trying again');
         await new Promise((r) => setTimeout(r, pause));

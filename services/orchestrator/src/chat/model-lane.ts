@@ -123,13 +123,21 @@ export class ModelLane {
       queueMetrics.redeliveries.inc();
       logger.info({ delivery: msg.deliveryCount }, 'took over a job from another worker');
     }
+    // The lookup lane's reservation is this job's on its first delivery only: a later one may run beside a stalled
+    // first that still holds it under the same token; it takes the lock as any job does.
+    const flightToken = msg.deliveryCount === 1 ? job.flight_token : undefined;
     // The gateway gave up on it while it waited (client gone, deadline, a newer attempt): no model call.
     if (jobs.wasCancelled(job.request_id, job.attempt) || Date.now() >= job.deadline_at) {
       logger.debug({ attempt: job.attempt }, 'dropped a queued job nobody waits for');
+      await this.releaseReservation(job, flightToken);
       return msg.ack();
     }
     const running = jobs.begin(job, msg.deliveryCount);
-    if (running.signal.aborted) return msg.ack(); // a newer run of this request is here
+    if (running.signal.aborted) {
+      // A newer run of this request is here.
+      await this.releaseReservation(job, flightToken);
+      return msg.ack();
+    }
     const out = new FrameStream({
       bus,
       subject: job.reply_to,
@@ -153,7 +161,7 @@ export class ModelLane {
     keepAlive.unref();
     const started = performance.now();
     try {
-      await pipeline.run(pipeline.prepared(job.request), out, running.signal, job.request_id, { lookedUp: job.looked_up });
+      await pipeline.run(pipeline.prepared(job.request), out, running.signal, job.request_id, { lookedUp: job.looked_up, flightToken });
     } finally {
       clearInterval(keepAlive);
       running.end();
@@ -164,6 +172,13 @@ export class ModelLane {
     if (handedBack || running.replaced) return;
     // The slot takes its next job at once; the acknowledgement is confirmed in the background.
     void msg.ack();
+  }
+
+  /** Identical misses follow a reserved job: one that will not run lets them go (they queue their own) at once. */
+  private async releaseReservation(job: QueuedChatJob, token: string | undefined): Promise<void> {
+    if (token === undefined) return;
+    const { pipeline } = this.deps;
+    await pipeline.releaseReservation(pipeline.prepared(job.request), token);
   }
 }
 

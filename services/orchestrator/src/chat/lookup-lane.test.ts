@@ -1,0 +1,132 @@
+import { randomUUID } from 'node:crypto';
+import {
+  createDbMetrics,
+  createLogger,
+  createMetricsRegistry,
+  decodeFrames,
+  encodeJson,
+  InProcessBus,
+  MemoryWorkQueue,
+  Subjects,
+  type ChatJobInput,
+  type Frame,
+} from '@actionedx/shared';
+import { createMockLlm, type ListeningMockLlm } from '@actionedx/mock-llm';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createCache } from '../cache/index.js';
+import { resolveRouting } from '../llm/index.js';
+import { createOrchestrator, type Orchestrator } from '../orchestrator.js';
+import { MemoryConversationStore } from '../store/index.js';
+import { TaskRegistry } from '../tasks/index.js';
+
+const PER_USER = 4;
+const logger = createLogger({ service: 'orchestrator', version: 'test', level: 'silent' });
+
+/**
+ * The lookup lane's reservation of a queued miss, in one process (in-process bus, memory queue, memory cache): a
+ * user's identical misses follow the one that was queued instead of filling the user's share of the queue.
+ */
+describe('lookup lane: identical misses of one user arriving at once', () => {
+  const bus = new InProcessBus();
+  let upstream: ListeningMockLlm;
+  let store: MemoryConversationStore;
+  let worker: Orchestrator | undefined;
+  let registry: ReturnType<typeof createMetricsRegistry>;
+
+  const start = (slots: number): Orchestrator => {
+    registry = createMetricsRegistry('orchestrator', { defaultMetrics: false });
+    const queue = new MemoryWorkQueue({ maxJobs: 100, maxPerUser: PER_USER, ackWaitMs: 5_000, maxDeliver: 3, replicas: 1, maxAgeMs: 60_000 });
+    worker = createOrchestrator({
+      bus,
+      cache: createCache({ registry, logger, name: 'lookup-lane-test' }),
+      store,
+      routing: resolveRouting({}, { models: Object.fromEntries(new TaskRegistry().all().map((t) => [t.taskType, t.model])) as never, apiKey: 'test', timeoutMs: 10_000, maxRetries: 0 }),
+      defaultBaseUrl: upstream.url,
+      tasks: new TaskRegistry(),
+      logger,
+      registry,
+      workerId: 'lookup-lane-test',
+      queue,
+      maxInFlight: slots,
+    });
+    worker.start();
+    return worker;
+  };
+
+  /** Publishes one chat job and resolves with its terminal frame and the text of its chunks. */
+  const ask = (user_id: string, message: string, extra: Record<string, unknown> = {}): Promise<{ end: Frame; text: string }> => {
+    const request_id = randomUUID();
+    const reply_to = Subjects.chatFrames('gw-test', request_id);
+    let text = '';
+    return new Promise((resolve) => {
+      const sub = bus.subscribe(reply_to, (m) => {
+        for (const f of decodeFrames(m.data)) {
+          if (f.type === 'chunk') text += f.delta;
+          if (f.type === 'reset') text = '';
+          if (f.type === 'done' || f.type === 'error') {
+            sub.unsubscribe();
+            resolve({ end: f, text });
+          }
+        }
+      });
+      const job: ChatJobInput = { request_id, attempt: 0, reply_to, deadline_at: Date.now() + 20_000, heartbeat_ms: 1_000, request: { user_id, message, ...extra } };
+      bus.publish(Subjects.chatRequest, encodeJson(job), { reply: reply_to });
+    });
+  };
+
+  const completions = async (): Promise<number> => ((await (await fetch(`${new URL(upstream.url).origin}/mock/stats`)).json()) as { completions: number }).completions;
+
+  const reservations = async (outcome: string): Promise<number> => {
+    const metric = await registry.getSingleMetric('cache_flight_reservations_total')?.get();
+    return metric?.values.find((v) => v.labels.outcome === outcome)?.value ?? 0;
+  };
+
+  beforeAll(async () => {
+    upstream = await createMockLlm({ ttftMs: 0, tokensPerSecond: 0 }).listen(0, '127.0.0.1');
+    store = new MemoryConversationStore({ metrics: createDbMetrics(createMetricsRegistry('orchestrator', { defaultMetrics: false })) });
+  });
+  afterEach(async () => {
+    await worker?.stop(100);
+    worker = undefined;
+  });
+  afterAll(async () => {
+    await upstream.close();
+    await bus.close();
+  });
+
+  it(`answers 20 identical requests with one model call, none refused by a share of ${PER_USER}`, async () => {
+    start(2);
+    const before = await completions();
+    const user = `stampede-${randomUUID().slice(0, 8)}`;
+    const message = `the same question ${randomUUID()}`;
+    const answers = await Promise.all(Array.from({ length: 20 }, () => ask(user, message)));
+    expect(answers.map((a) => a.end).filter((f) => f.type === 'error')).toEqual([]);
+    expect(answers.every((a) => a.end.type === 'done')).toBe(true);
+    expect(new Set(answers.map((a) => a.text)).size).toBe(1);
+    expect(answers[0]!.text.length).toBeGreaterThan(0);
+    expect(answers.filter((a) => a.end.type === 'done' && !a.end.cached)).toHaveLength(1);
+    expect((await completions()) - before).toBe(1);
+    expect(await reservations('reserved')).toBe(1);
+    expect(await reservations('adopted')).toBe(1);
+  });
+
+  it("gives a refused miss's reservation back at once: its followers are refused too, not after the pending lease", async () => {
+    start(PER_USER);
+    const user = `greedy-${randomUUID().slice(0, 8)}`;
+    // The user's whole share, held by slow misses that bypass the cache.
+    await fetch(`${new URL(upstream.url).origin}/mock/config`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ttft_ms: 1_500 }) });
+    try {
+      const holding = Array.from({ length: PER_USER }, () => ask(user, `slow ${randomUUID()}`, { use_cache: false }));
+      await new Promise((r) => setTimeout(r, 200));
+      const started = performance.now();
+      const refused = await Promise.all(Array.from({ length: 5 }, () => ask(user, `one more, the same ${user}`)));
+      for (const r of refused) expect(r.end).toMatchObject({ type: 'error', code: 'overloaded' });
+      // The pending lease is 10 s: the followers were let go when the queue refused the reserved miss.
+      expect(performance.now() - started).toBeLessThan(1_000);
+      expect(await reservations('released')).toBeGreaterThanOrEqual(1);
+      expect((await Promise.all(holding)).every((r) => r.end.type === 'done')).toBe(true);
+    } finally {
+      await fetch(`${new URL(upstream.url).origin}/mock/config`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ttft_ms: 0 }) });
+    }
+  }, 15_000);
+});
