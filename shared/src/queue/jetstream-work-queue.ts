@@ -23,6 +23,7 @@ import {
   QueueUnavailableError,
   type QueuedMessage,
   type QueueStats,
+  type Enqueued,
   type WorkQueue,
   type WorkQueueLimits,
 } from './work-queue.js';
@@ -93,12 +94,12 @@ export class JetStreamWorkQueue implements WorkQueue {
     return this.ensuring;
   }
 
-  async enqueue(shard: string, data: Uint8Array, opts: { msgId: string; headers?: BusHeaders }): Promise<void> {
+  async enqueue(shard: string, data: Uint8Array, opts: { msgId: string; headers?: BusHeaders }): Promise<Enqueued> {
     const js = await this.client();
     const h = toNatsHeaders(opts.headers);
     const publish = () => js.publish(Subjects.chatQueue(shard), data, { msgID: opts.msgId, timeout: PUBLISH_TIMEOUT_MS, ...(h ? { headers: h } : {}) });
     try {
-      await publish();
+      return { duplicate: (await publish()).duplicate };
     } catch (err) {
       if (err instanceof JetStreamApiError && err.code === MAX_MESSAGES_EXCEEDED) {
         throw new QueueFullError(/per subject/i.test(err.message) ? 'user_share' : 'queue_full');
@@ -107,8 +108,7 @@ export class JetStreamWorkQueue implements WorkQueue {
       if (isMissing(err) && this.opts.manage !== false) {
         await this.ready();
         try {
-          await publish();
-          return;
+          return { duplicate: (await publish()).duplicate };
         } catch (again) {
           if (again instanceof JetStreamApiError && again.code === MAX_MESSAGES_EXCEEDED) {
             throw new QueueFullError(/per subject/i.test(again.message) ? 'user_share' : 'queue_full');

@@ -4,6 +4,7 @@ import {
   QueueUnavailableError,
   type QueuedMessage,
   type QueueStats,
+  type Enqueued,
   type WorkQueue,
   type WorkQueueLimits,
 } from './work-queue.js';
@@ -49,10 +50,10 @@ export class MemoryWorkQueue implements WorkQueue {
 
   async ready(): Promise<void> {}
 
-  async enqueue(shard: string, data: Uint8Array, opts: { msgId: string; headers?: BusHeaders }): Promise<void> {
+  async enqueue(shard: string, data: Uint8Array, opts: { msgId: string; headers?: BusHeaders }): Promise<Enqueued> {
     if (this.closed) throw new QueueUnavailableError('the queue is closed');
     this.forgetOldIds();
-    if (this.seen.has(opts.msgId)) return;
+    if (this.seen.has(opts.msgId)) return { duplicate: true };
     if (this.jobs.size >= this.limits.maxJobs) throw new QueueFullError('queue_full');
     if ((this.perShard.get(shard) ?? 0) >= this.limits.maxPerUser) throw new QueueFullError('user_share');
     this.seen.set(opts.msgId, Date.now());
@@ -69,6 +70,7 @@ export class MemoryWorkQueue implements WorkQueue {
     this.jobs.add(job);
     this.perShard.set(shard, (this.perShard.get(shard) ?? 0) + 1);
     this.offer(job);
+    return { duplicate: false };
   }
 
   pull(signal: AbortSignal, expiresMs = 30_000): Promise<QueuedMessage | null> {

@@ -65,6 +65,12 @@ export interface QueueStats {
  * worker has a free slot; a job whose worker dies is delivered again. JetStream on NATS; in memory for the
  * embedded mode and in-process tests (one place picks: `createWorkQueue`).
  */
+/** What the queue did with a job it was given. */
+export interface Enqueued {
+  /** A job with the same `msgId` was queued already: this one was dropped in its favour. */
+  duplicate: boolean;
+}
+
 export interface WorkQueue {
   readonly kind: 'jetstream' | 'memory';
   readonly limits: WorkQueueLimits;
@@ -72,9 +78,10 @@ export interface WorkQueue {
   ready(): Promise<void>;
   /**
    * Adds a job under `shard` (the user's share). Resolves once the queue holds it; a second job with the same
-   * `msgId` is taken for the first (a repeated publish). Rejects with `QueueFullError` or `QueueUnavailableError`.
+   * `msgId` is taken for the first (a repeated publish): `duplicate` says so, the queue holds the first one's data.
+   * Rejects with `QueueFullError` or `QueueUnavailableError`.
    */
-  enqueue(shard: string, data: Uint8Array, opts: { msgId: string; headers?: BusHeaders }): Promise<void>;
+  enqueue(shard: string, data: Uint8Array, opts: { msgId: string; headers?: BusHeaders }): Promise<Enqueued>;
   /**
    * The next job for a free slot, or null when none came within `expiresMs` or `signal` aborted. A job that
    * arrives after the abort is handed back at once. Rejects with `QueueUnavailableError`.

@@ -75,7 +75,8 @@ export class LookupLane {
       ...(this.deps.busMetrics ? { metrics: this.deps.busMetrics } : {}),
     });
     let reservation: FlightReservation | undefined;
-    let queued = false;
+    /** The queue holds a job carrying the reservation's token: the model lane adopts it, or gives it back. */
+    let handedOn = false;
     try {
       const turn = await pipeline.prepare(job.request);
       if (await pipeline.answerStored(turn, out, running.signal, job.request_id)) return;
@@ -87,13 +88,14 @@ export class LookupLane {
       // 'unavailable' (Redis down): queued without a reservation, as before it existed.
       if (typeof reserved === 'object') reservation = reserved;
       if (running.signal.aborted) return this.cancelled(out, running.signal);
-      queued = await this.enqueue(job, turn, out, headers, running.signal, reservation?.token);
+      handedOn = (await this.enqueue(job, turn, out, headers, running.signal, reservation?.token)) === 'queued';
     } catch (err) {
       logger.error({ err }, 'lookup lane threw');
       out.error('internal', 'Internal error.', true);
     } finally {
-      // Refused, given up or failed: identical misses waiting on this reservation must not wait out its lease.
-      if (reservation && !queued) await reservation.release();
+      // Refused, given up, failed, or queued already without the token: identical misses waiting on this
+      // reservation must not wait out its lease.
+      if (reservation && !handedOn) await reservation.release();
       running.end();
     }
   }
@@ -103,7 +105,11 @@ export class LookupLane {
     out.error(reason.code, reason.message, reason.retryable);
   }
 
-  /** Puts the job in the work queue; true when the queue holds it, false when the lane answered with an error. */
+  /**
+   * Puts the job in the work queue: `queued` when the queue holds this job's data, `theirs` when it held this
+   * attempt already (the gateway queued it itself when this lane was late: without a flight token), `refused`
+   * when the lane answered with an error.
+   */
   private async enqueue(
     job: ChatJob,
     turn: PreparedTurn,
@@ -111,7 +117,7 @@ export class LookupLane {
     headers: Record<string, string>,
     signal: AbortSignal,
     flightToken: string | undefined,
-  ): Promise<boolean> {
+  ): Promise<'queued' | 'theirs' | 'refused'> {
     const { queue, logger, queueMetrics } = this.deps;
     const queued: QueuedChatJob = {
       ...job,
@@ -123,25 +129,26 @@ export class LookupLane {
     const data = encodeJson(queued);
     const shard = userShard(job.request.user_id);
     const giveUpAt = Date.now() + ENQUEUE_RETRY_MS;
-    for (let pause = 100; ; pause = Math.min(pause * 2, 1_000)) {
+    for (let pause = 100, first = true; ; pause = Math.min(pause * 2, 1_000), first = false) {
       try {
         // The message id makes a repeated publish of this attempt (after a lost acknowledgement) one job.
-        await queue.enqueue(shard, data, { msgId: `${job.request_id}.${job.attempt}`, headers });
+        const { duplicate } = await queue.enqueue(shard, data, { msgId: `${job.request_id}.${job.attempt}`, headers });
         queueMetrics.enqueued.inc();
         const depth = this.deps.queueDepth();
         out.queued({ redelivery_ms: queue.limits.ackWaitMs, ...(depth === undefined ? {} : { depth }) });
-        return true;
+        // A duplicate after a failed try may be this lane's own first publish (its acknowledgement lost).
+        return duplicate && first ? 'theirs' : 'queued';
       } catch (err) {
         if (err instanceof QueueFullError) {
           if (err.reason === 'queue_full') this.fullUntil = Date.now() + FULL_HOLD_MS;
           this.refuse(out, err.reason);
-          return false;
+          return 'refused';
         }
         if (Date.now() + pause >= giveUpAt || signal.aborted) {
           this.rejections.unavailable.inc();
           logger.error({ err }, 'work queue unavailable');
           out.error('bus_unavailable', 'The work queue is unavailable.', true);
-          return false;
+          return 'refused';
         }
         logger.warn({ err: (err as Error).message }, 'work queue unavailable; trying again');
         await new Promise((r) => setTimeout(r, pause));
