@@ -35,7 +35,7 @@ const payloads = Array.from({ length: N }, (_, i) => frame(i));
 
 async function round(): Promise<number> {
   const started = process.hrtime.bigint();
-  for (let i = 0; i < N; i++) nc.publish(Subjects.chatFrames('gw-bench', `r${i % SUBJECTS}`), payloads[i]);
+  for (let i = 0; i < N; i++) nc.publish(Subjects.chatRetained('gw-bench', `r${i % SUBJECTS}`), payloads[i]);
   await nc.flush();
   return Number(process.hrtime.bigint() - started) / N; // ns per chunk
 }
@@ -54,7 +54,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const info = await jsm.streams.info(ResumeStreamNames.frames);
 
 // Replay: one answer of 1,000 chunks read back by an ordered consumer, as a resume does.
-const subject = Subjects.chatFrames('gw-bench', 'replayed');
+const subject = Subjects.chatRetained('gw-bench', 'replayed');
 for (let seq = 0; seq < 1_000; seq++) nc.publish(subject, encodeJson({ type: 'chunk', request_id: 'replayed', attempt: 0, seq, delta: ' word' }));
 await nc.flush();
 const replayStarted = process.hrtime.bigint();

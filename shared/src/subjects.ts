@@ -8,11 +8,15 @@ export const Subjects = {
   chatFrames: (gatewayId: string, requestId: string) => `chat.v1.frames.${gatewayId}.${requestId}`,
   /** Every frame addressed to one gateway. */
   chatFramesOf: (gatewayId: string) => `chat.v1.frames.${gatewayId}.>`,
-  /**
-   * Every frame of every request: the retention stream (`CHAT_FRAMES`) captures them as they pass, so any gateway
-   * can replay an answer (resume).
-   */
+  /** Every frame of every request (the in-process bus's tests watch them all). */
   chatFramesAll: 'chat.v1.frames.>',
+  /**
+   * The retained copy of one request's frames, published by the worker beside them in batches (`RetainedFrames`):
+   * the retention stream (`CHAT_FRAMES`) captures these, so any gateway can replay an answer (resume) while the
+   * live frames stay core NATS messages that cost the broker nothing to keep.
+   */
+  chatRetained: (gatewayId: string, requestId: string) => `chat.v1.retained.${gatewayId}.${requestId}`,
+  chatRetainedAll: 'chat.v1.retained.>',
   /** The owner of an answer and, once it is done, the answer itself (the `CHAT_ANSWERS` stream keeps the last). */
   chatAnswer: (requestId: string) => `chat.v1.answers.${requestId}`,
   chatAnswersAll: 'chat.v1.answers.*',
@@ -53,3 +57,9 @@ export const QueueGroups = { orchestrators: 'orchestrators' } as const;
 
 /** A token safe inside a subject: no dots, wildcards or white space. */
 export const SUBJECT_TOKEN = /^[A-Za-z0-9_-]{1,64}$/;
+
+const FRAMES_PREFIX = 'chat.v1.frames.';
+
+/** The retained subject of a request's frame subject (a job's `reply_to`); undefined for any other subject. */
+export const retainedSubjectOf = (framesSubject: string): string | undefined =>
+  framesSubject.startsWith(FRAMES_PREFIX) ? `chat.v1.retained.${framesSubject.slice(FRAMES_PREFIX.length)}` : undefined;

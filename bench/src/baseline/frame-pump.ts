@@ -5,7 +5,8 @@
  * worker does, at token granularity: `ack`, then CHUNKS `chunk` frames (seq 0..CHUNKS-1, each its own NATS
  * message carrying one 4–7 character delta, as a model streaming token by token with no batching), then `done`
  * (`chunks: CHUNKS`, valid under the shared `DoneFrameSchema`). Every message carries the headers the real
- * worker sets (`x-request-id`, and the job's `traceparent`). It also answers `orchestrator.v1.ping`.
+ * worker sets (`x-request-id`, and the job's `traceparent`); the retained copy for resumes goes out as a worker's
+ * does (`RetainedFrames`: batches of 20 ms). It also answers `orchestrator.v1.ping`.
  *
  * Pace: as fast as it can, never more than the gateway takes. Jobs are streamed round robin, BURST frames each
  * per round, one `flush` (a round trip to nats-server) per round; and at most WINDOW messages are out that the
@@ -26,8 +27,10 @@ import {
   DoneFrameSchema,
   Headers,
   QueueGroups,
+  RetainedFrames,
   Subjects,
   encodeFrames,
+  retainedSubjectOf,
   encodeJson,
   type ChunkFrame,
   type DoneFrame,
@@ -48,6 +51,8 @@ interface Job {
   requestId: string;
   attempt: number;
   replyTo: string;
+  /** The copy for resumes, as a worker publishes it (batched): what the gateway's CHAT_FRAMES stream captures. */
+  retained: RetainedFrames | undefined;
   /** The WebSocket session the turn came from (its next job tells that this one was relayed). */
   session: string;
   heartbeatMs: number;
@@ -77,9 +82,15 @@ let confirmed = 0;
 let lastProgressAt = performance.now();
 const stats = { jobs: 0, frames: 0, chunks: 0, heartbeats: 0, cancelled: 0, superseded: 0, rounds: 0, stallResets: 0, maxOutstanding: 0, maxWaiting: 0, invalid: 0, validated: 0 };
 
+const retainerOf = (replyTo: string): RetainedFrames | undefined => {
+  const subject = retainedSubjectOf(replyTo);
+  return subject === undefined ? undefined : new RetainedFrames(subject, (s, data) => nc.publish(s, data));
+};
+
 /** Publishes one message; `extra`: not part of an admitted job's plan (ack, heartbeat). */
 const publish = (job: Job, frames: Frame[], extra = false): void => {
   nc.publish(job.replyTo, encodeFrames(frames), { headers: job.hdrs });
+  job.retained?.add(frames, frames.some((f) => f.type === 'done'));
   job.lastSentAt = performance.now();
   published++;
   if (extra) planned++;
@@ -89,6 +100,7 @@ const publish = (job: Job, frames: Frame[], extra = false): void => {
 function drop(job: Job): void {
   if (job.dropped) return;
   job.dropped = true;
+  job.retained?.flush();
   byRequest.delete(job.requestId);
   const i = waiting.indexOf(job);
   if (i >= 0) waiting.splice(i, 1);
@@ -133,6 +145,7 @@ function onJob(m: Msg): void {
     requestId: raw.request_id,
     attempt: raw.attempt,
     replyTo: raw.reply_to,
+    retained: retainerOf(raw.reply_to),
     session,
     heartbeatMs: raw.heartbeat_ms,
     mode: raw.request.mode ?? 'strategist',
@@ -258,7 +271,7 @@ const ticker = setInterval(() => {
 
 // Self-check: what the pump sends is what the shared contracts accept.
 {
-  const probe: Job = { requestId: 'probe', attempt: 0, replyTo: '', session: '', heartbeatMs: 1000, mode: 'strategist', taskType: 'realtime_tutoring', hdrs: natsHeaders(), seq: 0, t0: 0, firstChunkAt: 0, lastSentAt: 0, admitted: false, dropped: false };
+  const probe: Job = { requestId: 'probe', attempt: 0, replyTo: '', retained: undefined, session: '', heartbeatMs: 1000, mode: 'strategist', taskType: 'realtime_tutoring', hdrs: natsHeaders(), seq: 0, t0: 0, firstChunkAt: 0, lastSentAt: 0, admitted: false, dropped: false };
   DoneFrameSchema.parse(doneFrame(probe));
   ChunkFrameSchema.parse({ type: 'chunk', request_id: 'probe', attempt: 0, seq: 0, delta: DELTAS[0] });
 }

@@ -7,3 +7,4 @@ export * from './ws.js';
 export * from './jobs.js';
 export * from './sessions.js';
 export * from './conversation.js';
+export * from './retained-frames.js';

@@ -3,8 +3,10 @@ import {
   CancelMessageSchema,
   ChatJobSchema,
   QueueGroups,
+  RetainedFrames,
   Subjects,
   decodeJson,
+  retainedSubjectOf,
   encodeFrame,
   encodeJson,
   type AdminReply,
@@ -33,15 +35,26 @@ export async function waitFor(check: () => boolean, timeoutMs = 3_000, what = 'c
   }
 }
 
-/** The frames of one job, as a worker sends them. */
+/** The frames of one job, as a worker sends them (and their retained copy for resumes, as a worker keeps it). */
 export class JobControl {
   private seq = 0;
+  private readonly retained: RetainedFrames | undefined;
 
   constructor(
     private readonly bus: Bus,
     readonly job: ChatJob,
     private readonly workerId: string,
-  ) {}
+  ) {
+    const subject = retainedSubjectOf(job.reply_to);
+    this.retained = subject === undefined ? undefined : new RetainedFrames(subject, (to, data) => this.publishIfOpen(to, data));
+  }
+
+  /** The worker's ack, on the job's reply subject. */
+  ack(reply: string): void {
+    const frame: Frame = { type: 'ack', ...this.base(), worker_id: this.workerId };
+    this.publishIfOpen(reply, encodeFrame(frame));
+    this.retained?.add([frame], false);
+  }
 
   /** Chunk frames sent so far. */
   get chunks(): number {
@@ -99,11 +112,14 @@ export class JobControl {
   }
 
   private send(frame: Frame): void {
+    this.publishIfOpen(this.job.reply_to, encodeFrame(frame), { 'x-request-id': this.job.request_id });
+    this.retained?.add([frame], frame.type === 'done' || frame.type === 'error');
+  }
+
+  private publishIfOpen(subject: string, data: Uint8Array, headers?: BusHeaders): void {
     // A script that outlives its test finds the bus closed: it just stops talking.
     if (this.bus.state() === 'closed') return;
-    this.bus.publish(this.job.reply_to, encodeFrame(frame), {
-      headers: { 'x-request-id': this.job.request_id },
-    });
+    this.bus.publish(subject, data, headers ? { headers } : {});
   }
 }
 
@@ -136,12 +152,10 @@ export class FakeWorker {
         this.jobs.push({ job, headers: msg.headers });
         const ack = typeof opts.ack === 'function' ? opts.ack(job) : (opts.ack ?? true);
         if (!ack) return;
-        if (msg.reply) {
-          const frame: Frame = { type: 'ack', request_id: job.request_id, attempt: job.attempt, worker_id: this.id };
-          bus.publish(msg.reply, encodeFrame(frame));
-        }
+        const ctl = new JobControl(bus, job, this.id);
+        if (msg.reply) ctl.ack(msg.reply);
         if (opts.dieAfterAck) return this.stop();
-        void opts.script?.(new JobControl(bus, job, this.id));
+        void opts.script?.(ctl);
       },
       { queue: QueueGroups.orchestrators },
     );

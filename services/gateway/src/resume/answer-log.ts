@@ -18,8 +18,8 @@ export interface FrameFeed {
 }
 
 /**
- * Where answers are retained for a resume on any replica: every frame that passes on the bus (captured as it
- * goes, whoever sent it), and one record per answer. On NATS: JetStream streams in memory (`jetstream-answer-log.ts`);
+ * Where answers are retained for a resume on any replica: every frame of every answer (the copy its worker
+ * publishes in batches on the retained subject, captured as it goes), and one record per answer. On NATS: JetStream streams in memory (`jetstream-answer-log.ts`);
  * on the in-process bus: this process's memory (`memory-answer-log.ts`).
  */
 export interface AnswerLog {
@@ -29,7 +29,7 @@ export interface AnswerLog {
   /** Store the record (the last one written per request wins). In the background: failures are logged. */
   write(record: AnswerRecord): void;
   read(requestId: string): Promise<AnswerRecord | undefined>;
-  /** Whether any message on the frame subject is still retained. */
+  /** Whether any message on the retained subject (`Subjects.chatRetained`) is still kept. */
   hasFrames(subject: string): Promise<boolean>;
   /**
    * Every retained message on `subject`, in order, then each new one as it comes: each exactly once. `onData` runs

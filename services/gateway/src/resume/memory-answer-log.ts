@@ -16,7 +16,7 @@ export interface MemoryAnswerLogOptions {
 
 /**
  * The answer log of one process (embedded mode, tests on the in-process bus): a wildcard subscription to every
- * frame subject keeps each answer's messages for the window, at most `maxBytesPerAnswer` per answer (the oldest
+ * retained subject (the workers' batched copy of the frames) keeps each answer's messages for the window, at most `maxBytesPerAnswer` per answer (the oldest
  * go first) and `storeMaxBytes` in all (the oldest answers go first). Records are kept for `answerTtlMs`, in
  * the same byte budget.
  */
@@ -36,7 +36,7 @@ export class MemoryAnswerLog implements AnswerLog {
 
   async start(): Promise<void> {
     if (this.subscription) return;
-    this.subscription = this.bus.subscribe(Subjects.chatFramesAll, (msg) => {
+    this.subscription = this.bus.subscribe(Subjects.chatRetainedAll, (msg) => {
       if (!msg.noResponders) this.append(msg.subject, msg.data);
     });
     this.sweeper = setInterval(() => this.sweep(), Math.min(this.o.windowMs, 10_000));
@@ -79,13 +79,14 @@ export class MemoryAnswerLog implements AnswerLog {
   }
 
   async follow(subject: string, onData: (data: Uint8Array) => void): Promise<FrameFeed> {
-    let r = this.frames.get(subject);
-    if (!r) {
-      r = { messages: [], bytes: 0, followers: new Set() };
-      this.frames.set(subject, r);
+    const known = this.frames.get(subject);
+    if (known) this.prune(subject, known, Date.now());
+    // Followed before anything is retained (an answer that has just started): its first messages are still to come.
+    let retained = this.frames.get(subject);
+    if (!retained) {
+      retained = { messages: [], bytes: 0, followers: new Set() };
+      this.frames.set(subject, retained);
     }
-    this.prune(subject, r, Date.now());
-    const retained = r;
     // Replayed now, synchronously, then each new message as it is appended: none twice, none missed.
     for (const m of retained.messages) onData(m.data);
     retained.followers.add(onData);

@@ -228,8 +228,10 @@ export class ResumeDesk {
     const ownerOk = req.userId === undefined || record.user_id === req.userId || sessionAnswer;
     const sessionOk = req.sessionId === undefined || record.session_id === undefined || record.session_id === req.sessionId;
     if (!ownerOk || !sessionOk) return fail('resume_forbidden');
-    const subject = Subjects.chatFrames(record.gateway_id, req.requestId);
-    if (!(await this.o.log.hasFrames(subject))) return fail('resume_expired', record.response);
+    const subject = Subjects.chatRetained(record.gateway_id, req.requestId);
+    // A finished answer whose frames aged out: its final answer. One still running is followed even when nothing
+    // is retained yet (its worker publishes the retained copy every 20 ms; the silence watch ends a dead one).
+    if (record.response && !(await this.o.log.hasFrames(subject))) return fail('resume_expired', record.response);
     // The dispatching gateway keeps the answer running (no cancel after its grace): it has a reader again.
     if (!record.response) {
       try {

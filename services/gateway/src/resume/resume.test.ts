@@ -97,7 +97,7 @@ describe('AnswerReplay', () => {
 });
 
 describe('MemoryAnswerLog', () => {
-  const subject = Subjects.chatFrames('gw', RID);
+  const subject = Subjects.chatRetained('gw', RID);
 
   it('keeps at most the per-answer bytes and the window, the oldest going first, and replays then follows', async () => {
     const bus = new InProcessBus();
@@ -121,15 +121,29 @@ describe('MemoryAnswerLog', () => {
     await bus.close();
   });
 
+  it('follows an answer of which nothing is retained yet: its first messages come to the follower', async () => {
+    const bus = new InProcessBus();
+    const log = new MemoryAnswerLog(bus, { windowMs: 60_000, maxBytesPerAnswer: 1_000, storeMaxBytes: 10_000, answerTtlMs: 1_000 });
+    await log.start();
+    const seen: string[] = [];
+    const feed = await log.follow(subject, (d) => seen.push(new TextDecoder().decode(d)), () => {});
+    bus.publish(subject, new TextEncoder().encode('first batch'));
+    await bus.flush();
+    expect(seen).toEqual(['first batch']);
+    feed.stop();
+    await log.close();
+    await bus.close();
+  });
+
   it('bounds all answers together: the oldest answer goes first', async () => {
     const bus = new InProcessBus();
     const log = new MemoryAnswerLog(bus, { windowMs: 60_000, maxBytesPerAnswer: 1_000_000, storeMaxBytes: 2_000, answerTtlMs: 1_000 });
     await log.start();
-    for (let i = 0; i < 5; i++) bus.publish(Subjects.chatFrames('gw', `r${i}`), new Uint8Array(900));
+    for (let i = 0; i < 5; i++) bus.publish(Subjects.chatRetained('gw', `r${i}`), new Uint8Array(900));
     await bus.flush();
     expect(log.bytes).toBeLessThanOrEqual(2_000);
-    expect(await log.hasFrames(Subjects.chatFrames('gw', 'r0'))).toBe(false);
-    expect(await log.hasFrames(Subjects.chatFrames('gw', 'r4'))).toBe(true);
+    expect(await log.hasFrames(Subjects.chatRetained('gw', 'r0'))).toBe(false);
+    expect(await log.hasFrames(Subjects.chatRetained('gw', 'r4'))).toBe(true);
     await log.close();
     await bus.close();
   });

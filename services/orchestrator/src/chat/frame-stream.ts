@@ -1,5 +1,7 @@
 import {
   encodeFrames,
+  retainedSubjectOf,
+  RetainedFrames,
   type Bus,
   type BusHeaders,
   type BusMetrics,
@@ -41,7 +43,8 @@ export interface FrameStreamOptions {
  * heartbeats while idle, and exactly one terminal frame. The first delta goes out at once; later deltas that arrive within one
  * event-loop turn (cut at 2 ms or 4 KiB) go out as one chunk frame: a bus message per token would cost
  * several times more than the tokens themselves. Frames made in the same microtask travel as one message
- * (a cached answer is one: ack, chunk, done).
+ * (a cached answer is one: ack, chunk, done). A copy of every frame goes to the answer's retained subject in
+ * batches (`RetainedFrames`), for resumes.
  */
 export class FrameStream {
   private seq = 0;
@@ -53,9 +56,13 @@ export class FrameStream {
   private lastSentAt = Date.now();
   private timer: NodeJS.Timeout | undefined;
   private outbox: Frame[] = [];
+  /** The copy kept for resumes, when the frames go to a gateway's frame subject. */
+  private readonly retained: RetainedFrames | undefined;
 
   constructor(private readonly o: FrameStreamOptions) {
     this.acked = o.ack === undefined;
+    const retainTo = retainedSubjectOf(o.subject);
+    this.retained = retainTo === undefined ? undefined : new RetainedFrames(retainTo, (subject, data) => o.bus.publish(subject, data));
     this.arm(this.acked ? o.heartbeatMs : Math.min(ACK_DEFER_MS, o.heartbeatMs));
   }
 
@@ -112,6 +119,7 @@ export class FrameStream {
     if (this.ended) return;
     this.ended = true;
     clearTimeout(this.timer);
+    this.retained?.flush();
   }
 
   get isEnded(): boolean {
@@ -164,6 +172,7 @@ export class FrameStream {
     } catch {
       // A closed bus loses the frames; the gateway's watchdog notices and retries elsewhere.
     }
+    this.retained?.add(frames, this.ended);
   };
 
   /** One timer per request (the deferred ack, then heartbeats), re-armed only when it fires, never per chunk. */

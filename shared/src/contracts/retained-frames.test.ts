@@ -1,0 +1,47 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { decodeFrames } from './codec.js';
+import type { Frame } from './frames.js';
+import { RETAIN_BATCH_CHARS, RETAIN_BATCH_MS, RetainedFrames } from './retained-frames.js';
+
+const chunk = (seq: number, delta = 'tok'): Frame => ({ type: 'chunk', request_id: 'r', attempt: 0, seq, delta });
+
+describe('RetainedFrames: the batched copy of an answer kept for resumes', () => {
+  afterEach(() => vi.useRealTimers());
+
+  it('publishes the frames of one batch period as one message, in order, and the last frame at once', () => {
+    vi.useFakeTimers();
+    const sent: Array<{ subject: string; frames: Frame[] }> = [];
+    const retained = new RetainedFrames('chat.v1.retained.gw.r', (subject, data) => sent.push({ subject, frames: decodeFrames(data) }));
+    retained.add([{ type: 'ack', request_id: 'r', attempt: 0, worker_id: 'w' }, chunk(0)], false);
+    retained.add([chunk(1)], false);
+    expect(sent).toEqual([]);
+    vi.advanceTimersByTime(RETAIN_BATCH_MS);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]!.subject).toBe('chat.v1.retained.gw.r');
+    expect(sent[0]!.frames.map((f) => f.type)).toEqual(['ack', 'chunk', 'chunk']);
+    retained.add([chunk(2)], false);
+    retained.add([{ type: 'error', request_id: 'r', attempt: 0, code: 'cancelled', message: 'x', retryable: false }], true);
+    expect(sent).toHaveLength(2);
+    expect(sent[1]!.frames.map((f) => (f.type === 'chunk' ? f.seq : f.type))).toEqual([2, 'error']);
+    vi.advanceTimersByTime(RETAIN_BATCH_MS * 5);
+    expect(sent).toHaveLength(2); // nothing left, nothing sent twice
+  });
+
+  it('cuts a batch at its text bound without waiting for the timer', () => {
+    vi.useFakeTimers();
+    const sent: Frame[][] = [];
+    const retained = new RetainedFrames('s', (_, data) => sent.push(decodeFrames(data)));
+    retained.add([chunk(0, 'x'.repeat(RETAIN_BATCH_CHARS - 1))], false);
+    expect(sent).toHaveLength(0);
+    retained.add([chunk(1, 'yy')], false);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]).toHaveLength(2);
+  });
+
+  it('loses the copy quietly when the bus is closed (a resume falls back on the final answer)', () => {
+    const retained = new RetainedFrames('s', () => {
+      throw new Error('closed');
+    });
+    expect(() => retained.add([chunk(0)], true)).not.toThrow();
+  });
+});
