@@ -14,6 +14,7 @@ import {
   type ConversationStore,
   type ConversationTurn,
 } from './index.js';
+import { turnBytes } from './memory-conversation-store.js';
 import { HISTORY_INDEX_NAME, TTL_INDEX_NAME } from './mongo-queries.js';
 
 const MONGO_URL = process.env.MONGO_URL;
@@ -246,8 +247,26 @@ describe('MemoryConversationStore', () => {
     expect((await store.usage({ user_id: 'odd' })).requests).toBe(2);
   });
 
+  it('keeps at most maxBytes, the oldest going first, and counts what it drops back out (the newest stays)', async () => {
+    const big = 'x'.repeat(16_000);
+    const one = turnBytes(turn({ message: big, response: 'the answer', request_id: 'r-0000' }));
+    const store = new MemoryConversationStore({ metrics: freshMetrics().metrics }, { maxBytes: 5 * one });
+    for (let i = 0; i < 2_000; i++) await store.appendTurn(turn({ request_id: `r-${String(i).padStart(4, '0')}`, created_at: at(i), message: big, response: 'the answer' }));
+    expect(store.size).toBe(5);
+    expect(store.bytes).toBeLessThanOrEqual(5 * one);
+    expect((await store.history({ user_id: turn().user_id })).map((t) => t.request_id)).toEqual(['r-1995', 'r-1996', 'r-1997', 'r-1998', 'r-1999']);
+    expect((await store.usage()).requests).toBe(5);
+    // One turn over the whole bound is still kept, alone.
+    const tiny = new MemoryConversationStore({ metrics: freshMetrics().metrics }, { maxBytes: 10 });
+    await tiny.appendTurn(turn({ request_id: 'a' }));
+    await tiny.appendTurn(turn({ request_id: 'b' }));
+    expect(tiny.size).toBe(1);
+    expect((await tiny.history({ user_id: turn().user_id })).map((t) => t.request_id)).toEqual(['b']);
+  });
+
   it('rejects a bound that is not a positive integer', () => {
     expect(() => new MemoryConversationStore({ metrics: freshMetrics().metrics }, { maxTurns: 0 })).toThrow(RangeError);
+    expect(() => new MemoryConversationStore({ metrics: freshMetrics().metrics }, { maxBytes: 0 })).toThrow(RangeError);
   });
 });
 

@@ -15,6 +15,8 @@ export interface ConversationStoreConfig {
   ttlDays?: number | undefined;
   /** Memory only: most turns held. Default 10 000. */
   maxTurns?: number | undefined;
+  /** Memory only: most bytes held (estimated). Default 32 MiB. */
+  maxBytes?: number | undefined;
   /** MongoDB only: client settings (server-selection timeout 2 s by default). */
   client?: MongoClientOptions;
 }
@@ -38,8 +40,11 @@ export async function createConversationStore(cfg: ConversationStoreConfig): Pro
   }
   const store = new MemoryConversationStore(
     { metrics: cfg.metrics },
-    cfg.maxTurns === undefined ? {} : { maxTurns: cfg.maxTurns },
+ {
+      ...(cfg.maxTurns === undefined ? {} : { maxTurns: cfg.maxTurns }),
+      ...(cfg.maxBytes === undefined ? {} : { maxBytes: cfg.maxBytes }),
+    },
   );
-  logger.info({ max_turns: store.maxTurns }, 'no MONGO_URL: conversations are kept in memory and lost on restart');
+  logger.info({ max_turns: store.maxTurns, max_bytes: store.maxBytes }, 'no MONGO_URL: conversations are kept in memory and lost on restart');
   return store;
 }

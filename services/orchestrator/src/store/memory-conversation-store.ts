@@ -22,7 +22,17 @@ export interface MemoryConversationStoreDeps {
 export interface MemoryConversationStoreOptions {
   /** Most turns held across all users; the oldest appended is dropped first. Default 10 000. */
   maxTurns?: number;
+  /**
+   * Most bytes held across all users (`turnBytes`: the turn's strings at two bytes a character, and a fixed
+   * overhead); the oldest go first. Default 32 MiB: 10 000 turns of 16,000-character messages would be ~320 MB.
+   */
+  maxBytes?: number;
 }
+
+/** What one stored turn is counted as: its strings at two bytes a character (V8 may use one), and its object. */
+const TURN_OVERHEAD_BYTES = 400;
+export const turnBytes = (t: ConversationTurn): number =>
+  TURN_OVERHEAD_BYTES + 2 * (t.message.length + t.response.length + t.request_id.length + t.user_id.length + (t.session_id?.length ?? 0) + t.model.length);
 
 /**
  * The conversation store inside one process (embedded mode, tests): bounded, lost on restart. Turns are
@@ -31,9 +41,11 @@ export interface MemoryConversationStoreOptions {
 export class MemoryConversationStore implements ConversationStore {
   readonly backend = 'memory';
   readonly maxTurns: number;
+  readonly maxBytes: number;
+  private held = 0;
   private readonly instrumentation: StoreInstrumentation;
   /** Every turn in the order appended; `order[head]` is the oldest still held. */
-  private order: ConversationTurn[] = [];
+  private order: Array<ConversationTurn | undefined> = [];
   private head = 0;
   private readonly byUser = new Map<string, ConversationTurn[]>();
   private readonly requestIds = new Set<string>();
@@ -44,12 +56,21 @@ export class MemoryConversationStore implements ConversationStore {
     if (!Number.isSafeInteger(this.maxTurns) || this.maxTurns <= 0) {
       throw new RangeError(`maxTurns must be a positive integer, got ${this.maxTurns}`);
     }
+    this.maxBytes = opts.maxBytes ?? 32 * 1024 * 1024;
+    if (!Number.isSafeInteger(this.maxBytes) || this.maxBytes <= 0) {
+      throw new RangeError(`maxBytes must be a positive integer, got ${this.maxBytes}`);
+    }
     this.instrumentation = new StoreInstrumentation(deps.metrics, CONVERSATIONS_COLLECTION);
   }
 
   /** Turns held now. */
   get size(): number {
     return this.order.length - this.head;
+  }
+
+  /** Bytes held now, as `turnBytes` counts them. */
+  get bytes(): number {
+    return this.held;
   }
 
   appendTurn(turn: ConversationTurn): Promise<void> {
@@ -62,7 +83,9 @@ export class MemoryConversationStore implements ConversationStore {
       const turns = this.byUser.get(stored.user_id);
       if (turns) turns.push(stored);
       else this.byUser.set(stored.user_id, [stored]);
-      while (this.size > this.maxTurns) this.dropOldest();
+      this.held += turnBytes(stored);
+      // The newest turn stays even alone over the byte bound (a turn is bounded by the request limits).
+      while (this.size > this.maxTurns || (this.held > this.maxBytes && this.size > 1)) this.dropOldest();
     });
   }
 
@@ -106,7 +129,8 @@ export class MemoryConversationStore implements ConversationStore {
   usage(q: UsageQuery = {}): Promise<UsageSummary> {
     return this.instrumentation.measure('usage', () => {
       this.assertOpen();
-      const turns = q.user_id === undefined ? this.order.slice(this.head) : (this.byUser.get(q.user_id) ?? []);
+      // Every slot from `head` on holds a turn (only dropped ones are emptied).
+      const turns = q.user_id === undefined ? (this.order.slice(this.head) as ConversationTurn[]) : (this.byUser.get(q.user_id) ?? []);
       const since = q.since?.getTime();
       const sum = emptyUsage();
       for (const t of turns) {
@@ -137,6 +161,7 @@ export class MemoryConversationStore implements ConversationStore {
     this.closed = true;
     this.order = [];
     this.head = 0;
+    this.held = 0;
     this.byUser.clear();
     this.requestIds.clear();
   }
@@ -144,14 +169,17 @@ export class MemoryConversationStore implements ConversationStore {
   private dropOldest(): void {
     const oldest = this.order[this.head];
     if (!oldest) return;
+    // The slot lets go of the turn at once: what is dropped for the byte bound is freed.
+    this.order[this.head] = undefined;
     this.head++;
+    this.held -= turnBytes(oldest);
     this.requestIds.delete(oldest.request_id);
     const turns = this.byUser.get(oldest.user_id);
     // A user's turns are in append order too, so the oldest overall is the first of its user's.
     turns?.shift();
     if (turns?.length === 0) this.byUser.delete(oldest.user_id);
     // Compact now and then rather than shifting a 10 000-element array on every append.
-    if (this.head >= this.maxTurns) {
+    if (this.head >= 1_024 && this.head >= this.size) {
       this.order = this.order.slice(this.head);
       this.head = 0;
     }
