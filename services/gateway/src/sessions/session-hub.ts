@@ -293,13 +293,12 @@ export class SessionHub {
         await Promise.all([...entry.members].map((m) => store.touchPresence(sessionId, m.connKey, m.userId, limits.presenceTtlMs)));
         const members = await this.view(sessionId);
         const now = fingerprint(members);
-        if (entry.seen === '' || now === entry.seen) {
-          entry.seen = now;
-          continue;
-        }
+        if (now === entry.seen) continue;
+        // Nothing seen yet (the join's own announcement failed, e.g. the store timed out): the sockets here
+        // have only what they read at load, so they get the presence now, not at the next change.
         const before = entry.seen;
         entry.seen = now;
-        if (onlineCount(now) < onlineCount(before)) this.deps.metrics.churn.inc({ change: 'timeout' });
+        if (before !== '' && onlineCount(now) < onlineCount(before)) this.deps.metrics.churn.inc({ change: 'timeout' });
         const frame: WsServerMessage = { type: 'presence', session_id: sessionId, members };
         for (const m of [...entry.members]) {
           m.deliver(frame);
