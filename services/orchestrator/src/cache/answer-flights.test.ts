@@ -466,6 +466,28 @@ describe.each(backends)('AnswerFlights reservations of queued misses ($name)', (
     expect(model.calls).toBe(1);
   });
 
+  it('lets a request waiting here join the reserved flight when it starts here: its chunks live, and it holds the flight', async () => {
+    const k = key('followed live');
+    const reservation = await reserved(c.a, k);
+    const seen: string[] = [];
+    const following = c.a.flights.follow(k, { onDelta: (d) => seen.push(d), signal: new AbortController().signal });
+    await sleep(50);
+    const model = new Model(['one ', 'two ', 'three'], 60);
+    const leaving = new AbortController();
+    const job = c.a.flights.getOrCompute(k, { ttlSeconds: 60, onDelta: () => {}, signal: leaving.signal, compute: model.compute, skipLookup: true, reservation: reservation.token });
+    job.catch(() => {});
+    // The first chunk reaches the waiting request before the answer is done ...
+    await expect.poll(() => seen.length, { timeout: 2_000 }).toBeGreaterThan(0);
+    expect(seen.join('')).not.toBe('one two three');
+    // ... and the queued job's own client leaving does not stop the computation it waits for.
+    leaving.abort(new Error('client gone'));
+    await expect(job).rejects.toThrow('client gone');
+    expect(await following).toMatchObject({ source: 'peer', entry: { response: 'one two three' } });
+    expect(seen.join('')).toBe('one two three');
+    expect(model.calls).toBe(1);
+    expect(model.aborted).toBe(0);
+  });
+
   it('hands the key to a flight of this process that waits for it when a reserved job joins that flight', async () => {
     const k = key('joins a waiting flight');
     const reservation = await reserved(c.a, k);

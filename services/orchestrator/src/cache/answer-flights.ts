@@ -93,6 +93,8 @@ const MAX_ROUNDS = 3;
  */
 export class AnswerFlights {
   private readonly local = new Map<string, LocalFlight>();
+  /** Requests waiting on another holder of a key (a reserved, queued miss), woken when its flight starts here. */
+  private readonly awaitingLocal = new Map<string, Set<() => void>>();
   private readonly leaseMs: number;
   private readonly waitMs: number;
   private readonly pendingMs: number;
@@ -138,27 +140,46 @@ export class AnswerFlights {
    */
   async follow(key: string, opts: FollowOptions): Promise<FlightResult | undefined> {
     const flight = this.local.get(key);
-    if (flight) {
-      const detach = flight.follow(opts.onDelta, opts.signal, opts.onReset);
-      try {
-        const result = await settledOrAborted(flight.result, opts.signal);
-        this.store.count('coalesced');
-        return { entry: result.entry, source: 'peer' };
-      } catch (err) {
-        if (opts.signal.aborted) throw err;
-        return undefined;
-      } finally {
-        detach();
-      }
+    if (flight) return this.join(flight, opts);
+    // The holder is elsewhere, or is a reserved miss still queued that may start here: whichever comes first,
+    // its release or its flight starting in this process (then followed live, and counted as one of its followers:
+    // it is not aborted while this request still waits for it).
+    const startedHere = new AbortController();
+    const wake = (): void => startedHere.abort();
+    let waiting = this.awaitingLocal.get(key);
+    if (!waiting) this.awaitingLocal.set(key, (waiting = new Set()));
+    waiting.add(wake);
+    let outcome: Awaited<ReturnType<FlightLock['waitForRelease']>>;
+    try {
+      outcome = await this.lock.waitForRelease(key, { signal: AbortSignal.any([opts.signal, startedHere.signal]), timeoutMs: this.waitMs });
+    } finally {
+      waiting.delete(wake);
+      if (waiting.size === 0 && this.awaitingLocal.get(key) === waiting) this.awaitingLocal.delete(key);
     }
-    const outcome = await this.lock.waitForRelease(key, { signal: opts.signal, timeoutMs: this.waitMs });
-    if (outcome === 'aborted') throw opts.signal.reason ?? new AppError('cancelled');
+    if (outcome === 'aborted' && opts.signal.aborted) throw opts.signal.reason ?? new AppError('cancelled');
+    const started = this.local.get(key);
+    if (outcome === 'aborted') return started ? this.join(started, opts) : this.follow(key, opts);
     if (outcome !== 'released') return undefined;
     const entry = await this.store.get(key, { record: false });
     if (!entry) return undefined;
     opts.onDelta(entry.response);
     this.store.count('coalesced');
     return { entry, source: 'peer' };
+  }
+
+  /** Follows this process's flight of a key: its chunks so far, then live. Undefined when it fails. */
+  private async join(flight: LocalFlight, opts: FollowOptions): Promise<FlightResult | undefined> {
+    const detach = flight.follow(opts.onDelta, opts.signal, opts.onReset);
+    try {
+      const result = await settledOrAborted(flight.result, opts.signal);
+      this.store.count('coalesced');
+      return { entry: result.entry, source: 'peer' };
+    } catch (err) {
+      if (opts.signal.aborted) throw err;
+      return undefined;
+    } finally {
+      detach();
+    }
   }
 
   /**
@@ -209,6 +230,7 @@ export class AnswerFlights {
   private lead(key: string, opts: GetOrComputeOptions): LocalFlight {
     const flight = new LocalFlight();
     this.local.set(key, flight);
+    for (const wake of this.awaitingLocal.get(key) ?? []) wake();
     void this.fly(flight, key, opts).finally(() => this.local.delete(key));
     return flight;
   }
