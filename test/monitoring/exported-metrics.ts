@@ -88,6 +88,7 @@ export const EXPORTED_METRICS = {
     cache_size_bytes: { type: 'gauge', labels: [] },
     cache_lookup_latency_seconds: { type: 'histogram', labels: ['result'] },
     cache_breaker_open: { type: 'gauge', labels: [] },
+    cache_flight_reservations_total: { type: 'counter', labels: ['outcome'] },
     db_operations_total: { type: 'counter', labels: ['operation', 'collection', 'status'] },
     db_operation_latency_seconds: { type: 'histogram', labels: ['operation', 'collection'] },
   },
