@@ -3,6 +3,7 @@ import {
   createDbMetrics,
   createLogger,
   createMetricsRegistry,
+  createQueueMetrics,
   decodeFrames,
   encodeJson,
   InProcessBus,
@@ -21,6 +22,9 @@ import { resolveRouting } from '../llm/index.js';
 import { createOrchestrator, type Orchestrator } from '../orchestrator.js';
 import { MemoryConversationStore } from '../store/index.js';
 import { TaskRegistry } from '../tasks/index.js';
+import type { ChatPipeline } from './chat-pipeline.js';
+import { LookupLane } from './lookup-lane.js';
+import { RunningJobs } from './running-jobs.js';
 
 const PER_USER = 4;
 const logger = createLogger({ service: 'orchestrator', version: 'test', level: 'silent' });
@@ -165,4 +169,52 @@ describe('lookup lane: identical misses of one user arriving at once', () => {
       await fetch(`${new URL(upstream.url).origin}/mock/config`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ttft_ms: 0 }) });
     }
   }, 20_000);
+});
+
+describe('lookup lane: the same attempt taken over by the model lane meanwhile', () => {
+  it('says nothing more (no cancelled error) when the model lane begins this attempt while the lane still works on it', async () => {
+    const bus = new InProcessBus();
+    const jobs = new RunningJobs();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    // A pipeline whose lookup waits (as when it follows a reserved key) until the test lets it go, then misses.
+    const pipeline = {
+      prepare: async (req: ChatJobInput['request']) => ({ req, task: {}, key: 'k' }),
+      answerStored: async (_turn: unknown, _out: unknown, signal: AbortSignal) => {
+        await gate;
+        if (signal.aborted) throw signal.reason;
+        return false;
+      },
+      reserve: async () => 'unavailable' as const,
+    } as unknown as ChatPipeline;
+    const queue = new MemoryWorkQueue({ maxJobs: 10, maxPerUser: 10, ackWaitMs: 5_000, maxDeliver: 3, replicas: 1, maxAgeMs: 60_000 });
+    const lane = new LookupLane({
+      bus,
+      pipeline,
+      queue,
+      jobs,
+      workerId: 'w',
+      logger,
+      queueMetrics: createQueueMetrics(createMetricsRegistry('orchestrator', { defaultMetrics: false })),
+      typicalJobMs: () => 1_000,
+      queueDepth: () => undefined,
+    });
+    const request_id = randomUUID();
+    const reply_to = Subjects.chatFrames('gw-test', request_id);
+    const frames: Frame[] = [];
+    bus.subscribe(reply_to, (m) => frames.push(...decodeFrames(m.data)));
+    const job = { request_id, attempt: 0, reply_to, deadline_at: Date.now() + 10_000, heartbeat_ms: 1_000, request: ChatRequestSchema.parse({ user_id: 'u', message: 'hi' }) };
+    const handled = lane.handle(job, {});
+    await new Promise((r) => setTimeout(r, 20));
+    // The model lane begins the gateway's own copy of this attempt (its first delivery) ...
+    const modelRun = jobs.begin(job, 1);
+    // ... then the lane's lookup ends.
+    release();
+    await handled;
+    await bus.flush();
+    expect(frames.filter((f) => f.type === 'error')).toEqual([]);
+    expect(frames.some((f) => f.type === 'queued')).toBe(false);
+    modelRun.end();
+    await bus.close();
+  });
 });

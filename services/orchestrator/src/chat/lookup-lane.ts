@@ -74,6 +74,9 @@ export class LookupLane {
       ack: { workerId: this.deps.workerId },
       ...(this.deps.busMetrics ? { metrics: this.deps.busMetrics } : {}),
     });
+    // The model lane took this very attempt over here meanwhile (the gateway queued it itself when this lane was
+    // late, as when a NATS node fails over): it answers, and this lane says nothing more (no `cancelled` error).
+    running.signal.addEventListener('abort', () => running.replaced && out.abandon(), { once: true });
     let reservation: FlightReservation | undefined;
     /** The queue holds a job carrying the reservation's token: the model lane adopts it, or gives it back. */
     let handedOn = false;
