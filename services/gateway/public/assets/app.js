@@ -41,6 +41,11 @@ const state = {
   finished: [],
   /** A message sent and not yet started (its `turn` echo is ours, not another member's). */
   pendingMessage: undefined,
+  /**
+   * The session whose members a `presence` frame has shown: newer than the REST list asked for when the session
+   * opened, which may answer after it (read before this socket counted) and must not replace it.
+   */
+  presenceOf: undefined,
   /** A resume was asked for this request id on this socket; its `error` means the server cannot resume. */
   resuming: undefined,
   typingSent: false,
@@ -199,6 +204,7 @@ function stopSession() {
 function openSession(id) {
   stopSession();
   state.sessionId = id;
+  state.presenceOf = undefined;
   const entry = state.shelf.get(id) ?? state.shelf.upsert({ id, title: 'Session', shared: false });
   $('session-name').textContent = `· ${entry.title}`;
   renderSessions();
@@ -269,7 +275,7 @@ function renderMembers(members) {
 async function loadMembers(id) {
   try {
     const r = await api.get(api.withUser(`/api/sessions/${encodeURIComponent(id)}/members`));
-    if (state.sessionId === id) renderMembers(r.members);
+    if (state.sessionId === id && state.presenceOf !== id) renderMembers(r.members);
   } catch {
     /* presence frames fill it in when they come */
   }
@@ -550,7 +556,9 @@ const FRAMES = {
     setBusy(true);
   },
   presence(f) {
-    if (f.session_id === state.sessionId) renderMembers(f.members ?? []);
+    if (f.session_id !== state.sessionId) return;
+    state.presenceOf = f.session_id;
+    renderMembers(f.members ?? []);
   },
   job_progress: (f) => jobs.onEvent(f),
   job_done: (f) => jobs.onEvent(f),
