@@ -261,13 +261,31 @@ class ClusterNode implements NatsClusterNode {
  * the others, a server name. Stopping one leaves a quorum for replicated streams.
  */
 export async function startNatsCluster(size = 3): Promise<NatsCluster> {
+  // A free port can be taken by another test's process between the check and the bind (a node then never opens):
+  // the whole cluster starts again on new ports, after the nodes that did start are stopped.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startNatsClusterOnce(size);
+    } catch (err) {
+      if (attempt >= 3) throw err;
+    }
+  }
+}
+
+async function startNatsClusterOnce(size: number): Promise<NatsCluster> {
   const ports = await Promise.all(Array.from({ length: size }, async () => ({ client: await freePort(), cluster: await freePort(), monitor: await freePort() })));
   const clusterName = `actionedx-test-${ports[0]!.client}`;
   const nodes = ports.map((p, i) => {
     const routes = ports.filter((_, j) => j !== i).map((o) => `nats://127.0.0.1:${o.cluster}`).join(',');
     return new ClusterNode(`n${i + 1}-${p.client}`, p, clusterName, routes, natsStoreDir(`cluster-${ports[0]!.client}/n${i + 1}`));
   });
-  await Promise.all(nodes.map((n) => n.restart()));
+  const started = await Promise.allSettled(nodes.map((n) => n.restart()));
+  const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) {
+    await Promise.all(nodes.map((n) => n.stop()));
+    rmSync(join(tmpdir(), 'actionedx-nats', `cluster-${ports[0]!.client}`), { recursive: true, force: true });
+    throw failed.reason;
+  }
   const cluster: NatsCluster = {
     url: nodes.map((n) => n.url).join(','),
     nodes,
