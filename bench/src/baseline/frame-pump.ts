@@ -30,7 +30,6 @@ import {
   RetainedFrames,
   Subjects,
   encodeFrames,
-  retainedSubjectOf,
   encodeJson,
   type ChunkFrame,
   type DoneFrame,
@@ -81,11 +80,6 @@ let planned = 0;
 let confirmed = 0;
 let lastProgressAt = performance.now();
 const stats = { jobs: 0, frames: 0, chunks: 0, heartbeats: 0, cancelled: 0, superseded: 0, rounds: 0, stallResets: 0, maxOutstanding: 0, maxWaiting: 0, invalid: 0, validated: 0 };
-
-const retainerOf = (replyTo: string): RetainedFrames | undefined => {
-  const subject = retainedSubjectOf(replyTo);
-  return subject === undefined ? undefined : new RetainedFrames(subject, (s, data) => nc.publish(s, data));
-};
 
 /** Publishes one message; `extra`: not part of an admitted job's plan (ack, heartbeat). */
 const publish = (job: Job, frames: Frame[], extra = false): void => {
@@ -145,7 +139,7 @@ function onJob(m: Msg): void {
     requestId: raw.request_id,
     attempt: raw.attempt,
     replyTo: raw.reply_to,
-    retained: retainerOf(raw.reply_to),
+    retained: RetainedFrames.forReplyTo(raw.reply_to, (subject, data) => nc.publish(subject, data)),
     session,
     heartbeatMs: raw.heartbeat_ms,
     mode: raw.request.mode ?? 'strategist',

@@ -38,6 +38,13 @@ describe('RetainedFrames: the batched copy of an answer kept for resumes', () =>
     expect(sent[0]).toHaveLength(2);
   });
 
+  it("keeps a copy only of a frame subject's answer, on its retained subject", () => {
+    const subjects: string[] = [];
+    RetainedFrames.forReplyTo('chat.v1.frames.gw.r', (subject) => subjects.push(subject))!.add([chunk(0)], true);
+    expect(subjects).toEqual(['chat.v1.retained.gw.r']);
+    expect(RetainedFrames.forReplyTo('_INBOX.abc', () => {})).toBeUndefined();
+  });
+
   it('loses the copy quietly when the bus is closed (a resume falls back on the final answer)', () => {
     const retained = new RetainedFrames('s', () => {
       throw new Error('closed');

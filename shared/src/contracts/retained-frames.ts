@@ -1,3 +1,4 @@
+import { retainedSubjectOf } from '../subjects.js';
 import { encodeFrames } from './codec.js';
 import type { Frame } from './frames.js';
 
@@ -22,6 +23,12 @@ export class RetainedFrames {
     private readonly subject: string,
     private readonly publish: (subject: string, data: Uint8Array) => void,
   ) {}
+
+  /** The retained copy of the answer whose frames go to `replyTo`; undefined when that is not a frame subject. */
+  static forReplyTo(replyTo: string, publish: (subject: string, data: Uint8Array) => void): RetainedFrames | undefined {
+    const subject = retainedSubjectOf(replyTo);
+    return subject === undefined ? undefined : new RetainedFrames(subject, publish);
+  }
 
   /** Frames just published live; `last`: the answer ends with them (or is handed back), so they go out now. */
   add(frames: readonly Frame[], last: boolean): void {

@@ -6,7 +6,6 @@ import {
   RetainedFrames,
   Subjects,
   decodeJson,
-  retainedSubjectOf,
   encodeFrame,
   encodeJson,
   type AdminReply,
@@ -45,8 +44,7 @@ export class JobControl {
     readonly job: ChatJob,
     private readonly workerId: string,
   ) {
-    const subject = retainedSubjectOf(job.reply_to);
-    this.retained = subject === undefined ? undefined : new RetainedFrames(subject, (to, data) => this.publishIfOpen(to, data));
+    this.retained = RetainedFrames.forReplyTo(job.reply_to, (to, data) => this.publishIfOpen(to, data));
   }
 
   /** The worker's ack, on the job's reply subject. */

@@ -124,6 +124,13 @@ async function reservations(metrics: CacheMetrics, outcome: string): Promise<num
   return values.find((v) => v.labels.outcome === outcome)?.value ?? 0;
 }
 
+/** The cache key of a global realtime_tutoring answer to `message`, under `prefix`. */
+const keyOf = (message: string, prefix: string): string =>
+  cacheKey(
+    { task_type: 'realtime_tutoring', mode: 'ally', model: 'mock-1', prompt_version: '1', history: [], message, context: {}, scope: 'global' },
+    prefix,
+  );
+
 async function counted(metrics: CacheMetrics, result: string): Promise<number> {
   const { values } = await metrics.operations.get();
   return values.find((v) => v.labels.operation === 'get' && v.labels.result === result)?.value ?? 0;
@@ -132,11 +139,7 @@ async function counted(metrics: CacheMetrics, result: string): Promise<number> {
 describe.each(backends)('AnswerFlights.getOrCompute ($name)', (backend) => {
   let prefix: string;
   let c: Cluster;
-  const key = (message: string) =>
-    cacheKey(
-      { task_type: 'realtime_tutoring', mode: 'ally', model: 'mock-1', prompt_version: '1', history: [], message, context: {}, scope: 'global' },
-      prefix,
-    );
+  const key = (message: string) => keyOf(message, prefix);
 
   /** One request: its chunks, and its result or error. */
   async function ask(r: Replica, k: string, model: Model, signal = new AbortController().signal) {
@@ -362,11 +365,7 @@ describe.each(backends)('AnswerFlights.getOrCompute ($name)', (backend) => {
 describe.each(backends)('AnswerFlights reservations of queued misses ($name)', (backend) => {
   let prefix: string;
   let c: Cluster;
-  const key = (message: string) =>
-    cacheKey(
-      { task_type: 'realtime_tutoring', mode: 'ally', model: 'mock-1', prompt_version: '1', history: [], message, context: {}, scope: 'global' },
-      prefix,
-    );
+  const key = (message: string) => keyOf(message, prefix);
   const reserved = async (r: Replica, k: string): Promise<FlightReservation> => {
     const reservation = await r.flights.reserve(k);
     if (typeof reservation !== 'object') throw new Error(`expected a reservation, got ${reservation}`);

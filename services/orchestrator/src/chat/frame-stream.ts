@@ -1,6 +1,5 @@
 import {
   encodeFrames,
-  retainedSubjectOf,
   RetainedFrames,
   type Bus,
   type BusHeaders,
@@ -61,8 +60,7 @@ export class FrameStream {
 
   constructor(private readonly o: FrameStreamOptions) {
     this.acked = o.ack === undefined;
-    const retainTo = retainedSubjectOf(o.subject);
-    this.retained = retainTo === undefined ? undefined : new RetainedFrames(retainTo, (subject, data) => o.bus.publish(subject, data));
+    this.retained = RetainedFrames.forReplyTo(o.subject, (subject, data) => o.bus.publish(subject, data));
     this.arm(this.acked ? o.heartbeatMs : Math.min(ACK_DEFER_MS, o.heartbeatMs));
   }
 
