@@ -195,6 +195,29 @@ describe('ChatPipeline', () => {
     expect(logLines.find((l) => l.msg === 'could not store the conversation turn')).toMatchObject({ err: { message: 'store down' } });
   });
 
+  it('puts the terminal frame on the bus before the turn is recorded: metrics, log line and ledger do not delay it', async () => {
+    const order: string[] = [];
+    const publish = bus.publish.bind(bus);
+    const published = vi.spyOn(bus, 'publish').mockImplementation((subject, data, opts) => {
+      if (decodeFrames(data).some((f) => f.type === 'done')) {
+        const logged = logLines.some((l) => l.msg === 'chat answered');
+        order.push(logged ? 'done (after the log line)' : 'done');
+      }
+      publish(subject, data, opts);
+    });
+    vi.spyOn(store, 'appendTurn').mockImplementation(async () => {
+      order.push('ledger');
+    });
+    try {
+      await ask({ message: 'Quick, please' });
+      await vi.waitFor(() => expect(order).toContain('ledger'));
+      expect(order).toEqual(['done', 'ledger']);
+      expect(logLines.some((l) => l.msg === 'chat answered')).toBe(true);
+    } finally {
+      published.mockRestore();
+    }
+  });
+
   it('logs an unexpected failure at error with its cause, and a known one at warn with its code', async () => {
     model.script = { fail: new TypeError('bug in the code') };
     await ask({ message: 'Unexpected' });

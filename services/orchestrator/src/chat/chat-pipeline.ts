@@ -140,14 +140,22 @@ export class ChatPipeline {
         latency_ms: round2(latencyMs),
         ...(clock.ttftMs === undefined ? {} : { ttft_ms: round2(clock.ttftMs) }),
       });
-      // After the answer went out: neither metrics, the log line nor the ledger delay it.
-      this.metrics.answered(task, entry, cached, latencyMs, clock.ttftMs);
-      // Model calls are logged at info; cache hits, the cheap and frequent case, at debug.
-      this.deps.logger[cached ? 'debug' : 'info'](
-        { task_type: req.task_type, mode: req.mode, model: entry.model, cached, source: result.source, latency_ms: Math.round(latencyMs) },
-        'chat answered',
-      );
-      this.remember(req, requestId, entry, cached, latencyMs);
+      // After the answer went out: the terminal frame is written to the bus in this turn's microtasks, so metrics,
+      // the log line and the ledger wait for the next turn instead of delaying it (the async context goes along).
+      const ttftMs = clock.ttftMs;
+      setImmediate(() => {
+        try {
+          this.metrics.answered(task, entry, cached, latencyMs, ttftMs);
+          // Model calls are logged at info; cache hits, the cheap and frequent case, at debug.
+          this.deps.logger[cached ? 'debug' : 'info'](
+            { task_type: req.task_type, mode: req.mode, model: entry.model, cached, source: result.source, latency_ms: Math.round(latencyMs) },
+            'chat answered',
+          );
+          this.remember(req, requestId, entry, cached, latencyMs);
+        } catch (err) {
+          this.deps.logger.error({ err }, 'could not record an answered turn');
+        }
+      });
     } catch (err) {
       const e = signal.aborted && signal.reason instanceof AppError ? signal.reason : toAppError(err);
       this.metrics.failed(task);
