@@ -137,6 +137,18 @@ describe('model tokens per minute and the daily budget, charged from real usage'
     expect(await metricValue(gw!.registry, 'gateway_rate_limited_total', { kind: 'tokens' })).toBeGreaterThanOrEqual(2);
   });
 
+  it('charges an answer in the turn after it is written (the answer goes out first), and then in full', async () => {
+    const metrics = createGatewayMetrics(createMetricsRegistry('gateway', { defaultMetrics: false }));
+    const admission = new Admission({ kind: 'memory' }, { metrics, logger });
+    const subject = { key: `user:${randomUUID()}`, limits: { ...DEFAULT_ROLE_LIMITS.user, tokens_per_minute: 50 } };
+    const tokensLeft = async () => sfList((await admission.admit(subject)).headers.RateLimit ?? null).tokens!.r;
+    (await admission.admit(subject)).charge({ cached: false, usage: { total_tokens: 20 }, cost_usd: 0 });
+    // The in-memory limiter answers within this turn: the charge has not been made yet.
+    expect(await tokensLeft()).toBe('50');
+    await new Promise((r) => setImmediate(r));
+    expect(await tokensLeft()).toBe('30');
+  });
+
   it('charges cached answers nothing', async () => {
     await gateway({ tokens_per_minute: 20, daily_budget_usd: 0.0002 });
     workers.push(

@@ -225,7 +225,10 @@ export class Admission {
       this.deps.metrics.admission.limiterErrors.inc({ operation: 'charge' });
       this.deps.logger.warn({ err }, 'could not charge an answer to its caller');
     };
-    if (tokens > 0) this.tokens.penalty(key, tokens).catch(fail);
-    if (micros > 0) this.spend.penalty(dayKey, micros).catch(fail);
+    // Charged in the next turn: the answer, written in this one, goes out first.
+    setImmediate(() => {
+      if (tokens > 0) this.tokens.penalty(key, tokens).catch(fail);
+      if (micros > 0) this.spend.penalty(dayKey, micros).catch(fail);
+    });
   }
 }
