@@ -68,8 +68,10 @@ export async function streamCompletion(client: OpenAI, req: StreamRequest): Prom
     await readSseData(response.body, (data) => {
       watchdog.progress();
       if (data === '[DONE]') return true;
+      const first = acc.text === '';
       onChunk(parseChunk(data), acc, req, watchdog);
-      return false;
+      // The first token goes on to the client before the rest of its network chunk is parsed.
+      return first && acc.text !== '' ? 'yield' : false;
     });
   } catch (err) {
     // Whatever went wrong, the connection goes: a half-read stream keeps a socket and the provider's meter busy.
