@@ -38,6 +38,8 @@ export class AdmissionRefusal extends AppError {
 
 const MINUTE_S = 60;
 const DAY_S = 86_400;
+/** The spend counter's key carries the UTC day; the counter outlives it by an hour, then expires. */
+const SPEND_WINDOW_S = DAY_S + 3_600;
 /** The limiter library compares against `points`; we compare against each caller's own limits instead. */
 const UNBOUNDED = Number.MAX_SAFE_INTEGER;
 const MICROS = 1_000_000;
@@ -76,13 +78,34 @@ return {consumed, ttl, redis.call('GET', KEYS[2]), redis.call('PTTL', KEYS[2]), 
 `,
 } as const;
 
+/**
+ * An answer's charge in one round trip: its tokens and its micro-dollars added to their counters as the library's
+ * `penalty` adds them (`SET NX EX`, `INCRBY`, the expiry restored if it was lost); a zero is not written.
+ */
+const ADMISSION_CHARGE = {
+  numberOfKeys: 2,
+  lua: `
+for i = 1, 2 do
+  local points = tonumber(ARGV[2 * i - 1])
+  if points > 0 then
+    redis.call('SET', KEYS[i], 0, 'EX', ARGV[2 * i], 'NX')
+    redis.call('INCRBY', KEYS[i], points)
+    if redis.call('PTTL', KEYS[i]) == -1 then redis.call('EXPIRE', KEYS[i], ARGV[2 * i]) end
+  end
+end
+return 1
+`,
+} as const;
+
 type AdmissionTakeReply = [number, number, string | null, number, string | null];
 type RedisWithAdmission = Redis & {
   admissionTake(requests: string, tokens: string, spend: string, windowS: number): Promise<AdmissionTakeReply>;
+  admissionCharge(tokensKey: string, spendKey: string, tokens: number, tokensWindowS: number, micros: number, spendWindowS: number): Promise<number>;
 };
 
-const withAdmissionScript = (redis: Redis): RedisWithAdmission => {
+const withAdmissionScripts = (redis: Redis): RedisWithAdmission => {
   if (!('admissionTake' in redis)) redis.defineCommand('admissionTake', ADMISSION_TAKE);
+  if (!('admissionCharge' in redis)) redis.defineCommand('admissionCharge', ADMISSION_CHARGE);
   return redis as RedisWithAdmission;
 };
 
@@ -93,7 +116,8 @@ const utcDay = (now: number): string => new Date(now).toISOString().slice(0, 10)
  * Rate limits and budgets per user and per API key, shared by every gateway replica: counters in Redis
  * (rate-limiter-flexible's RateLimiterRedis: one Lua script per change, `SET NX EX` + `INCRBY` + `PTTL`,
  * atomic), in memory without LIMITER_REDIS_URL or REDIS_URL. Admitting a call is one round trip to Redis
- * (`ADMISSION_TAKE`: the library's calls would be a script and two `MULTI`s, nine commands per call).
+ * (`ADMISSION_TAKE`: the library's calls would be a script and two `MULTI`s, nine commands per call), and so is
+ * charging its answer (`ADMISSION_CHARGE`: two of the library's scripts otherwise).
  *
  * - requests per minute: one point per chat call, taken on admission (fixed one-minute window);
  * - model tokens per minute: checked on admission, charged after the answer from its real usage;
@@ -109,6 +133,8 @@ export class Admission {
   private readonly spend: RateLimiterAbstract;
   /** This call's point taken, the tokens and spend read: one script in Redis, the library's calls in memory. */
   private readonly take: (key: string, dayKey: string) => Promise<CounterReading>;
+  /** An answer's tokens and micro-dollars added: one script in Redis, the library's `penalty` in memory. */
+  private readonly add: (key: string, dayKey: string, tokens: number, micros: number) => Promise<void>;
 
   constructor(
     store: AdmissionStore,
@@ -124,9 +150,18 @@ export class Admission {
         : new RateLimiterMemory({ keyPrefix, points: UNBOUNDED, duration });
     this.requests = make('rl:req', MINUTE_S);
     this.tokens = make('rl:tok', MINUTE_S);
-    // The key carries the UTC day; the counter outlives it by an hour, then expires.
-    this.spend = make('rl:usd', DAY_S + 3_600);
-    this.take = store.kind === 'redis' ? this.takeInRedis(withAdmissionScript(store.redis)) : this.takeInMemory();
+    this.spend = make('rl:usd', SPEND_WINDOW_S);
+    if (store.kind === 'redis') {
+      const redis = withAdmissionScripts(store.redis);
+      this.take = this.takeInRedis(redis);
+      this.add = (key, dayKey, tokens, micros) =>
+        redis.admissionCharge(this.tokens.getKey(key), this.spend.getKey(dayKey), tokens, MINUTE_S, micros, SPEND_WINDOW_S).then(() => undefined);
+    } else {
+      this.take = this.takeInMemory();
+      this.add = async (key, dayKey, tokens, micros) => {
+        await Promise.all([tokens > 0 ? this.tokens.penalty(key, tokens) : undefined, micros > 0 ? this.spend.penalty(dayKey, micros) : undefined]);
+      };
+    }
   }
 
   private takeInRedis(redis: RedisWithAdmission): (key: string, dayKey: string) => Promise<CounterReading> {
@@ -225,10 +260,8 @@ export class Admission {
       this.deps.metrics.admission.limiterErrors.inc({ operation: 'charge' });
       this.deps.logger.warn({ err }, 'could not charge an answer to its caller');
     };
+    if (tokens === 0 && micros === 0) return;
     // Charged in the next turn: the answer, written in this one, goes out first.
-    setImmediate(() => {
-      if (tokens > 0) this.tokens.penalty(key, tokens).catch(fail);
-      if (micros > 0) this.spend.penalty(dayKey, micros).catch(fail);
-    });
+    setImmediate(() => this.add(key, dayKey, tokens, micros).catch(fail));
   }
 }
