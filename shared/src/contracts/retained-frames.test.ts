@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { decodeFrames } from './codec.js';
+import { decodeFrames, encodeFrames } from './codec.js';
 import type { Frame } from './frames.js';
 import { RETAIN_BATCH_CHARS, RETAIN_BATCH_MS, RetainedFrames } from './retained-frames.js';
 
@@ -25,6 +25,27 @@ describe('RetainedFrames: the batched copy of an answer kept for resumes', () =>
     expect(sent[1]!.frames.map((f) => (f.type === 'chunk' ? f.seq : f.type))).toEqual([2, 'error']);
     vi.advanceTimersByTime(RETAIN_BATCH_MS * 5);
     expect(sent).toHaveLength(2); // nothing left, nothing sent twice
+  });
+
+  it("sends a batch that is one live message as that message's bytes, and encodes a batch of several", () => {
+    vi.useFakeTimers();
+    const sent: Uint8Array[] = [];
+    const retained = new RetainedFrames('s', (_, data) => sent.push(data));
+    // A cached answer: ack, chunk and done in one live message, the answer's only batch.
+    const whole: Frame[] = [{ type: 'ack', request_id: 'r', attempt: 0, worker_id: 'w' }, chunk(0)];
+    const live = encodeFrames(whole);
+    retained.add(whole, true, live);
+    expect(sent[0]).toBe(live);
+    // Two live messages in one batch: one new message holding both, in order.
+    retained.add([chunk(1)], false, encodeFrames([chunk(1)]));
+    retained.add([chunk(2)], true, encodeFrames([chunk(2)]));
+    expect(sent).toHaveLength(2);
+    expect(decodeFrames(sent[1]!).map((f) => (f.type === 'chunk' ? f.seq : f.type))).toEqual([1, 2]);
+    // A batch cut by the timer after one message, then a new batch of one: each sent as its own bytes.
+    const third = encodeFrames([chunk(3)]);
+    retained.add([chunk(3)], false, third);
+    vi.advanceTimersByTime(RETAIN_BATCH_MS);
+    expect(sent[2]).toBe(third);
   });
 
   it('cuts a batch at its text bound without waiting for the timer', () => {

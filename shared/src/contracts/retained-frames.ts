@@ -18,6 +18,8 @@ export class RetainedFrames {
   private frames: Frame[] = [];
   private chars = 0;
   private timer: NodeJS.Timeout | undefined;
+  /** The live message's bytes while the batch is that one message alone (a cached answer's only batch): sent as is. */
+  private encoded: Uint8Array | undefined;
 
   constructor(
     private readonly subject: string,
@@ -30,8 +32,12 @@ export class RetainedFrames {
     return subject === undefined ? undefined : new RetainedFrames(subject, publish);
   }
 
-  /** Frames just published live; `last`: the answer ends with them (or is handed back), so they go out now. */
-  add(frames: readonly Frame[], last: boolean): void {
+  /**
+   * Frames just published live; `last`: the answer ends with them (or is handed back), so they go out now.
+   * `encoded`: the live message's bytes (`encodeFrames(frames)`), reused when the batch is that message alone.
+   */
+  add(frames: readonly Frame[], last: boolean, encoded?: Uint8Array): void {
+    this.encoded = this.frames.length === 0 ? encoded : undefined;
     for (const f of frames) {
       this.frames.push(f);
       if (f.type === 'chunk') this.chars += f.delta.length;
@@ -49,10 +55,12 @@ export class RetainedFrames {
     this.timer = undefined;
     if (this.frames.length === 0) return;
     const frames = this.frames;
+    const encoded = this.encoded;
     this.frames = [];
     this.chars = 0;
+    this.encoded = undefined;
     try {
-      this.publish(this.subject, encodeFrames(frames));
+      this.publish(this.subject, encoded ?? encodeFrames(frames));
     } catch {
       // A closed bus loses the copy as it loses the live frames: a resume falls back on the final answer.
     }

@@ -165,12 +165,13 @@ export class FrameStream {
   private readonly publishOutbox = (): void => {
     const frames = this.outbox;
     this.outbox = [];
+    const data = encodeFrames(frames);
     try {
-      this.o.bus.publish(this.o.subject, encodeFrames(frames), { headers: this.o.headers });
+      this.o.bus.publish(this.o.subject, data, { headers: this.o.headers });
     } catch {
       // A closed bus loses the frames; the gateway's watchdog notices and retries elsewhere.
     }
-    this.retained?.add(frames, this.ended);
+    this.retained?.add(frames, this.ended, data);
   };
 
   /** One timer per request (the deferred ack, then heartbeats), re-armed only when it fires, never per chunk. */
