@@ -58,6 +58,21 @@ describe('readSseData', () => {
     expect(order).toEqual(['a', 'turn after a', 'b', 'c', 'turn after b', 'turn after c']);
   });
 
+  it('feeds event by event for the first 16 events at most: a later yield no longer splits its chunk, and nothing is lost', async () => {
+    const order: string[] = [];
+    const datas = Array.from({ length: 40 }, (_, i) => `e${i}`);
+    await readSseData(bodyOf([events(datas)]), (d): SseVerdict => {
+      order.push(d);
+      if (d !== 'e20') return false;
+      setImmediate(() => order.push('turn'));
+      return 'yield';
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    // The chunk's scan per event stops after 16 events (a stream without content must not pay it throughout):
+    // the yield asked at e20 comes after the whole chunk.
+    expect(order).toEqual([...datas, 'turn']);
+  });
+
   it('stops at true and reads nothing after it', async () => {
     const seen: string[] = [];
     await readSseData(bodyOf([events(['a', 'stop', 'c']), events(['d'])]), (d) => {

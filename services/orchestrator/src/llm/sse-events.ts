@@ -11,6 +11,12 @@ export interface ByteStream {
  */
 export type SseVerdict = boolean | 'yield' | void;
 
+/**
+ * Events fed one at a time at most, waiting for the first `yield`: a stream's first token comes within its first few
+ * events, and a stream that has none (no content at all) must not pay a scan of its chunk per event.
+ */
+const EVENT_BY_EVENT_MAX = 16;
+
 /** Index just past the first blank line (the end of an event) in `text`, or -1. */
 function eventEnd(text: string): number {
   let end = -1;
@@ -27,7 +33,7 @@ function eventEnd(text: string): number {
  *
  * `eventsource-parser` scans each network chunk once with `indexOf` and keeps a partial line as fragments, so
  * the work is linear in the body: a burst of hundreds of events in one chunk costs what the events cost. Until
- * `onData` first asks to yield, chunks are fed an event at a time (a stream's first few events), so that the
+ * `onData` first asks to yield (at most for the first 16 events), chunks are fed an event at a time, so that the
  * first token is sent on before a burst behind it in the same chunk is parsed.
  */
 export async function readSseData(body: ByteStream, onData: (data: string) => SseVerdict): Promise<void> {
@@ -35,6 +41,7 @@ export async function readSseData(body: ByteStream, onData: (data: string) => Ss
   let stop = false;
   let yieldAsked = false;
   let eventByEvent = true;
+  let fedAlone = 0;
   const parser = createParser({
     onEvent: (event) => {
       if (stop) return;
@@ -49,6 +56,7 @@ export async function readSseData(body: ByteStream, onData: (data: string) => Ss
       if (end < 0) break;
       parser.feed(text.slice(0, end));
       text = text.slice(end);
+      if (++fedAlone >= EVENT_BY_EVENT_MAX) eventByEvent = false;
       if (yieldAsked) {
         eventByEvent = false;
         if (text.length > 0 && !stop) await new Promise<void>((resolve) => setImmediate(resolve));
