@@ -79,6 +79,14 @@ export class CachedAnswers {
       return { entry: found.entry, source: 'cache' };
     }
     if (!found.computing) return undefined;
+    return this.follow(key, stream, signal);
+  }
+
+  /**
+   * The answer of the computation of `key` that an identical request holds the lock of (here or on another replica):
+   * followed, then read from the store. Undefined when it ends without a stored answer.
+   */
+  follow(key: string, stream: AnswerStream, signal: AbortSignal): Promise<FlightResult | undefined> {
     return this.deps.flights.follow(key, { onDelta: stream.onDelta, onReset: stream.onReset, signal });
   }
 }

@@ -75,6 +75,16 @@ export class ChatPipeline {
   }
 
   /**
+   * The lookup lane, when an identical miss reserved the key between its lookup and its own reservation: follows
+   * that one (no second lookup). False when it ended without an answer (queue this one).
+   */
+  async followReserved(turn: PreparedTurn, out: FrameStream, signal: AbortSignal, requestId: string): Promise<boolean> {
+    if (turn.key === undefined) return false;
+    const key = turn.key;
+    return this.respond(turn, out, signal, requestId, (stream) => this.answers.follow(key, stream, signal));
+  }
+
+  /**
    * The lookup lane, before it queues a miss: holds the turn's flight lock until a model slot adopts it, so that
    * identical misses follow this one instead of queueing (`AnswerFlights.reserve`). Undefined without a cache key.
    */

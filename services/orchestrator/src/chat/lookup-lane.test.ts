@@ -16,8 +16,8 @@ import {
   type Frame,
 } from '@actionedx/shared';
 import { createMockLlm, type ListeningMockLlm } from '@actionedx/mock-llm';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createCache } from '../cache/index.js';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createCache, type Cache } from '../cache/index.js';
 import { resolveRouting } from '../llm/index.js';
 import { createOrchestrator, type Orchestrator } from '../orchestrator.js';
 import { MemoryConversationStore } from '../store/index.js';
@@ -40,13 +40,15 @@ describe('lookup lane: identical misses of one user arriving at once', () => {
   let worker: Orchestrator | undefined;
   let registry: ReturnType<typeof createMetricsRegistry>;
   let queue: MemoryWorkQueue;
+  let cache: Cache;
 
   const start = (slots: number): Orchestrator => {
     registry = createMetricsRegistry('orchestrator', { defaultMetrics: false });
     queue = new MemoryWorkQueue({ maxJobs: 100, maxPerUser: PER_USER, ackWaitMs: 5_000, maxDeliver: 3, replicas: 1, maxAgeMs: 60_000 });
+    cache = createCache({ registry, logger, name: 'lookup-lane-test' });
     worker = createOrchestrator({
       bus,
-      cache: createCache({ registry, logger, name: 'lookup-lane-test' }),
+      cache,
       store,
       routing: resolveRouting({}, { models: Object.fromEntries(new TaskRegistry().all().map((t) => [t.taskType, t.model])) as never, apiKey: 'test', timeoutMs: 10_000, maxRetries: 0 }),
       defaultBaseUrl: upstream.url,
@@ -115,7 +117,10 @@ describe('lookup lane: identical misses of one user arriving at once', () => {
     const before = await completions();
     const user = `stampede-${randomUUID().slice(0, 8)}`;
     const message = `the same question ${randomUUID()}`;
+    const lookups = vi.spyOn(cache.flights, 'lookup');
     const answers = await Promise.all(Array.from({ length: 20 }, () => ask(user, message)));
+    // One lookup each: a request that finds the key reserved after its lookup follows it without looking again.
+    expect(lookups).toHaveBeenCalledTimes(20);
     expect(answers.map((a) => a.end).filter((f) => f.type === 'error')).toEqual([]);
     expect(answers.every((a) => a.end.type === 'done')).toBe(true);
     expect(new Set(answers.map((a) => a.text)).size).toBe(1);

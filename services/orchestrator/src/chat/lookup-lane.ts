@@ -87,7 +87,7 @@ export class LookupLane {
       if (Date.now() < this.fullUntil) return this.refuse(out, 'queue_full');
       const reserved = await pipeline.reserve(turn);
       // An identical miss reserved the key since the lookup: follow it. Nothing stored in the end: queue this one.
-      if (reserved === 'busy' && (await pipeline.answerStored(turn, out, running.signal, job.request_id))) return;
+      if (reserved === 'busy' && (await pipeline.followReserved(turn, out, running.signal, job.request_id))) return;
       // 'unavailable' (Redis down): queued without a reservation, as before it existed.
       if (typeof reserved === 'object') reservation = reserved;
       if (running.signal.aborted) return this.cancelled(out, running.signal);
