@@ -68,20 +68,16 @@ export class ChatPipeline {
    * a computation of the same key that runs now (followed without a slot). True when the turn ended here
    * (answered, or failed with an error frame); false when it needs the model lane.
    */
-  async answerStored(turn: PreparedTurn, out: FrameStream, signal: AbortSignal, requestId: string): Promise<boolean> {
-    if (turn.key === undefined) return false;
-    const key = turn.key;
-    return this.respond(turn, out, signal, requestId, (stream) => this.answers.stored(key, stream, signal));
+  answerStored(turn: PreparedTurn, out: FrameStream, signal: AbortSignal, requestId: string): Promise<boolean> {
+    return this.answerByKey(turn, out, signal, requestId, (key, stream) => this.answers.stored(key, stream, signal));
   }
 
   /**
    * The lookup lane, when an identical miss reserved the key between its lookup and its own reservation: follows
    * that one (no second lookup). False when it ended without an answer (queue this one).
    */
-  async followReserved(turn: PreparedTurn, out: FrameStream, signal: AbortSignal, requestId: string): Promise<boolean> {
-    if (turn.key === undefined) return false;
-    const key = turn.key;
-    return this.respond(turn, out, signal, requestId, (stream) => this.answers.follow(key, stream, signal));
+  followReserved(turn: PreparedTurn, out: FrameStream, signal: AbortSignal, requestId: string): Promise<boolean> {
+    return this.answerByKey(turn, out, signal, requestId, (key, stream) => this.answers.follow(key, stream, signal));
   }
 
   /**
@@ -113,6 +109,19 @@ export class ChatPipeline {
     await this.respond(turn, out, signal, requestId, (stream) =>
       this.answers.answer(turn.req, turn.task, stream, signal, { key: turn.key, skipLookup: opts.lookedUp === true, flightToken: opts.flightToken }),
     );
+  }
+
+  /** A lookup-lane answer that needs the turn's cache key (none: false, the turn needs the model lane). */
+  private async answerByKey(
+    turn: PreparedTurn,
+    out: FrameStream,
+    signal: AbortSignal,
+    requestId: string,
+    source: (key: string, stream: AnswerStream) => Promise<FlightResult | undefined>,
+  ): Promise<boolean> {
+    const key = turn.key;
+    if (key === undefined) return false;
+    return this.respond(turn, out, signal, requestId, (stream) => source(key, stream));
   }
 
   /** One turn from an answer source to its terminal frame, metrics, log line and ledger entry. */

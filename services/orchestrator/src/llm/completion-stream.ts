@@ -68,10 +68,8 @@ export async function streamCompletion(client: OpenAI, req: StreamRequest): Prom
     await readSseData(response.body, (data) => {
       watchdog.progress();
       if (data === '[DONE]') return true;
-      const first = acc.text === '';
-      onChunk(parseChunk(data), acc, req, watchdog);
       // The first token goes on to the client before the rest of its network chunk is parsed.
-      return first && acc.text !== '' ? 'yield' : false;
+      return onChunk(parseChunk(data), acc, req, watchdog) ? 'yield' : false;
     });
   } catch (err) {
     // Whatever went wrong, the connection goes: a half-read stream keeps a socket and the provider's meter busy.
@@ -102,15 +100,17 @@ interface Accumulated {
   events: number;
 }
 
-function onChunk(chunk: ChatCompletionChunk & { error?: { message?: string } }, acc: Accumulated, req: StreamRequest, watchdog: StreamWatchdog): void {
+/** Takes one event into `acc`; true when it carried the answer's first token. */
+function onChunk(chunk: ChatCompletionChunk & { error?: { message?: string } }, acc: Accumulated, req: StreamRequest, watchdog: StreamWatchdog): boolean {
   // Some providers report a failure inside a 200 stream.
   if (chunk.error) throw new UpstreamError('server_error', `the model stream reported an error: ${String(chunk.error.message ?? 'unknown')}`);
   if (acc.events++ === 0 && !('usage' in chunk)) req.onNoUsageExpected?.();
   if (chunk.model) acc.model = chunk.model;
   const choice = chunk.choices?.[0];
   const delta = choice?.delta?.content;
+  const first = Boolean(delta) && acc.text === '';
   if (delta) {
-    if (acc.text === '') {
+    if (first) {
       watchdog.firstToken();
       req.onFirstToken?.();
     }
@@ -125,4 +125,5 @@ function onChunk(chunk: ChatCompletionChunk & { error?: { message?: string } }, 
       total_tokens: chunk.usage.total_tokens,
     };
   }
+  return first;
 }

@@ -40,7 +40,7 @@ export async function readSseData(body: ByteStream, onData: (data: string) => Ss
   const decoder = new TextDecoder();
   let stop = false;
   let yieldAsked = false;
-  let eventByEvent = true;
+  /** Events fed one at a time so far; at EVENT_BY_EVENT_MAX (or at the first yield) whole chunks again. */
   let fedAlone = 0;
   const parser = createParser({
     onEvent: (event) => {
@@ -51,14 +51,14 @@ export async function readSseData(body: ByteStream, onData: (data: string) => Ss
     },
   });
   const feed = async (text: string): Promise<void> => {
-    while (eventByEvent && !stop) {
+    while (fedAlone < EVENT_BY_EVENT_MAX && !stop) {
       const end = eventEnd(text);
       if (end < 0) break;
       parser.feed(text.slice(0, end));
       text = text.slice(end);
-      if (++fedAlone >= EVENT_BY_EVENT_MAX) eventByEvent = false;
+      fedAlone++;
       if (yieldAsked) {
-        eventByEvent = false;
+        fedAlone = EVENT_BY_EVENT_MAX;
         if (text.length > 0 && !stop) await new Promise<void>((resolve) => setImmediate(resolve));
       }
     }

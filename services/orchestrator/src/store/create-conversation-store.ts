@@ -40,7 +40,7 @@ export async function createConversationStore(cfg: ConversationStoreConfig): Pro
   }
   const store = new MemoryConversationStore(
     { metrics: cfg.metrics },
- {
+    {
       ...(cfg.maxTurns === undefined ? {} : { maxTurns: cfg.maxTurns }),
       ...(cfg.maxBytes === undefined ? {} : { maxBytes: cfg.maxBytes }),
     },
