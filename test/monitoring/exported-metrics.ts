@@ -47,6 +47,7 @@ export const EXPORTED_METRICS = {
     gateway_rate_limited_total: { type: 'counter', labels: ['kind'] },
     gateway_limiter_errors_total: { type: 'counter', labels: ['operation'] },
     gateway_admission_seconds: { type: 'histogram', labels: [] },
+    gateway_admission_leases_total: { type: 'counter', labels: ['event'] },
     websocket_closes_total: { type: 'counter', labels: ['reason'] },
     websocket_send_buffer_bytes: { type: 'gauge', labels: [] },
     ai_resumes_total: { type: 'counter', labels: ['outcome'] },

@@ -15,6 +15,7 @@ export const INTEGRATION_BESIDE_CODE = [
   'services/orchestrator/src/cache/cache-namespace.test.ts', // invalidating `*` on Redis
   'services/orchestrator/src/store/conversation-store.contract.test.ts', // the store contract on MongoDB (MONGO_URL), and in memory
   'shared/src/jobs/job-store.test.ts', // the job store on Redis
+  'services/gateway/src/admission/request-leases.test.ts', // requests leased in blocks from Redis, by several replicas
   'shared/src/redis.test.ts', // the house Redis client's command timeout, on Redis and a server that hangs
   'services/gateway/src/jobs/jobs-http.test.ts', // the job endpoints against redis-servers of their own
   'services/orchestrator/src/jobs/job-runner.test.ts', // the job runner on Redis and a mock LLM

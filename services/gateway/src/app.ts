@@ -234,6 +234,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     await sockets.close();
     sessions.close();
     jobPushes.close();
+    await settledWithin(admission.close(), FLUSH_WAIT_MS);
     server.closeAllConnections();
     await settledWithin(serverClosed, FLUSH_WAIT_MS);
     if (opsServer.listening) {

@@ -81,8 +81,14 @@ export function createGatewayMetrics(registry: Registry) {
       }),
       limiterErrors: new Counter({
         name: 'gateway_limiter_errors_total',
-        help: "Limiter store failures by operation (admit, charge, connection); admit and connection refuse the call (fail closed)",
+        help: "Limiter store failures by operation (admit, charge, give_back, connection); admit and connection refuse the call (fail closed)",
         labelNames: ['operation'] as const,
+        registers,
+      }),
+      leases: new Counter({
+        name: 'gateway_admission_leases_total',
+        help: "Round trips to the limiter's Redis for requests per minute: a block of a caller's requests leased (taken), a lapsed lease's unused requests given back (returned, per lease)",
+        labelNames: ['event'] as const,
         registers,
       }),
       latency: new Histogram({

@@ -213,10 +213,10 @@ describe.skipIf(redis === undefined)('in Redis, shared by replicas (real Redis)'
       expect(r.reason).toBeInstanceOf(AdmissionRefusal);
       expect((r.reason as AdmissionRefusal).code).toBe('rate_limited');
     }
-    // Charged on one replica, seen by the other.
+    // Charged on one replica, seen by the other (at its next lease: within a second).
     const tokens = { key: `user:${randomUUID()}`, limits: { ...DEFAULT_ROLE_LIMITS.user, tokens_per_minute: 100 } };
     (await a.admit(tokens)).charge({ cached: false, usage: { total_tokens: 100 }, cost_usd: 0 });
-    await expect.poll(async () => (await b.admit(tokens).catch((e: AdmissionRefusal) => e.code)) === 'token_rate_limited').toBe(true);
+    await expect.poll(async () => (await b.admit(tokens).catch((e: AdmissionRefusal) => e.code)) === 'token_rate_limited', { timeout: 3_000, interval: 100 }).toBe(true);
   });
 
   it('reads every counter in one script as the in-memory limiter counts them: the same headers, the same refusals, the budget too', async () => {

@@ -3,6 +3,7 @@ import { AppError, type ErrorCode, type Logger, type Redis, type Usage } from '@
 import type { GatewayMetrics } from '../metrics.js';
 import type { CallerLimits } from './limits.js';
 import { rateLimitHeaders, type PolicyState } from './ratelimit-headers.js';
+import { RequestLeases, type CounterReading } from './request-leases.js';
 
 /** Whom a call is counted against: one user, or one API key (with the key's own limits). */
 export interface AdmissionSubject {
@@ -46,38 +47,6 @@ const MICROS = 1_000_000;
 
 export type AdmissionStore = { kind: 'redis'; redis: Redis } | { kind: 'memory' };
 
-/** One counter as admission reads it: its points in the current window, and the milliseconds left in that window. */
-type Count = Pick<RateLimiterRes, 'consumedPoints' | 'msBeforeNext'>;
-
-/** What admitting one call reads: the requests counter after taking this call's point, tokens and spend so far. */
-interface CounterReading {
-  requests: Count;
-  /** Null while the caller has no tokens counted in this minute. */
-  tokens: Count | null;
-  /** Null while the caller has spent nothing today. */
-  spend: Count | null;
-}
-
-/**
- * The three counters of one admission in one round trip and one script, on the keys rate-limiter-flexible
- * uses (`<prefix>:<key>`, an integer with an expiry), so that its `penalty` charges the same counters. The
- * requests counter is taken as the library's own increment script takes it (`SET NX EX`, `INCRBY`, `PTTL`,
- * and the expiry restored if it was lost); the others are read. Its keys live on one Redis (not a cluster).
- */
-const ADMISSION_TAKE = {
-  numberOfKeys: 3,
-  lua: `
-redis.call('SET', KEYS[1], 0, 'EX', ARGV[1], 'NX')
-local consumed = redis.call('INCRBY', KEYS[1], 1)
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl == -1 then
-  redis.call('EXPIRE', KEYS[1], ARGV[1])
-  ttl = 1000 * ARGV[1]
-end
-return {consumed, ttl, redis.call('GET', KEYS[2]), redis.call('PTTL', KEYS[2]), redis.call('GET', KEYS[3])}
-`,
-} as const;
-
 /**
  * An answer's charge in one round trip: its tokens and its micro-dollars added to their counters as the library's
  * `penalty` adds them (`SET NX EX`, `INCRBY`, the expiry restored if it was lost); a zero is not written.
@@ -97,14 +66,11 @@ return 1
 `,
 } as const;
 
-type AdmissionTakeReply = [number, number, string | null, number, string | null];
 type RedisWithAdmission = Redis & {
-  admissionTake(requests: string, tokens: string, spend: string, windowS: number): Promise<AdmissionTakeReply>;
   admissionCharge(tokensKey: string, spendKey: string, tokens: number, tokensWindowS: number, micros: number, spendWindowS: number): Promise<number>;
 };
 
 const withAdmissionScripts = (redis: Redis): RedisWithAdmission => {
-  if (!('admissionTake' in redis)) redis.defineCommand('admissionTake', ADMISSION_TAKE);
   if (!('admissionCharge' in redis)) redis.defineCommand('admissionCharge', ADMISSION_CHARGE);
   return redis as RedisWithAdmission;
 };
@@ -114,10 +80,10 @@ const utcDay = (now: number): string => new Date(now).toISOString().slice(0, 10)
 
 /**
  * Rate limits and budgets per user and per API key, shared by every gateway replica: counters in Redis
- * (rate-limiter-flexible's RateLimiterRedis: one Lua script per change, `SET NX EX` + `INCRBY` + `PTTL`,
- * atomic), in memory without LIMITER_REDIS_URL or REDIS_URL. Admitting a call is one round trip to Redis
- * (`ADMISSION_TAKE`: the library's calls would be a script and two `MULTI`s, nine commands per call), and so is
- * charging its answer (`ADMISSION_CHARGE`: two of the library's scripts otherwise).
+ * (rate-limiter-flexible's keys and counting: `SET NX EX` + `INCRBY` + `PTTL` in atomic Lua scripts), in memory
+ * without LIMITER_REDIS_URL or REDIS_URL. In Redis, requests are leased in blocks (`RequestLeases`: one round trip
+ * per block of a busy caller's calls, one per call for a quiet caller; what that keeps exact is said there), and
+ * charging an answer is one round trip (`ADMISSION_CHARGE`: two of the library's scripts otherwise).
  *
  * - requests per minute: one point per chat call, taken on admission (fixed one-minute window);
  * - model tokens per minute: checked on admission, charged after the answer from its real usage;
@@ -131,8 +97,10 @@ export class Admission {
   private readonly requests: RateLimiterAbstract;
   private readonly tokens: RateLimiterAbstract;
   private readonly spend: RateLimiterAbstract;
-  /** This call's point taken, the tokens and spend read: one script in Redis, the library's calls in memory. */
-  private readonly take: (key: string, dayKey: string) => Promise<CounterReading>;
+  /** This call's point taken, the tokens and spend read: from a lease in Redis, the library's calls in memory. */
+  private readonly take: (subject: AdmissionSubject, dayKey: string) => Promise<CounterReading>;
+  /** Requests leased in blocks from Redis (none in memory: there is nothing to save). */
+  private readonly leases: RequestLeases | undefined;
   /** An answer's tokens and micro-dollars added: one script in Redis, the library's `penalty` in memory. */
   private readonly add: (key: string, dayKey: string, tokens: number, micros: number) => Promise<void>;
 
@@ -153,10 +121,27 @@ export class Admission {
     this.spend = make('rl:usd', SPEND_WINDOW_S);
     if (store.kind === 'redis') {
       const redis = withAdmissionScripts(store.redis);
-      this.take = this.takeInRedis(redis);
-      this.add = (key, dayKey, tokens, micros) =>
-        redis.admissionCharge(this.tokens.getKey(key), this.spend.getKey(dayKey), tokens, MINUTE_S, micros, SPEND_WINDOW_S).then(() => undefined);
+      const leases = new RequestLeases(
+        redis,
+        { requests: (key) => this.requests.getKey(key), tokens: (key) => this.tokens.getKey(key), spend: (dayKey) => this.spend.getKey(dayKey) },
+        {
+          now: () => this.now(),
+          windowS: MINUTE_S,
+          onTrip: (event, leases) => deps.metrics.admission.leases.inc({ event }, leases),
+          onGiveBackError: (err) => {
+            deps.metrics.admission.limiterErrors.inc({ operation: 'give_back' });
+            deps.logger.warn({ err }, 'could not give back the unused requests of a lease');
+          },
+        },
+      );
+      this.leases = leases;
+      this.take = (subject, dayKey) => leases.take(subject.key, dayKey, subject.limits.requests_per_minute);
+      this.add = (key, dayKey, tokens, micros) => {
+        leases.noteCharge(key, dayKey, tokens, micros);
+        return redis.admissionCharge(this.tokens.getKey(key), this.spend.getKey(dayKey), tokens, MINUTE_S, micros, SPEND_WINDOW_S).then(() => undefined);
+      };
     } else {
+      this.leases = undefined;
       this.take = this.takeInMemory();
       this.add = async (key, dayKey, tokens, micros) => {
         await Promise.all([tokens > 0 ? this.tokens.penalty(key, tokens) : undefined, micros > 0 ? this.spend.penalty(dayKey, micros) : undefined]);
@@ -164,24 +149,8 @@ export class Admission {
     }
   }
 
-  private takeInRedis(redis: RedisWithAdmission): (key: string, dayKey: string) => Promise<CounterReading> {
-    return async (key, dayKey) => {
-      const [consumed, ttl, tokens, tokensTtl, spend] = await redis.admissionTake(
-        this.requests.getKey(key),
-        this.tokens.getKey(key),
-        this.spend.getKey(dayKey),
-        MINUTE_S,
-      );
-      return {
-        requests: { consumedPoints: consumed, msBeforeNext: ttl },
-        tokens: tokens === null ? null : { consumedPoints: Number(tokens), msBeforeNext: Math.max(0, tokensTtl) },
-        spend: spend === null ? null : { consumedPoints: Number(spend), msBeforeNext: 0 },
-      };
-    };
-  }
-
-  private takeInMemory(): (key: string, dayKey: string) => Promise<CounterReading> {
-    return async (key, dayKey) => {
+  private takeInMemory(): (subject: AdmissionSubject, dayKey: string) => Promise<CounterReading> {
+    return async ({ key }, dayKey) => {
       const [requests, tokens, spend] = await Promise.all([
         this.requests.consume(key, 1),
         this.tokens.get(key),
@@ -189,6 +158,11 @@ export class Admission {
       ]);
       return { requests, tokens, spend };
     };
+  }
+
+  /** Give back the unused requests this replica leased (shutdown: they are its callers' for the rest of the minute). */
+  async close(): Promise<void> {
+    await this.leases?.close();
   }
 
   private now(): number {
@@ -203,7 +177,7 @@ export class Admission {
     const dayKey = `${subject.key}:${utcDay(now)}`;
     let reading: CounterReading;
     try {
-      reading = await this.take(subject.key, dayKey);
+      reading = await this.take(subject, dayKey);
     } catch (err) {
       metrics.admission.limiterErrors.inc({ operation: 'admit' });
       this.deps.logger.warn({ err: err instanceof RateLimiterRes ? undefined : err }, 'rate limiter unavailable: refusing the call');
