@@ -55,6 +55,7 @@ export async function assembleOrchestrator(cfg: OrchestratorConfig, deps: Assemb
     bus,
     queue,
     maxInFlight: cfg.MAX_IN_FLIGHT,
+    bypassQueueWhenIdle: cfg.QUEUE_BYPASS_WHEN_IDLE,
     cache,
     store,
     routing: cfg.routing,

@@ -26,6 +26,12 @@ export const OrchestratorEnvSchema = CommonEnvSchema.extend({
   SHUTDOWN_GRACE_MS: env.ms(10_000),
   /** Model calls at most at once on this replica; further misses wait in the work queue. */
   MAX_IN_FLIGHT: z.coerce.number().int().min(1).max(1_024).default(16),
+  /**
+   * A miss that finds a model slot of this worker waiting on an empty queue runs in it at once, without going
+   * through the queue (one JetStream round trip and one frame fewer). Off by default: such a run has no queue
+   * redelivery behind it (docs/protocol.md, "The work queue").
+   */
+  QUEUE_BYPASS_WHEN_IDLE: env.bool(false),
   /** Jobs in the work queue at most (waiting and running, all replicas); beyond it: 503 overloaded. */
   QUEUE_MAX: z.coerce.number().int().min(1).default(2_000),
   /** Jobs of one user in the work queue at most (waiting and running): one user cannot fill it. */

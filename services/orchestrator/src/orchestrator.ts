@@ -35,6 +35,8 @@ export interface OrchestratorDeps {
   queue: WorkQueue;
   /** Model calls at most at once on this replica (`MAX_IN_FLIGHT`). */
   maxInFlight: number;
+  /** A miss runs at once in a model slot waiting on an empty queue (`QUEUE_BYPASS_WHEN_IDLE`). Default false. */
+  bypassQueueWhenIdle?: boolean;
   /** Count bus frames in this registry (off when another service in the process already does). Default true. */
   busMetrics?: boolean;
 }
@@ -82,6 +84,7 @@ export function createOrchestrator(deps: OrchestratorDeps): Orchestrator {
     pipeline,
     queue,
     maxInFlight: deps.maxInFlight,
+    bypassQueueWhenIdle: deps.bypassQueueWhenIdle ?? false,
     workerId: deps.workerId,
     logger,
     aiMetrics,

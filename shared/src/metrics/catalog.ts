@@ -321,6 +321,11 @@ export function createQueueMetrics(registry: Registry) {
       help: 'Jobs this worker put in the work queue (cache misses)',
       registers,
     }),
+    bypassed: new Counter({
+      name: 'chat_queue_bypassed_total',
+      help: 'Cache misses this worker ran at once in a model slot left waiting on an empty queue, instead of queueing them',
+      registers,
+    }),
     rejections: new Counter({
       name: 'chat_queue_rejections_total',
       help: 'Jobs the work queue refused, by reason (queue_full, user_share, unavailable): answered 503 overloaded or bus_unavailable',

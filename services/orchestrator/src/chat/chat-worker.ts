@@ -33,6 +33,8 @@ export interface ChatWorkerDeps {
   queue: WorkQueue;
   /** Model calls at most at once on this worker (`MAX_IN_FLIGHT`). */
   maxInFlight: number;
+  /** A miss runs at once in a model slot waiting on an empty queue (`QUEUE_BYPASS_WHEN_IDLE`). */
+  bypassQueueWhenIdle: boolean;
   workerId: string;
   logger: Logger;
   aiMetrics: AiMetrics;
@@ -44,8 +46,9 @@ export interface ChatWorkerDeps {
 
 /**
  * One orchestrator's chat work, in two lanes. The lookup lane takes every job from the bus (queue group, no
- * limit): cache hits and followers of a running computation are answered there, misses go to the work queue.
- * The model lane runs `maxInFlight` slots that pull from that queue. Cancels reach both lanes.
+ * limit): cache hits and followers of a running computation are answered there, misses go to the work queue,
+ * or run at once in a model slot that waits on an empty queue. The model lane runs `maxInFlight` slots that pull
+ * from that queue. Cancels reach both lanes.
  */
 export class ChatWorker {
   private readonly jobs: RunningJobs;
@@ -64,8 +67,8 @@ export class ChatWorker {
     this.jobs = new RunningJobs(deps.aiMetrics.inFlight);
     this.queueMetrics.limit.set(deps.queue.limits.maxJobs);
     const lanes = { bus: deps.bus, pipeline: deps.pipeline, queue: deps.queue, jobs: this.jobs, workerId: deps.workerId, logger: deps.logger, queueMetrics: this.queueMetrics, busMetrics: deps.busMetrics };
-    this.model = new ModelLane({ ...lanes, slots: deps.maxInFlight });
-    this.lookup = new LookupLane({ ...lanes, typicalJobMs: () => this.model.typicalJobMs, queueDepth: () => this.lastStats?.jobs });
+    this.model = new ModelLane({ ...lanes, slots: deps.maxInFlight, lend: deps.bypassQueueWhenIdle });
+    this.lookup = new LookupLane({ ...lanes, freeSlots: this.model, typicalJobMs: () => this.model.typicalJobMs, queueDepth: () => this.lastStats?.jobs });
   }
 
   /** Requests running here now, in either lane. */

@@ -57,9 +57,11 @@ export class FrameStream {
   private outbox: Frame[] = [];
   /** The copy kept for resumes, when the frames go to a gateway's frame subject. */
   private readonly retained: RetainedFrames | undefined;
+  private delivery: number | undefined;
 
   constructor(private readonly o: FrameStreamOptions) {
     this.acked = o.ack === undefined;
+    this.delivery = o.delivery;
     this.retained = RetainedFrames.forReplyTo(o.subject, (subject, data) => o.bus.publish(subject, data));
     this.arm(this.acked ? o.heartbeatMs : Math.min(ACK_DEFER_MS, o.heartbeatMs));
   }
@@ -120,6 +122,14 @@ export class FrameStream {
     this.retained?.flush();
   }
 
+  /**
+   * The frames from here on are the model lane's `delivery` of the job: the lookup lane runs a miss in a free
+   * model slot itself (the queue was empty) and answers as the queue's first delivery would.
+   */
+  runAsDelivery(delivery: number): void {
+    this.delivery = delivery;
+  }
+
   get isEnded(): boolean {
     return this.ended;
   }
@@ -155,7 +165,7 @@ export class FrameStream {
   }
 
   private enqueue(frame: Frame): void {
-    if (this.o.delivery !== undefined) frame.delivery = this.o.delivery;
+    if (this.delivery !== undefined) frame.delivery = this.delivery;
     this.lastSentAt = Date.now();
     this.o.metrics?.frames.inc({ type: frame.type, direction: 'out' });
     this.outbox.push(frame);

@@ -42,9 +42,10 @@ describe('lookup lane: identical misses of one user arriving at once', () => {
   let queue: MemoryWorkQueue;
   let cache: Cache;
 
-  const start = (slots: number): Orchestrator => {
+  /** `bypass`: misses may run in a model slot waiting on an empty queue (off: every miss through the queue). */
+  const start = (slots: number, opts: { bypass?: boolean; perUser?: number } = {}): Orchestrator => {
     registry = createMetricsRegistry('orchestrator', { defaultMetrics: false });
-    queue = new MemoryWorkQueue({ maxJobs: 100, maxPerUser: PER_USER, ackWaitMs: 5_000, maxDeliver: 3, replicas: 1, maxAgeMs: 60_000 });
+    queue = new MemoryWorkQueue({ maxJobs: 100, maxPerUser: opts.perUser ?? PER_USER, ackWaitMs: 5_000, maxDeliver: 3, replicas: 1, maxAgeMs: 60_000 });
     cache = createCache({ registry, logger, name: 'lookup-lane-test' });
     worker = createOrchestrator({
       bus,
@@ -58,32 +59,38 @@ describe('lookup lane: identical misses of one user arriving at once', () => {
       workerId: 'lookup-lane-test',
       queue,
       maxInFlight: slots,
+      bypassQueueWhenIdle: opts.bypass ?? false,
     });
     worker.start();
     return worker;
   };
 
   /**
-   * Publishes one chat job and resolves with its terminal frame and the text of its chunks. `before`: what to do
-   * with the job before it is published (e.g. queue it as the gateway does when the lookup lane is late).
+   * Publishes one chat job and resolves with its terminal frame, the text of its chunks, every frame and when each
+   * arrived (`performance.now()`). `before`: what to do with the job before it is published (e.g. queue it as the
+   * gateway does when the lookup lane is late).
    */
   const ask = (
     user_id: string,
     message: string,
     extra: Record<string, unknown> = {},
     before?: (job: ChatJobInput) => Promise<void>,
-  ): Promise<{ end: Frame; text: string }> => {
+  ): Promise<{ end: Frame; text: string; frames: Frame[]; at: number[] }> => {
     const request_id = randomUUID();
     const reply_to = Subjects.chatFrames('gw-test', request_id);
     let text = '';
+    const frames: Frame[] = [];
+    const at: number[] = [];
     return new Promise((resolve) => {
       const sub = bus.subscribe(reply_to, (m) => {
         for (const f of decodeFrames(m.data)) {
+          frames.push(f);
+          at.push(performance.now());
           if (f.type === 'chunk') text += f.delta;
           if (f.type === 'reset') text = '';
           if (f.type === 'done' || f.type === 'error') {
             sub.unsubscribe();
-            resolve({ end: f, text });
+            resolve({ end: f, text, frames, at });
           }
         }
       });
@@ -93,6 +100,12 @@ describe('lookup lane: identical misses of one user arriving at once', () => {
   };
 
   const completions = async (): Promise<number> => ((await (await fetch(`${new URL(upstream.url).origin}/mock/stats`)).json()) as { completions: number }).completions;
+
+  const counter = async (name: string): Promise<number> => (await registry.getSingleMetric(name)?.get())?.values[0]?.value ?? 0;
+  const mockConfig = (ttft_ms: number) =>
+    fetch(`${new URL(upstream.url).origin}/mock/config`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ttft_ms }) });
+  /** Longer than the model lane's proof that a waiting slot waits on an empty queue (20 ms). */
+  const slotsSettle = () => new Promise((r) => setTimeout(r, 60));
 
   const reservations = async (outcome: string): Promise<number> => {
     const metric = await registry.getSingleMetric('cache_flight_reservations_total')?.get();
@@ -174,6 +187,74 @@ describe('lookup lane: identical misses of one user arriving at once', () => {
       await fetch(`${new URL(upstream.url).origin}/mock/config`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ttft_ms: 0 }) });
     }
   }, 20_000);
+
+  describe('QUEUE_BYPASS_WHEN_IDLE: a miss runs at once in a model slot waiting on an empty queue', () => {
+    afterEach(() => mockConfig(0));
+    const miss = () => ask(`u-${randomUUID().slice(0, 8)}`, `q ${randomUUID()}`, { use_cache: false });
+
+    it('answers without a queued frame, as the first delivery, and counts it', async () => {
+      start(2, { bypass: true });
+      await slotsSettle();
+      const a = await miss();
+      expect(a.end).toMatchObject({ type: 'done', cached: false, delivery: 1 });
+      expect(a.frames.some((f) => f.type === 'queued')).toBe(false);
+      expect(a.frames.filter((f) => f.type === 'chunk').every((f) => f.delivery === 1)).toBe(true);
+      expect(await counter('chat_queue_bypassed_total')).toBe(1);
+      expect(await counter('chat_queue_enqueued_total')).toBe(0);
+      expect(await queue.stats()).toMatchObject({ jobs: 0 });
+    });
+
+    it('queues every miss when it is off (the default)', async () => {
+      start(2);
+      await slotsSettle();
+      // (Its `queued` frame may not be seen: the model lane can take the job before the lookup lane says it.)
+      expect((await miss()).end).toMatchObject({ type: 'done', delivery: 1 });
+      expect(await counter('chat_queue_bypassed_total')).toBe(0);
+      expect(await counter('chat_queue_enqueued_total')).toBe(1);
+    });
+
+    it('keeps MAX_IN_FLIGHT: a lent slot does not pull, so the next miss waits in the queue until the loan ends', async () => {
+      start(1, { bypass: true });
+      await mockConfig(300);
+      await slotsSettle();
+      const first = miss();
+      await new Promise((r) => setTimeout(r, 50));
+      const [a, b] = await Promise.all([first, miss()]);
+      expect([a.end.type, b.end.type]).toEqual(['done', 'done']);
+      expect(a.frames.some((f) => f.type === 'queued')).toBe(false);
+      expect(await counter('chat_queue_enqueued_total')).toBe(1);
+      // The second one's model call began after the first one's answer ended: one slot, one call at a time.
+      expect(b.at[b.frames.findIndex((f) => f.type === 'chunk')]!).toBeGreaterThanOrEqual(a.at[a.at.length - 1]!);
+      expect(await counter('chat_queue_bypassed_total')).toBe(1);
+    });
+
+    it("counts loans against the user's share: past it, the user's misses go to the queue", async () => {
+      start(3, { bypass: true, perUser: 1 });
+      await mockConfig(200);
+      await slotsSettle();
+      const user = `u-${randomUUID().slice(0, 8)}`;
+      const answers = await Promise.all([ask(user, `q ${randomUUID()}`, { use_cache: false }), ask(user, `q ${randomUUID()}`, { use_cache: false })]);
+      expect(answers.map((a) => a.end.type)).toEqual(['done', 'done']);
+      expect(await counter('chat_queue_bypassed_total')).toBe(1);
+      expect(await counter('chat_queue_enqueued_total')).toBe(1);
+    });
+
+    it('stops a run on a lent slot when the gateway cancels it, and lends the slot again afterwards', async () => {
+      start(1, { bypass: true });
+      await mockConfig(2_000);
+      await slotsSettle();
+      const cancelled = ask(`u-${randomUUID().slice(0, 8)}`, `q ${randomUUID()}`, { use_cache: false }, async (job) => {
+        setTimeout(() => bus.publish(Subjects.chatCancel, encodeJson({ request_id: job.request_id, reason: 'client_gone' })), 100);
+      });
+      expect((await cancelled).end).toMatchObject({ type: 'error', code: 'cancelled' });
+      await mockConfig(0);
+      await slotsSettle();
+      const b = await miss();
+      expect(b.end).toMatchObject({ type: 'done' });
+      expect(b.frames.some((f) => f.type === 'queued')).toBe(false);
+      expect(await counter('chat_queue_bypassed_total')).toBe(2);
+    });
+  });
 });
 
 describe('lookup lane: the same attempt taken over by the model lane meanwhile', () => {

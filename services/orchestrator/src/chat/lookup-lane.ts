@@ -14,6 +14,7 @@ import {
 import type { FlightReservation } from '../cache/index.js';
 import type { ChatPipeline, PreparedTurn } from './chat-pipeline.js';
 import { FrameStream } from './frame-stream.js';
+import type { FreeSlots } from './model-lane.js';
 import type { RunningJobs } from './running-jobs.js';
 
 /** A queue that cannot be reached (a NATS leader election) is tried again for this long. */
@@ -31,6 +32,8 @@ export interface LookupLaneDeps {
   pipeline: ChatPipeline;
   queue: WorkQueue;
   jobs: RunningJobs;
+  /** The model lane's slots waiting on an empty queue: a miss runs in one at once instead of being queued. */
+  freeSlots?: FreeSlots | undefined;
   workerId: string;
   logger: Logger;
   queueMetrics: QueueMetrics;
@@ -49,6 +52,11 @@ export interface LookupLaneDeps {
  * A miss with a cache key reserves its flight lock before it is queued (the job carries the token, the model lane
  * adopts it): identical misses arriving meanwhile follow it instead of taking a share of the queue each. A job
  * that is not queued after all gives its reservation back at once, so its followers queue their own.
+ *
+ * A miss that finds a model slot waiting on an empty queue (`FreeSlots`) runs in it here and now, as the queue's
+ * first delivery would (frames with `delivery` 1, the reservation adopted), without the queue's round trip and
+ * `queued` frame. Such a run is not in the queue: if this worker dies, the gateway's watchdog (3 heartbeats)
+ * sends the request again instead of the queue's redelivery.
  */
 export class LookupLane {
   private readonly rejections: Record<'queue_full' | 'user_share' | 'unavailable', { inc(): void }>;
@@ -91,6 +99,18 @@ export class LookupLane {
       // 'unavailable' (Redis down): queued without a reservation, as before it existed.
       if (typeof reserved === 'object') reservation = reserved;
       if (running.signal.aborted) return this.cancelled(out, running.signal);
+      const loan = this.deps.freeSlots?.borrow(job.request.user_id);
+      if (loan !== undefined) {
+        // The run adopts the reservation and gives it back when it ends.
+        handedOn = true;
+        try {
+          out.runAsDelivery(1);
+          await pipeline.run(turn, out, running.signal, job.request_id, { lookedUp: turn.key !== undefined, flightToken: reservation?.token });
+        } finally {
+          loan.release();
+        }
+        return;
+      }
       handedOn = (await this.enqueue(job, turn, out, headers, running.signal, reservation?.token)) === 'queued';
     } catch (err) {
       logger.error({ err }, 'lookup lane threw');

@@ -61,6 +61,8 @@ describe('model lane: a job redelivered while its first worker still runs it', (
       workerId: id,
       queue: q,
       maxInFlight: slots,
+      // Every job through the queue: this is about its redelivery.
+      bypassQueueWhenIdle: false,
     });
     workers.push(o);
     return o;

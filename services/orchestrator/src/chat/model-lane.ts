@@ -21,6 +21,29 @@ const PULL_EXPIRES_MS = 15_000;
 const PULL_RETRY_MS = 500;
 /** Weight of the newest job in the mean job time. */
 const EWMA_WEIGHT = 0.2;
+/**
+ * A slot that has waited on the queue this long got nothing because nothing waits there (a job would have reached
+ * its pull within a millisecond or two): only such a slot is lent, so a miss never goes ahead of queued ones.
+ */
+const IDLE_PROOF_MS = 20;
+
+/** A model slot lent to the lookup lane for one miss; `release` when its answer is over. */
+export interface SlotLoan {
+  release(): void;
+}
+
+/** What the lookup lane asks of the model lane: a free slot for a miss, when the queue has nothing waiting. */
+export interface FreeSlots {
+  borrow(userId: string): SlotLoan | undefined;
+}
+
+/** A slot waiting on the queue: its pull can be stopped to lend it to the lookup lane. */
+interface IdleSlot {
+  readonly pull: AbortController;
+  readonly since: number;
+  /** Set when the slot is lent: resolves when the loan ends. */
+  loan: Promise<void> | undefined;
+}
 
 export interface ModelLaneDeps {
   bus: Bus;
@@ -30,6 +53,8 @@ export interface ModelLaneDeps {
   workerId: string;
   /** Model calls at most at once on this worker (`MAX_IN_FLIGHT`): one slot each. */
   slots: number;
+  /** Lend free slots to the lookup lane (`QUEUE_BYPASS_WHEN_IDLE`): misses skip an empty queue. */
+  lend: boolean;
   logger: Logger;
   queueMetrics: QueueMetrics;
   busMetrics?: BusMetrics | undefined;
@@ -41,12 +66,23 @@ export interface ModelLaneDeps {
  * it works, and acknowledges it after the terminal frame (after a cancel or an expired deadline too: abandoned
  * work is not delivered again). On a drain the slots stop pulling; a job cut off by the end of the grace period
  * goes back to the queue at once for another worker.
+ *
+ * A slot that has waited on the queue for a while waits because the queue has nothing: such a slot is lent to the
+ * lookup lane (`borrow`), which runs a miss in it at once instead of putting it in the queue and pulling it back
+ * (a round trip through JetStream and a `queued` frame fewer per miss). The slot stops its pull (a job that
+ * arrives at that moment goes back to the queue at once) and pulls again when the loan ends. Loans count against
+ * the user's share of the queue, per worker: a user has at most `maxPerUser` misses running on lent slots of one
+ * worker, besides their share of the queue.
  */
-export class ModelLane {
+export class ModelLane implements FreeSlots {
   private readonly stopping = new AbortController();
   private readonly loops: Promise<void>[] = [];
   private busy = 0;
   private meanJobMs: number | undefined;
+  /** Slots waiting on the queue now, in the order they started waiting. */
+  private readonly idle = new Set<IdleSlot>();
+  /** Misses running on lent slots, per user. */
+  private readonly lentTo = new Map<string, number>();
   private readonly busyGauge: { set(v: number): void };
 
   constructor(private readonly deps: ModelLaneDeps) {
@@ -67,6 +103,40 @@ export class ModelLane {
     return this.meanJobMs ?? 1_000;
   }
 
+  /**
+   * A slot for one miss of `userId`, if one is waiting on an empty queue and the user has fewer than their share
+   * of misses on lent slots here; undefined otherwise (the miss goes to the queue).
+   */
+  borrow(userId: string): SlotLoan | undefined {
+    if (!this.deps.lend || this.stopping.signal.aborted) return undefined;
+    const lent = this.lentTo.get(userId) ?? 0;
+    if (lent >= this.deps.queue.limits.maxPerUser) return undefined;
+    // The slot waiting longest: if even it has not waited long, jobs may be waiting in the queue.
+    const slot = this.idle.values().next().value;
+    if (slot === undefined || performance.now() - slot.since < IDLE_PROOF_MS) return undefined;
+    this.idle.delete(slot);
+    let end!: () => void;
+    slot.loan = new Promise<void>((resolve) => (end = resolve));
+    slot.pull.abort();
+    this.lentTo.set(userId, lent + 1);
+    this.busyGauge.set(++this.busy);
+    this.deps.queueMetrics.bypassed.inc();
+    const started = performance.now();
+    let released = false;
+    return {
+      release: () => {
+        if (released) return;
+        released = true;
+        const left = (this.lentTo.get(userId) ?? 1) - 1;
+        if (left > 0) this.lentTo.set(userId, left);
+        else this.lentTo.delete(userId);
+        this.busyGauge.set(--this.busy);
+        this.observeJob(performance.now() - started);
+        end();
+      },
+    };
+  }
+
   start(): void {
     for (let i = 0; i < this.deps.slots; i++) this.loops.push(this.slot());
   }
@@ -81,11 +151,28 @@ export class ModelLane {
     const { queue, logger } = this.deps;
     const signal = this.stopping.signal;
     while (!signal.aborted) {
-      let msg: QueuedMessage | null;
+      const slot: IdleSlot = { pull: new AbortController(), since: performance.now(), loan: undefined };
+      const stopPull = (): void => slot.pull.abort();
+      signal.addEventListener('abort', stopPull, { once: true });
+      this.idle.add(slot);
+      let msg: QueuedMessage | null = null;
+      let failed = false;
       try {
-        msg = await queue.pull(signal, PULL_EXPIRES_MS);
+        msg = await queue.pull(slot.pull.signal, PULL_EXPIRES_MS);
       } catch (err) {
+        failed = true;
         logger.debug({ err: (err as Error).message }, 'work queue pull failed; trying again');
+      } finally {
+        this.idle.delete(slot);
+        signal.removeEventListener('abort', stopPull);
+      }
+      if (slot.loan !== undefined) {
+        // Lent while a job was on its way here: it goes back to the queue, for the next free slot.
+        msg?.nak();
+        await slot.loan;
+        continue;
+      }
+      if (failed) {
         await pause(PULL_RETRY_MS, signal);
         continue;
       }
@@ -166,12 +253,15 @@ export class ModelLane {
       clearInterval(keepAlive);
       running.end();
     }
-    const ms = performance.now() - started;
-    this.meanJobMs = this.meanJobMs === undefined ? ms : this.meanJobMs + EWMA_WEIGHT * (ms - this.meanJobMs);
+    this.observeJob(performance.now() - started);
     // A newer delivery of this job runs here now (it came back while this one stalled): that one acks.
     if (handedBack || running.replaced) return;
     // The slot takes its next job at once; the acknowledgement is confirmed in the background.
     void msg.ack();
+  }
+
+  private observeJob(ms: number): void {
+    this.meanJobMs = this.meanJobMs === undefined ? ms : this.meanJobMs + EWMA_WEIGHT * (ms - this.meanJobMs);
   }
 
   /** Identical misses follow a reserved job: one that will not run lets them go (they queue their own) at once. */
